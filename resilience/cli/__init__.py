@@ -1,0 +1,38 @@
+"""The ``resilience`` command line: one module per command group.
+
+Each module in :data:`COMMAND_MODULES` exposes ``register(app)``; this module
+only assembles them, so a command is found by its file name.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+__all__ = ["app", "main"]
+
+COMMAND_MODULES = (
+    "run",  # resilience run / analyze: chaos scenarios (the main job)
+    "proxy",  # resilience proxy: the Toxiproxy-compatible server
+    "environment",  # resilience up / down: throwaway PostgreSQL, Redis, proxies
+    "service",  # resilience serve / migrate: the reference service
+    "load",  # resilience load: Locust profiles
+    "simulate",  # resilience tune / calibrate: virtual-time simulation
+)
+
+app = typer.Typer(
+    name="resilience",
+    help="Resilience testing and chaos-simulation harness.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"{__name__}.{_name}").register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
