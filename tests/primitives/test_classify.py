@@ -65,9 +65,9 @@ def test_psycopg_errors_map_by_sqlstate(sqlstate: str, expected: type[DatabaseEr
 @pytest.mark.parametrize(("sqlstate", "expected"), SQLSTATE_CASES)
 def test_asyncpg_errors_map_by_sqlstate(sqlstate: str, expected: type[DatabaseError]) -> None:
     by_state = {
-        cls.sqlstate: cls
+        getattr(cls, "sqlstate", None): cls
         for cls in vars(asyncpg.exceptions).values()
-        if isinstance(cls, type) and isinstance(getattr(cls, "sqlstate", None), str)
+        if isinstance(cls, type) and issubclass(cls, Exception)
     }
     original = by_state[sqlstate]("boom")
     error = classify(original)
