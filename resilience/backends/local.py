@@ -1,0 +1,162 @@
+"""The local backend: PostgreSQL, Redis and the proxy server as child processes.
+
+Start-up is parallel: the proxy server and Redis are spawned first (they need
+nothing), PostgreSQL's data dir is copied from the template meanwhile, then
+three threads wait on real readiness (a query answered, PING answered, the
+proxy API up) while the proxies are created as soon as the API answers. The
+last check goes *through* the proxies.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from resilience.backends.binaries import find_postgres, find_redis_server, find_toxiproxy_server
+from resilience.backends.config import EnvironmentConfig, EnvironmentURLs
+from resilience.backends.postgres import LocalPostgres, postgres_answers, unprivileged_account
+from resilience.backends.process import ManagedProcess
+from resilience.backends.proxies import LocalProxyServer, ensure_proxy
+from resilience.backends.readiness import free_port, redis_ping, wait_until
+from resilience.backends.redis import LocalRedis
+from resilience.backends.state import EnvironmentMarker, ProcessRecord, StateDir
+
+__all__ = ["LocalBackend", "StartupTimings"]
+
+
+@dataclass(slots=True)
+class StartupTimings:
+    """Seconds spent in each start-up phase (for the benchmark and for logs)."""
+
+    phases_s: dict[str, float] = field(default_factory=dict)
+    total_s: float = 0.0
+
+
+class LocalBackend:
+    """Throwaway servers on free 127.0.0.1 ports, files under the state dir."""
+
+    name = "local"
+
+    def __init__(self, config: EnvironmentConfig | None = None) -> None:
+        self.config = config or EnvironmentConfig()
+        self.marker: EnvironmentMarker | None = None
+        self.postgres: LocalPostgres | None = None
+        self.redis: LocalRedis | None = None
+        self.proxy_server: LocalProxyServer | None = None
+        self.timings = StartupTimings()
+
+    def _record(self, process: ManagedProcess) -> None:
+        assert self.marker is not None
+        self.marker.add_process(ProcessRecord(process.name, process.pid, process.start_time))
+
+    def start(self) -> EnvironmentURLs:
+        started = time.monotonic()
+        try:
+            urls = self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self.timings.total_s = time.monotonic() - started
+        return urls
+
+    def _start(self) -> EnvironmentURLs:
+        cfg = self.config
+        phases = self.timings.phases_s
+        t0 = time.monotonic()
+        # Find every binary before starting anything: a missing one is a clear error.
+        pg_binaries = find_postgres(cfg.pg_bin)
+        redis_server, _ = find_redis_server(cfg.redis_server)
+        proxy_command = find_toxiproxy_server(cfg.toxiproxy_server)
+        state = StateDir(cfg.state_dir)
+        state.reap()
+        self.marker = marker = state.new_environment()
+        phases["find_and_reap"] = time.monotonic() - t0
+
+        self.proxy_server = LocalProxyServer(proxy_command, directory=marker.directory / "proxy")
+        self._record(self.proxy_server.spawn())
+        self.redis = LocalRedis(redis_server, directory=marker.directory / "redis")
+        self._record(self.redis.spawn())
+        t1 = time.monotonic()
+        self.postgres = LocalPostgres(
+            pg_binaries,
+            directory=marker.directory / "postgres",
+            run_as=unprivileged_account(),
+            template_cache=state.cache if cfg.pg_template_cache else None,
+            settings=cfg.pg_settings,
+        )
+        self.postgres.prepare()
+        phases["postgres_data_dir"] = time.monotonic() - t1
+        self._record(self.postgres.spawn())
+
+        timeout_s = cfg.startup_timeout_s
+        pg_listen = f"127.0.0.1:{free_port()}"
+        redis_listen = f"127.0.0.1:{free_port()}"
+        postgres, redis, proxy_server = self.postgres, self.redis, self.proxy_server
+
+        def proxies_ready() -> tuple[tuple[str, int], tuple[str, int]]:
+            wait_until(
+                "the proxy server",
+                proxy_server.probe,
+                timeout_s=timeout_s,
+                process=proxy_server.process,
+            )
+            api = proxy_server.api_url
+            return (
+                ensure_proxy(
+                    api, "postgres", upstream=f"127.0.0.1:{postgres.port}", listen=pg_listen
+                ),
+                ensure_proxy(api, "redis", upstream=f"127.0.0.1:{redis.port}", listen=redis_listen),
+            )
+
+        t2 = time.monotonic()
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="resilience-ready") as pool:
+            proxies = pool.submit(proxies_ready)
+            redis_wait = pool.submit(
+                wait_until, "redis-server", redis.probe, timeout_s=timeout_s, process=redis.process
+            )
+            pg_wait = pool.submit(
+                wait_until,
+                "postgres",
+                postgres.probe,
+                timeout_s=timeout_s,
+                process=postgres.process,
+            )
+            phases["postgres_ready"] = pg_wait.result()
+            phases["redis_ready"] = redis_wait.result()
+            (pg_host, pg_port), (redis_host, redis_port) = proxies.result()
+        phases["wait_ready"] = time.monotonic() - t2
+
+        urls = EnvironmentURLs(
+            postgres=postgres.dsn.replace(f"127.0.0.1:{postgres.port}", f"{pg_host}:{pg_port}"),
+            redis=f"redis://{redis_host}:{redis_port}/0",
+            postgres_direct=postgres.dsn,
+            redis_direct=redis.url,
+            toxiproxy_api=proxy_server.api_url,
+        )
+        # The end-to-end check: both servers answer through their proxies.
+        t3 = time.monotonic()
+        wait_until(
+            "postgres through the proxy",
+            lambda: postgres_answers(urls.postgres),
+            timeout_s=timeout_s,
+        )
+        wait_until(
+            "redis through the proxy",
+            lambda: redis_ping(redis_host, redis_port),
+            timeout_s=timeout_s,
+        )
+        phases["through_proxies"] = time.monotonic() - t3
+        marker.info.update(urls.as_dict())
+        marker.save()
+        return urls
+
+    def stop(self) -> None:
+        # The proxy first, so clients see a clean cut rather than half-dead servers.
+        for server in (self.proxy_server, self.postgres, self.redis):
+            if server is not None:
+                server.stop()
+        if self.marker is not None:
+            shutil.rmtree(self.marker.directory, ignore_errors=True)
+            self.marker = None

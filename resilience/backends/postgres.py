@@ -1,0 +1,275 @@
+"""A throwaway PostgreSQL server: data dir from a cached template, tuned for speed.
+
+``initdb`` dominates a cold start (about 1 s here), so the first start builds
+a *template* data dir under the state dir's cache and every later start
+copies it (``cp -a``). Durability is switched off (``fsync``,
+``synchronous_commit``, ``full_page_writes``): the data dir is deleted at the
+end anyway. The server listens on 127.0.0.1 only, without a Unix socket, and
+uses SCRAM password authentication for the role ``resilience``.
+
+PostgreSQL refuses to run as root; a root caller runs it as the unprivileged
+account ``resilience`` (created with ``useradd`` when missing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from resilience.backends.binaries import PostgresBinaries
+from resilience.backends.errors import StartupFailed
+from resilience.backends.process import ManagedProcess, RunAs, log_tail
+from resilience.backends.readiness import free_port
+
+__all__ = ["FAST_SETTINGS", "LocalPostgres", "postgres_answers", "unprivileged_account"]
+
+FAST_SETTINGS: dict[str, str] = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "unix_socket_directories": "",
+    "max_connections": "200",
+    "log_min_messages": "warning",
+}
+"""Server settings of every throwaway PostgreSQL (on top of listen address and port)."""
+
+PG_USER = "resilience"
+PG_DATABASE = "resilience"
+
+
+def unprivileged_account(name: str = "resilience") -> RunAs | None:
+    """The account PostgreSQL should run as: ``None`` unless we are root.
+
+    As root, returns ``name`` (creating it as a system user without home and
+    login shell when missing).
+    """
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+        subprocess.run(
+            [
+                useradd,
+                "--system",
+                "--no-create-home",
+                "--user-group",
+                "--shell",
+                "/usr/sbin/nologin",
+                name,
+            ],
+            check=False,
+            capture_output=True,
+        )
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            entry = pwd.getpwnam("nobody")
+    return RunAs(uid=entry.pw_uid, gid=entry.pw_gid, name=entry.pw_name)
+
+
+def _chown(path: Path, run_as: RunAs | None) -> None:
+    if run_as is not None:
+        os.chown(path, run_as.uid, run_as.gid)
+
+
+def _run(argv: list[str], *, run_as: RunAs | None, log_path: Path, stdin: str = "") -> None:
+    with log_path.open("ab") as log:
+        result = subprocess.run(
+            argv,
+            input=stdin.encode(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=run_as.uid if run_as else None,
+            group=run_as.gid if run_as else None,
+            extra_groups=[] if run_as else None,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise StartupFailed(
+            f"{Path(argv[0]).name} failed with exit code {result.returncode}",
+            log_tail=log_tail(log_path),
+        )
+
+
+def build_data_dir(
+    binaries: PostgresBinaries, target: Path, *, password: str, run_as: RunAs | None
+) -> None:
+    """initdb into ``target`` (which must not exist) and create the ``resilience`` database."""
+    work = target.parent
+    log_path = work / "initdb.log"
+    pwfile = work / "pwfile"
+    pwfile.write_text(password + "\n")
+    pwfile.chmod(0o600)
+    _chown(pwfile, run_as)
+    target.mkdir(mode=0o700)
+    _chown(target, run_as)
+    try:
+        _run(
+            [
+                str(binaries.initdb),
+                "-D",
+                str(target),
+                "--no-sync",
+                "-U",
+                PG_USER,
+                f"--pwfile={pwfile}",
+                "--auth-host=scram-sha-256",
+                "--auth-local=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--wal-segsize=1",
+            ],
+            run_as=run_as,
+            log_path=log_path,
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    # Single-user mode creates our database without starting a server; dropping
+    # the unused "postgres" database makes the template smaller to copy.
+    for database, statement in (
+        ("postgres", f"CREATE DATABASE {PG_DATABASE};\n"),
+        (PG_DATABASE, "DROP DATABASE postgres;\n"),
+    ):
+        _run(
+            [
+                str(binaries.postgres),
+                "--single",
+                "-D",
+                str(target),
+                "-F",
+                "-c",
+                "exit_on_error=true",
+                database,
+            ],
+            run_as=run_as,
+            log_path=log_path,
+            stdin=statement,
+        )
+
+
+def _template_key(binaries: PostgresBinaries, run_as: RunAs | None) -> str:
+    stat = binaries.postgres.stat()
+    raw = f"{binaries.postgres}|{stat.st_size}|{stat.st_mtime_ns}|{run_as}|v2"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def ensure_template(
+    binaries: PostgresBinaries, cache_dir: Path, *, run_as: RunAs | None
+) -> tuple[Path, str]:
+    """The cached template data dir for these binaries and its role password."""
+    final = cache_dir / f"pg-{_template_key(binaries, run_as)}"
+    meta = final / "meta.json"
+    if meta.exists():
+        return final / "data", str(json.loads(meta.read_text())["password"])
+    building = cache_dir / f"{final.name}.building-{os.getpid()}-{secrets.token_hex(4)}"
+    building.mkdir(mode=0o711)
+    try:
+        password = secrets.token_urlsafe(18)
+        build_data_dir(binaries, building / "data", password=password, run_as=run_as)
+        (building / "meta.json").write_text(
+            json.dumps({"password": password, "postgres": str(binaries.postgres)})
+        )
+        (building / "meta.json").chmod(0o600)
+        try:
+            building.rename(final)
+        except OSError:
+            # Another process built the same template first: use theirs.
+            shutil.rmtree(building, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return final / "data", str(json.loads(meta.read_text())["password"])
+
+
+def postgres_answers(dsn: str, *, timeout_s: float = 2.0) -> bool:
+    """True when the server at ``dsn`` answers ``SELECT 1`` (raises while it cannot)."""
+    import psycopg
+
+    with psycopg.connect(dsn, connect_timeout=max(1, round(timeout_s))) as conn:
+        return conn.execute("SELECT 1").fetchone() == (1,)
+
+
+class LocalPostgres:
+    """One throwaway PostgreSQL in ``directory`` (created by :meth:`prepare`)."""
+
+    def __init__(
+        self,
+        binaries: PostgresBinaries,
+        *,
+        directory: Path,
+        run_as: RunAs | None,
+        template_cache: Path | None,
+        port: int | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        self.binaries = binaries
+        self.directory = directory
+        self.data_dir = directory / "data"
+        self.run_as = run_as
+        self.template_cache = template_cache
+        self.port = port if port is not None else free_port()
+        self.settings = {**FAST_SETTINGS, **(settings or {})}
+        self.password = ""
+        self.process: ManagedProcess | None = None
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{PG_USER}:{self.password}@127.0.0.1:{self.port}/{PG_DATABASE}"
+
+    def prepare(self) -> None:
+        """Create the data dir: copy the cached template, or run initdb without a cache."""
+        self.directory.mkdir(mode=0o711, exist_ok=True)
+        if self.template_cache is None:
+            self.password = secrets.token_urlsafe(18)
+            build_data_dir(self.binaries, self.data_dir, password=self.password, run_as=self.run_as)
+            return
+        template, self.password = ensure_template(
+            self.binaries, self.template_cache, run_as=self.run_as
+        )
+        # cp -a keeps owner and modes (PostgreSQL insists on a 0700 data dir).
+        subprocess.run(["cp", "-a", str(template), str(self.data_dir)], check=True)
+
+    def spawn(self) -> ManagedProcess:
+        """Start the server process (returns at once; see :meth:`probe`)."""
+        argv = [
+            str(self.binaries.postgres),
+            "-D",
+            str(self.data_dir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"port={self.port}",
+        ]
+        for key, value in self.settings.items():
+            argv += ["-c", f"{key}={value}"]
+        log_path = self.directory / "postgres.log"
+        log_path.touch()
+        _chown(log_path, self.run_as)
+        self.process = ManagedProcess(
+            "postgres",
+            argv,
+            log_path=log_path,
+            run_as=self.run_as,
+            cwd=self.directory,
+            # SIGQUIT is PostgreSQL's immediate shutdown: right for a throwaway server.
+            stop_signal=signal.SIGQUIT,
+        )
+        return self.process
+
+    def probe(self) -> bool:
+        """True once the server answers a query."""
+        return postgres_answers(self.dsn)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()

@@ -1,0 +1,188 @@
+"""Child server processes: spawn into their own session, log to a file, stop for sure.
+
+Each server runs in a new session (its own process group), so a Ctrl-C at the
+terminal reaches only the harness, which then stops the servers in order. On
+Linux a server spawned from the main thread also gets a parent-death signal,
+so it dies with a harness killed by SIGKILL; the reaper
+(:mod:`resilience.backends.state`) covers the remaining cases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ManagedProcess",
+    "RunAs",
+    "live_group_members",
+    "log_tail",
+    "process_start_time",
+]
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RunAs:
+    """An unprivileged account to run a server as (PostgreSQL refuses root)."""
+
+    uid: int
+    gid: int
+    name: str
+
+
+def process_start_time(pid: int) -> int | None:
+    """The kernel's start time of ``pid`` in clock ticks (``None`` if gone).
+
+    Together with the pid it identifies a process across pid reuse.
+    """
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    # Field 22 of stat(5) is starttime; fields here start at field 3 (state).
+    return int(fields[19])
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last ``lines`` lines of a log file ('' when it does not exist)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 16_384))
+            data = fh.read()
+    except OSError:
+        return ""
+    return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+
+def _pdeathsig_preexec(sig: int) -> Callable[[], None] | None:
+    """A preexec function that asks the kernel to send ``sig`` when the parent dies.
+
+    Only for children of the main thread: the kernel ties the signal to the
+    spawning *thread*, so a worker thread's exit would kill the server.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return None
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    prctl = libc.prctl
+
+    def preexec() -> None:
+        # Runs in the child after the uid switch (which would clear the setting).
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+    return preexec
+
+
+class ManagedProcess:
+    """One server child process with its log file.
+
+    ``stop_signal`` is what :meth:`stop` sends first (PostgreSQL: SIGQUIT,
+    an immediate shutdown, is right for a throwaway server); after
+    ``timeout_s`` the whole process group gets SIGKILL.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        run_as: RunAs | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        stop_signal: int = signal.SIGTERM,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.stop_signal = stop_signal
+        with log_path.open("ab") as log:
+            self.popen: subprocess.Popen[bytes] = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
+                user=run_as.uid if run_as else None,
+                group=run_as.gid if run_as else None,
+                extra_groups=[] if run_as else None,
+                preexec_fn=_pdeathsig_preexec(stop_signal),
+            )
+        self.pid = self.popen.pid
+        self.start_time = process_start_time(self.pid)
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        return log_tail(self.log_path, lines)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the server and everything in its process group; idempotent."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, self.stop_signal)
+            try:
+                self.popen.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                self.popen.wait(timeout=timeout_s)
+        # Children of the server (PostgreSQL backends) may outlive it by a moment.
+        deadline = time.monotonic() + timeout_s
+        while _group_exists(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+
+    def __repr__(self) -> str:
+        return f"ManagedProcess({self.name!r}, pid={self.pid}, alive={self.alive()})"
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Pids of the non-zombie processes in process group ``pgid``.
+
+    Zombies are left out: where pid 1 does not reap orphans they linger in the
+    group, but they hold no port, file or memory.
+    """
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # fields[0] is the state, fields[2] the process group (stat(5) fields 3 and 5).
+        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            members.append(int(entry))
+    return members
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return bool(live_group_members(pgid))

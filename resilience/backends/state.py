@@ -1,0 +1,150 @@
+"""The state directory: one marker per running environment, and the reaper.
+
+Every local environment lives in ``<state_dir>/envs/<id>/`` (data dirs, logs)
+next to a ``marker.json`` naming its owner process and its server processes.
+A clean stop removes the whole directory. A harness killed with SIGKILL
+cannot, so each start first *reaps*: for every marker whose owner is gone it
+kills the recorded process groups (checking start times, so a reused pid is
+never hit) and deletes the directory - what testcontainers' Ryuk does for
+containers.
+
+The default state dir is ``$RESILIENCE_STATE_DIR``, else
+``<tmp>/resilience-<uid>``; it is made traversable (0711) so that a
+PostgreSQL run as an unprivileged user can reach its own data dir below it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from resilience.backends.process import live_group_members, process_start_time
+
+__all__ = ["EnvironmentMarker", "ProcessRecord", "StateDir", "default_state_dir"]
+
+MARKER_NAME = "marker.json"
+
+
+def default_state_dir() -> Path:
+    configured = os.environ.get("RESILIENCE_STATE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / f"resilience-{os.getuid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRecord:
+    """A server process as the reaper needs it: pid, its start time, and name."""
+
+    name: str
+    pid: int
+    start_time: int | None
+
+
+@dataclass(slots=True)
+class EnvironmentMarker:
+    """What a running environment owns; persisted as JSON beside its files."""
+
+    directory: Path
+    owner_pid: int = field(default_factory=os.getpid)
+    owner_start_time: int | None = field(default_factory=lambda: process_start_time(os.getpid()))
+    processes: list[ProcessRecord] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def add_process(self, record: ProcessRecord) -> None:
+        self.processes.append(record)
+        self.save()
+
+    def save(self) -> None:
+        data = asdict(self)
+        data["directory"] = str(self.directory)
+        tmp = self.directory / (MARKER_NAME + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.directory / MARKER_NAME)
+
+    @classmethod
+    def load(cls, directory: Path) -> EnvironmentMarker:
+        data = json.loads((directory / MARKER_NAME).read_text())
+        return cls(
+            directory=directory,
+            owner_pid=int(data["owner_pid"]),
+            owner_start_time=data.get("owner_start_time"),
+            processes=[ProcessRecord(**p) for p in data.get("processes", [])],
+            info=dict(data.get("info", {})),
+        )
+
+    def owner_alive(self) -> bool:
+        start = process_start_time(self.owner_pid)
+        return start is not None and (
+            self.owner_start_time is None or start == self.owner_start_time
+        )
+
+
+class StateDir:
+    """The root under which environments keep their files, markers and caches."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root if root is not None else default_state_dir()
+        self.envs = self.root / "envs"
+        self.cache = self.root / "cache"
+        for path in (self.root, self.envs, self.cache):
+            path.mkdir(mode=0o711, exist_ok=True, parents=True)
+            if path.is_symlink() or path.stat().st_uid != os.getuid():
+                raise PermissionError(f"state dir {path} is not owned by this user")
+            path.chmod(0o711)
+
+    def new_environment(self) -> EnvironmentMarker:
+        """Create a fresh environment directory and its marker."""
+        directory = self.envs / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        directory.mkdir(mode=0o711)
+        directory.chmod(0o711)
+        marker = EnvironmentMarker(directory=directory)
+        marker.save()
+        return marker
+
+    def reap(self) -> list[Path]:
+        """Clean up after every environment whose owner died; returns their directories."""
+        reaped: list[Path] = []
+        for directory in sorted(self.envs.iterdir()):
+            try:
+                marker = EnvironmentMarker.load(directory)
+            except FileNotFoundError:
+                # A directory without marker: half-created, or half-removed.
+                if time.time() - directory.stat().st_mtime > 60:
+                    shutil.rmtree(directory, ignore_errors=True)
+                    reaped.append(directory)
+                continue
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if marker.owner_alive():
+                continue
+            kill_recorded(marker.processes)
+            shutil.rmtree(directory, ignore_errors=True)
+            reaped.append(directory)
+        return reaped
+
+
+def kill_recorded(records: list[ProcessRecord], *, timeout_s: float = 5.0) -> None:
+    """SIGKILL the process groups of ``records`` that are still the same processes."""
+    groups = []
+    for record in records:
+        start = process_start_time(record.pid)
+        same = start is not None and (record.start_time is None or start == record.start_time)
+        # A dead leader's orphaned children (PostgreSQL backends) keep its pgid.
+        if same or live_group_members(record.pid):
+            groups.append(record.pid)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while any(live_group_members(g) for g in groups) and time.monotonic() < deadline:
+        time.sleep(0.02)
