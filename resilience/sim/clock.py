@@ -1,0 +1,64 @@
+"""A :class:`~resilience.clock.Clock` that reads the running loop's (virtual) time."""
+
+from __future__ import annotations
+
+import asyncio
+
+__all__ = ["LoopClock"]
+
+
+class LoopClock:
+    """Monotonic time from an event loop's ``time()``; wall time offset from it.
+
+    On a :class:`~resilience.sim.loop.VirtualEventLoop` every primitive given
+    this clock runs on virtual time. ``wall()`` is ``wall_start_s`` plus the
+    loop time elapsed since the clock was made, so records stay deterministic.
+
+    ``read_cost_s`` models CPU time: every ``monotonic()`` call moves virtual
+    time forward by that much (so a cache hit, which reads the clock at its
+    start and end, lasts a few microseconds instead of zero). Only a
+    :class:`VirtualEventLoop` can be advanced; on a real loop it must be 0.
+    """
+
+    __slots__ = ("_advance", "_loop", "_origin", "_read_cost_s", "_wall_start_s")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        wall_start_s: float = 1_700_000_000.0,
+        read_cost_s: float = 0.0,
+    ) -> None:
+        if read_cost_s < 0:
+            raise ValueError(f"read_cost_s must not be negative (got {read_cost_s})")
+        self._loop = loop
+        self._origin = loop.time()
+        self._wall_start_s = wall_start_s
+        self._read_cost_s = read_cost_s
+        advance = getattr(loop, "advance", None)
+        if read_cost_s and advance is None:
+            raise ValueError("read_cost_s needs a VirtualEventLoop (real time cannot be advanced)")
+        self._advance = advance
+
+    def monotonic(self) -> float:
+        if self._read_cost_s:
+            assert self._advance is not None
+            self._advance(self._read_cost_s)
+        return self._loop.time()
+
+    def wall(self) -> float:
+        return self._wall_start_s + (self._loop.time() - self._origin)
+
+    def sleep(self, seconds: float) -> None:
+        """Block: on a virtual loop, time moves on as if the CPU had been busy."""
+        if seconds <= 0:
+            return
+        if self._advance is None:
+            raise RuntimeError("LoopClock.sleep needs a VirtualEventLoop")
+        self._advance(seconds)
+
+    async def sleep_async(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    def __repr__(self) -> str:
+        return f"LoopClock(now={self._loop.time()!r})"

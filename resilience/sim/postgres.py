@@ -1,0 +1,122 @@
+"""A modelled PostgreSQL behind its proxy: a :class:`SlugRepository` for the service.
+
+Queries go through a :class:`~resilience.sim.pool.ModelPool` (asyncpg's pool
+of ``pool_size`` connections) over the ``postgres``
+:class:`~resilience.sim.proxy.ModelProxy`, with message sizes of asyncpg's
+extended protocol, and take a service time drawn from ``query_time``. Failures
+raise what asyncpg raises: :class:`ConnectionRefusedError` when the proxy is
+disabled, :class:`ConnectionResetError` for an RST, and asyncpg's
+``ConnectionDoesNotExistError`` when the connection closes mid-query (a plain
+:class:`ConnectionError` when asyncpg is not installed). The service then
+classifies them exactly as it classifies the real driver's.
+"""
+
+from __future__ import annotations
+
+import errno
+import random
+import uuid
+from collections.abc import Iterable, Mapping
+
+from resilience.sim.distributions import Distribution, LogNormal
+from resilience.sim.pool import Handshake, ModelPool
+from resilience.sim.proxy import ErrorSet, ModelProxy
+
+__all__ = [
+    "DEFAULT_CONNECT_TIME",
+    "DEFAULT_QUERY_TIME",
+    "POSTGRES_ERRORS",
+    "ModelSlugRepository",
+]
+
+DEFAULT_QUERY_TIME: Distribution = LogNormal(median_s=0.00035, p99_s=0.0015)
+"""An indexed ``SELECT id … WHERE slug = $1`` over loopback, driver included."""
+DEFAULT_CONNECT_TIME: Distribution = LogNormal(median_s=0.0015, p99_s=0.004)
+"""Server-side time of one start-up round trip (fork, auth, settings)."""
+
+_QUERY_OVERHEAD_BYTES = 56  # Bind + Execute + Sync around the parameter
+_REPLY_FOUND_BYTES = 71  # BindComplete + DataRow(uuid) + CommandComplete + ReadyForQuery
+_REPLY_EMPTY_BYTES = 38
+_ROW_BYTES = 40
+
+
+def _closed() -> BaseException:
+    try:
+        from asyncpg.exceptions import ConnectionDoesNotExistError
+    except ImportError:  # pragma: no cover - asyncpg is a runtime dependency
+        return ConnectionError("connection was closed in the middle of operation")
+    error: BaseException = ConnectionDoesNotExistError(
+        "connection was closed in the middle of operation"
+    )
+    return error
+
+
+POSTGRES_ERRORS = ErrorSet(
+    refused=lambda: ConnectionRefusedError(
+        errno.ECONNREFUSED, "Connect call failed ('127.0.0.1', 5432)"
+    ),
+    closed=_closed,
+    reset=lambda: ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),
+)
+"""What asyncpg raises for a refused connect, a closed and a reset connection."""
+
+_HANDSHAKES = (
+    Handshake(request_bytes=90, reply_bytes=24, service=DEFAULT_CONNECT_TIME),  # startup/auth
+    Handshake(request_bytes=60, reply_bytes=420, service=DEFAULT_CONNECT_TIME),  # params, ready
+)
+
+
+class ModelSlugRepository:
+    """The ``micro_services`` table as a mapping, served through a modelled pool.
+
+    ``catalogue`` maps known slugs to their UUIDs. ``pool_size`` mirrors
+    ``db.pool_max_size`` of the service configuration.
+    """
+
+    def __init__(
+        self,
+        proxy: ModelProxy,
+        catalogue: Mapping[str, uuid.UUID],
+        *,
+        rng: random.Random,
+        pool_size: int = 10,
+        query_time: Distribution = DEFAULT_QUERY_TIME,
+        connect_time: Distribution = DEFAULT_CONNECT_TIME,
+    ) -> None:
+        self.proxy = proxy
+        self.catalogue = dict(catalogue)
+        self.rng = rng
+        self.query_time = query_time
+        handshakes = tuple(
+            Handshake(h.request_bytes, h.reply_bytes, connect_time) for h in _HANDSHAKES
+        )
+        self.pool = ModelPool(proxy, max_size=pool_size, handshakes=handshakes, rng=rng)
+        self.queries = 0
+
+    async def _query(self, request_bytes: int, reply_bytes: int) -> None:
+        self.queries += 1
+        pool = self.pool
+        conn = await pool.acquire()
+        ok = False
+        try:
+            await self.proxy.exchange(
+                conn, request_bytes, reply_bytes, self.query_time.sample(self.rng)
+            )
+            ok = True
+        finally:
+            pool.release(conn, broken=not ok)
+
+    async def fetch_uuid(self, slug: str) -> uuid.UUID | None:
+        found = self.catalogue.get(slug)
+        reply = _REPLY_FOUND_BYTES if found is not None else _REPLY_EMPTY_BYTES
+        await self._query(_QUERY_OVERHEAD_BYTES + len(slug), reply)
+        return found
+
+    async def fetch_many(self, slugs: Iterable[str]) -> dict[str, uuid.UUID]:
+        wanted = list(dict.fromkeys(slugs))
+        if not wanted:
+            return {}
+        found = {s: self.catalogue[s] for s in wanted if s in self.catalogue}
+        request = _QUERY_OVERHEAD_BYTES + sum(len(s) + 4 for s in wanted)
+        await self._query(request, _REPLY_EMPTY_BYTES + _ROW_BYTES * len(found))
+        return found
