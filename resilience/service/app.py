@@ -1,0 +1,277 @@
+"""The HTTP API: FastAPI over a :class:`LookupService`; it only translates.
+
+==========================  =========================================================
+``GET /services/{slug}``    200 uuid or slug-only fallback (headers ``X-Lookup-Path``,
+                            ``X-Lookup-Outcome``, ``Server-Timing``); 400 invalid
+                            slug; 503 non-recoverable lookup error
+``POST /jobs``              201 stored, 200 same idempotency key seen before; 422 field
+                            errors (an invalid ``micro_id`` refuses the job); 503 when
+                            storage failed after retries (safe to retry with the key)
+``GET /jobs/{id}``          200, 404, 503
+``GET /health``             200 healthy/degraded, 503 critical
+``GET /metrics``            Prometheus text
+``GET /stats``              JSON metrics (:meth:`LookupService.stats`)
+==========================  =========================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from resilience.errors import InvalidSlug, ResilienceError
+from resilience.service.config import ServiceConfig
+from resilience.service.lookup import LookupService
+from resilience.service.model import Job
+from resilience.service.prometheus import render_prometheus
+from resilience.service.slug import MAX_SLUG_LENGTH, SLUG_PATTERN, validate_slug
+
+__all__ = ["create_app"]
+
+_FALLBACK_MESSAGE = "Service id unavailable; continuing with the slug only."
+
+
+class ServiceLookupOut(BaseModel):
+    slug: str
+    uuid: uuid.UUID | None
+    path: Literal["cache", "redis", "db", "fallback"]
+    outcome: Literal["success", "fallback"]
+    reason: str | None
+    duration_us: int
+    attempts: int
+    message: str | None = Field(None, description="User-safe note on a fallback.")
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+    retryable: bool = False
+    correlation_id: str | None = None
+
+
+class JobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    micro_id: str = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_SLUG_LENGTH,
+        pattern=SLUG_PATTERN,
+        description="Slug of the micro service.",
+    )
+    answers: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str = Field(..., min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+
+    @field_validator("micro_id", mode="before")
+    @classmethod
+    def _slug(cls, value: object) -> object:
+        if isinstance(value, str):
+            validate_slug(value)  # InvalidSlug is a ValueError: a 422 naming the field
+        return value
+
+    @field_validator("answers")
+    @classmethod
+    def _no_nul(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _has_nul(value):
+            raise ValueError("answers must not contain NUL characters (\\u0000)")
+        return value
+
+
+class JobOut(BaseModel):
+    id: int
+    micro_id: str
+    micro_uuid: uuid.UUID | None
+    answers: dict[str, Any]
+    idempotency_key: str
+    status: str
+    created: bool = Field(description="False when the key had been stored before.")
+    lookup_path: str | None = None
+
+
+class HealthOut(BaseModel):
+    status: Literal["healthy", "degraded", "critical"]
+    components: dict[str, dict[str, Any]]
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _job_out(job: Job) -> JobOut:
+    return JobOut(
+        id=job.id,
+        micro_id=job.micro_id,
+        micro_uuid=job.micro_uuid,
+        answers=job.answers,
+        idempotency_key=job.idempotency_key,
+        status=job.status,
+        created=job.created,
+        lookup_path=job.lookup_path,
+    )
+
+
+def _error(status: int, error: ResilienceError, code: str | None = None) -> JSONResponse:
+    body = ErrorOut(
+        error=code or type(error).__name__,
+        message=error.user_message if status >= 500 else error.message,
+        retryable=error.retryable,
+        correlation_id=error.correlation_id,
+    )
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+def create_app(
+    service_or_config: LookupService | ServiceConfig | None = None,
+    *,
+    postgres_url: str | None = None,
+    redis_url: str | None = None,
+) -> FastAPI:
+    """The FastAPI app over ``service_or_config``.
+
+    Given a :class:`LookupService`, the app uses it and leaves its lifecycle
+    to the caller. Given a :class:`ServiceConfig` (or ``None`` for the
+    defaults), the app opens the service from ``postgres_url``/``redis_url``
+    in its lifespan and closes it (flushing analytics) at shutdown.
+    """
+    holder: dict[str, LookupService] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if isinstance(service_or_config, LookupService):
+            holder["service"] = service_or_config
+            yield
+            return
+        if postgres_url is None:
+            raise ValueError("create_app needs postgres_url when given a config, not a service")
+        from resilience.service.runtime import open_service
+
+        config = service_or_config or ServiceConfig()
+        async with open_service(config, postgres_url=postgres_url, redis_url=redis_url) as svc:
+            holder["service"] = svc
+            yield
+
+    app = FastAPI(
+        title="resilience reference service",
+        version="1.0",
+        description="Micro service slug → UUID lookup with cache, breaker, retry and fallback.",
+        lifespan=lifespan,
+    )
+    if isinstance(service_or_config, LookupService):
+        holder["service"] = service_or_config
+
+    def svc() -> LookupService:
+        return holder["service"]
+
+    @app.get(
+        "/services/{slug}",
+        response_model=ServiceLookupOut,
+        responses={400: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+        summary="Look a micro service up by slug",
+    )
+    async def get_service(slug: str, response: Response) -> Any:
+        result = await svc().lookup_result(slug)
+        if result.outcome == "invalid":
+            try:
+                validate_slug(slug)
+            except InvalidSlug as exc:
+                return _error(400, exc, "invalid_slug")
+        headers = {
+            "X-Lookup-Path": result.path,
+            "X-Lookup-Outcome": result.outcome,
+            "X-Lookup-Duration-Us": str(result.duration_us),
+            "Server-Timing": f"lookup;dur={result.duration_us / 1000:.3f}",
+        }
+        if result.outcome == "error":
+            body = ErrorOut(
+                error=result.reason or "error",
+                message="The service lookup failed.",
+                retryable=False,
+                correlation_id=result.correlation_id,
+            )
+            return JSONResponse(body.model_dump(), status_code=503, headers=headers)
+        response.headers.update(headers)
+        return ServiceLookupOut(
+            slug=result.slug,
+            uuid=result.uuid,
+            path=result.path,  # type: ignore[arg-type]  # invalid was answered above
+            outcome=result.outcome,  # type: ignore[arg-type]  # error was answered above
+            reason=result.reason,
+            duration_us=result.duration_us,
+            attempts=result.attempts,
+            message=_FALLBACK_MESSAGE if result.outcome == "fallback" else None,
+        )
+
+    @app.post(
+        "/jobs",
+        response_model=JobOut,
+        status_code=201,
+        responses={
+            200: {"model": JobOut, "description": "Stored earlier under the same key"},
+            503: {"model": ErrorOut},
+        },
+        summary="Post a job (exactly once per idempotency key)",
+    )
+    async def post_job(body: JobIn, response: Response) -> Any:
+        try:
+            job = await svc().post_job(body.micro_id, body.answers, body.idempotency_key)
+        except ResilienceError as exc:
+            return _error(503, exc)
+        if not job.created:
+            response.status_code = 200
+        return _job_out(job)
+
+    @app.get(
+        "/jobs/{job_id}",
+        response_model=JobOut,
+        responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+        summary="Read a job back",
+    )
+    async def get_job(job_id: int) -> Any:
+        try:
+            job = await svc().get_job(job_id)
+        except ResilienceError as exc:
+            return _error(503, exc)
+        if job is None:
+            return JSONResponse(
+                ErrorOut(error="not_found", message=f"no job {job_id}").model_dump(),
+                status_code=404,
+            )
+        return _job_out(job)
+
+    @app.get(
+        "/health",
+        response_model=HealthOut,
+        responses={503: {"model": HealthOut, "description": "critical"}},
+        summary="Component status",
+    )
+    async def health() -> Any:
+        body = await svc().health()
+        return JSONResponse(body, status_code=503 if body["status"] == "critical" else 200)
+
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(
+            render_prometheus(svc().stats()), media_type="text/plain; version=0.0.4"
+        )
+
+    @app.get("/stats", summary="Lookup metrics as JSON")
+    async def stats() -> dict[str, Any]:
+        return svc().stats()
+
+    @app.exception_handler(ResilienceError)
+    async def _resilience_error(_: Request, exc: ResilienceError) -> JSONResponse:
+        return _error(503 if exc.retryable else 400, exc)
+
+    return app

@@ -1,0 +1,146 @@
+"""Settings of the reference service, with the defaults TARGETS.md documents.
+
+Every primitive setting has a dotted name (``breaker.failure_threshold``,
+``retry.max_attempts``, ``cache.ttl_s`` …) so scenarios and the tuner can
+override it with :meth:`ServiceConfig.with_overrides`. Durations are float
+seconds; strings such as ``"250ms"``, ``"30s"``, ``"5m"`` are accepted too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+__all__ = [
+    "AnalyticsConfig",
+    "BreakerConfig",
+    "CacheConfig",
+    "DatabaseConfig",
+    "JobsConfig",
+    "RedisConfig",
+    "RetryConfig",
+    "ServiceConfig",
+    "parse_duration_s",
+]
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|h)?\s*$")
+_UNIT_S = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration_s(value: object) -> object:
+    """``"250ms"`` → 0.25; numbers pass through (seconds); anything else is left to pydantic."""
+    if isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if match is None:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 250ms, 30s, 5m)")
+        return float(match.group(1)) * _UNIT_S[match.group(2)]
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration_s), Field(ge=0)]
+PositiveSeconds = Annotated[float, BeforeValidator(parse_duration_s), Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CacheConfig(_Section):
+    """In-memory tier: TTL 30 min, 100 entries LRU, sweep every 5 min."""
+
+    ttl_s: PositiveSeconds = 1800.0
+    max_size: int = Field(default=100, ge=1)
+    negative_ttl_s: PositiveSeconds = 60.0
+    sweep_interval_s: PositiveSeconds = 300.0
+
+
+class RedisConfig(_Section):
+    """Shared Redis tier and breaker store."""
+
+    enabled: bool = True
+    ttl_s: PositiveSeconds = 1800.0
+    negative_ttl_s: PositiveSeconds = 60.0
+    timeout_s: PositiveSeconds = 0.1
+    """Per-command limit; a slower Redis counts as down."""
+    retry_interval_s: Seconds = 1.0
+    """While down, Redis is skipped and probed again after this long."""
+    key_prefix: str = "resilience"
+    shared_breaker: bool = True
+    breaker_sync_interval_s: Seconds = 0.5
+
+
+class BreakerConfig(_Section):
+    """Lookup breaker: opens after 5 consecutive failures, reset timeout 60 s."""
+
+    name: str = "postgres"
+    failure_threshold: int = Field(default=5, ge=1)
+    reset_timeout_s: PositiveSeconds = 60.0
+    half_open_max_calls: int = Field(default=1, ge=1)
+
+
+class RetryConfig(_Section):
+    """Lookup retry: 3 retries after the first attempt, 100 → 200 → 400 ms, cap 2 s."""
+
+    max_attempts: int = Field(default=4, ge=1)
+    initial_delay_s: Seconds = 0.1
+    multiplier: float = Field(default=2.0, ge=1.0)
+    max_delay_s: Seconds = 2.0
+    deadline_s: PositiveSeconds | None = None
+
+
+class DatabaseConfig(_Section):
+    """PostgreSQL pool and per-attempt timeout."""
+
+    timeout_s: PositiveSeconds = 1.0
+    pool_min_size: int = Field(default=1, ge=0)
+    pool_max_size: int = Field(default=10, ge=1)
+
+
+class JobsConfig(_Section):
+    """Job writes: storage-write retry of TARGETS.md (3 retries, 0.5 → 1 → 2 s)."""
+
+    max_attempts: int = Field(default=4, ge=1)
+    initial_delay_s: Seconds = 0.5
+    multiplier: float = Field(default=2.0, ge=1.0)
+    max_delay_s: Seconds = 2.0
+
+
+class AnalyticsConfig(_Section):
+    """``analytics_events`` writer: batches of 10, bounded buffer."""
+
+    enabled: bool = True
+    batch_size: int = Field(default=10, ge=1)
+    max_buffer: int = Field(default=10_000, ge=1)
+    flush_interval_s: PositiveSeconds = 1.0
+
+
+class ServiceConfig(_Section):
+    """All settings of one service instance (immutable; override with :meth:`with_overrides`)."""
+
+    cache: CacheConfig = CacheConfig()
+    redis: RedisConfig = RedisConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    retry: RetryConfig = RetryConfig()
+    db: DatabaseConfig = DatabaseConfig()
+    jobs: JobsConfig = JobsConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> ServiceConfig:
+        """A copy with dotted settings replaced, e.g. ``{"breaker.failure_threshold": 3}``.
+
+        Unknown names and bad values raise :class:`pydantic.ValidationError`
+        (a :class:`ValueError`) naming the setting.
+        """
+        data = self.model_dump()
+        for dotted, value in overrides.items():
+            section, _, field = dotted.partition(".")
+            if not field or section not in data or "." in field:
+                raise ValueError(
+                    f"unknown setting {dotted!r}; use section.field with a section among "
+                    f"{', '.join(sorted(data))}"
+                )
+            data[section][field] = value
+        return ServiceConfig.model_validate(data)

@@ -1,0 +1,454 @@
+"""The lookup flow: slug → UUID through cache, Redis, breaker, retry and PostgreSQL.
+
+::
+
+    validate ─► in-memory cache ─► Redis tier ─► breaker ─► retry ─► repository
+       │              │ hit            │ hit        │ open      (timeout per attempt)
+     invalid        cache            redis       fallback
+
+:class:`LookupService` receives every dependency as a constructor argument
+(repository, cache, Redis tier, breaker, retry, metrics, clock), so the
+virtual-time simulator runs this very class against modelled dependencies.
+It reads time only from the injected clock, and bounds each database attempt
+with :func:`asyncio.wait_for` (loop time, virtual under the simulator).
+
+Contract of :meth:`LookupService.lookup`: an invalid slug raises
+:class:`~resilience.errors.InvalidSlug` (not recoverable, never retried, not
+a breaker failure); everything else returns a :class:`LookupResult`, never
+raises. :meth:`LookupService.lookup_result` never raises at all: an invalid
+slug gives ``outcome="invalid"``. Both record metrics.
+
+Outcomes: a UUID → ``success``; not found (negative-cached) or a recoverable
+failure (connection, timeout, breaker open, retryable database error) →
+``fallback`` with the reason; anything else → ``error``. Redis never fails a
+lookup: :class:`~resilience.cache.redis_tier.RedisTier` degrades by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from resilience.cache.memory import MISSING, NEGATIVE, LookupCache
+from resilience.cache.redis_tier import NOT_FOUND, RedisTier
+from resilience.classify import classify
+from resilience.clock import SYSTEM_CLOCK, Clock
+from resilience.errors import (
+    CircuitOpenError,
+    ConnectionFailure,
+    DatabaseError,
+    Recovery,
+    ResilienceError,
+    TimeoutFailure,
+)
+from resilience.service.health import HealthProbes, LookupFailureWindow, check_health
+from resilience.service.model import Job, LookupOutcome, LookupPath, LookupResult
+from resilience.service.repository import JobRepository, SlugRepository
+from resilience.service.slug import is_valid_slug, validate_slug
+from resilience.service.stats import ServiceStats
+
+__all__ = ["LookupService", "fallback_reason"]
+
+LookupListener = Callable[[LookupResult], None]
+
+
+def fallback_reason(error: ResilienceError) -> str:
+    """The short ``reason`` recorded for a classified failure."""
+    if isinstance(error, CircuitOpenError):
+        return "circuit_open"
+    if isinstance(error, TimeoutFailure):
+        return "timeout"
+    if isinstance(error, ConnectionFailure):
+        return "connection"
+    if isinstance(error, DatabaseError):
+        return "database"
+    return type(error).__name__
+
+
+class LookupService:
+    """Slug → UUID lookups and job posting over injected dependencies.
+
+    ``cache`` is the in-memory tier (negative entries for "not found").
+    ``redis_tier`` may be ``None`` (in-memory only).
+    ``retry`` wraps each database attempt, the breaker wraps the whole retried
+    call (one failed lookup = one breaker failure). ``db_timeout_s`` bounds
+    each attempt. ``listeners`` get every :class:`LookupResult` (analytics,
+    error tracking); they must not block or raise.
+    """
+
+    def __init__(
+        self,
+        *,
+        repository: SlugRepository,
+        cache: LookupCache[str, uuid.UUID],
+        redis_tier: RedisTier | None,
+        breaker: Any,
+        retry: Any,
+        metrics: Any,
+        clock: Clock = SYSTEM_CLOCK,
+        db_timeout_s: float = 1.0,
+        jobs: JobRepository | None = None,
+        job_retry: Any | None = None,
+        listeners: Iterable[LookupListener] = (),
+        probes: HealthProbes | None = None,
+    ) -> None:
+        self.repository = repository
+        self.cache = cache
+        self.redis_tier = redis_tier
+        self.breaker = breaker
+        self.retry = retry
+        self.metrics = metrics
+        self.clock = clock
+        self.db_timeout_s = db_timeout_s
+        self.jobs = jobs
+        self.job_retry = job_retry if job_retry is not None else retry
+        self.counters = ServiceStats()
+        self.failure_window = LookupFailureWindow(clock=clock)
+        self.listeners: list[LookupListener] = [self.failure_window, *listeners]
+        self.probes = probes if probes is not None else HealthProbes()
+        self.config: Any = None
+        """The :class:`ServiceConfig` it was built from, when built by ``open_service``."""
+        self.analytics: Any = None
+        self.error_tracker: Any = None
+        self._inflight: dict[str, asyncio.Future[LookupResult]] = {}
+
+    # -- single lookups ------------------------------------------------------------
+
+    async def lookup(self, slug: str) -> LookupResult:
+        """Look ``slug`` up; raises :class:`InvalidSlug` for a malformed slug, else never."""
+        result = await self.lookup_result(slug)
+        if result.outcome == "invalid":
+            validate_slug(slug)  # raises with the precise message
+        return result
+
+    async def lookup_result(self, slug: str) -> LookupResult:
+        """Look ``slug`` up and always return a result (``outcome="invalid"`` when malformed)."""
+        started = self.clock.monotonic()
+        if not is_valid_slug(slug):
+            return self._finish(started, slug, None, "invalid", "invalid", "invalid_slug", 0)
+        cached = self.cache.get(slug)
+        if cached is not MISSING:
+            if cached is NEGATIVE:
+                return self._finish(started, slug, None, "cache", "fallback", "not_found", 0)
+            return self._finish(started, slug, cached, "cache", "success", None, 0)
+        if self.redis_tier is not None:
+            shared = await self.redis_tier.get(slug)
+            if shared is not None:
+                self._remember(slug, shared)
+                if shared is NOT_FOUND:
+                    return self._finish(started, slug, None, "redis", "fallback", "not_found", 0)
+                return self._finish(started, slug, shared, "redis", "success", None, 0)
+        leader = self._inflight.get(slug)
+        if leader is not None:  # single flight: share the running database load
+            try:
+                shared_result = await asyncio.shield(leader)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if leader.cancelled() and (task is None or not task.cancelling()):
+                    return await self.lookup_result(slug)  # the leader was cancelled, not us
+                raise
+            return self._finish(
+                started,
+                slug,
+                shared_result.uuid,
+                shared_result.path,
+                shared_result.outcome,
+                shared_result.reason,
+                0,
+            )
+        future: asyncio.Future[LookupResult] = asyncio.get_running_loop().create_future()
+        self._inflight[slug] = future
+        try:
+            result = await self._load(started, slug)
+            future.set_result(result)
+            return result
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: followers may not exist
+            raise
+        finally:
+            del self._inflight[slug]
+
+    async def _load(self, started: float, slug: str) -> LookupResult:
+        attempts = 0
+
+        async def attempt() -> uuid.UUID | None:
+            nonlocal attempts
+            attempts += 1
+            try:
+                return await asyncio.wait_for(self.repository.fetch_uuid(slug), self.db_timeout_s)
+            except ResilienceError:
+                raise
+            except Exception as exc:
+                raise classify(exc) from exc
+
+        try:
+            permit = self.breaker.before_call()
+        except CircuitOpenError:
+            return self._finish(started, slug, None, "fallback", "fallback", "circuit_open", 0)
+        called = self.clock.monotonic()
+        try:
+            found: uuid.UUID | None = await self.retry.acall(attempt)
+        except Exception as exc:
+            error = exc if isinstance(exc, ResilienceError) else classify(exc)
+            self.breaker.on_failure(permit, error, self.clock.monotonic() - called)
+            recoverable = error.retryable or error.recovery is not Recovery.ABORT
+            return self._finish(
+                started,
+                slug,
+                None,
+                "fallback" if recoverable else "db",
+                "fallback" if recoverable else "error",
+                fallback_reason(error),
+                attempts,
+                error=error,
+            )
+        except BaseException:
+            self.breaker.on_ignored(permit)  # cancelled: neither success nor failure
+            raise
+        self.breaker.on_success(permit, self.clock.monotonic() - called)
+        if found is None:
+            self.cache_not_found(slug)
+            if self.redis_tier is not None:
+                await self.redis_tier.set_not_found(slug)
+            return self._finish(started, slug, None, "db", "fallback", "not_found", attempts)
+        self.cache.set(slug, found)
+        if self.redis_tier is not None:
+            await self.redis_tier.set(slug, found)
+        return self._finish(started, slug, found, "db", "success", None, attempts)
+
+    def cache_not_found(self, slug: str) -> None:
+        """Negative-cache ``slug`` in the in-memory tier."""
+        self.cache.set_negative(slug)
+
+    def _remember(self, slug: str, value: uuid.UUID | Any) -> None:
+        if value is NOT_FOUND:
+            self.cache_not_found(slug)
+        else:
+            self.cache.set(slug, value)
+
+    def _finish(
+        self,
+        started: float,
+        slug: str,
+        found: uuid.UUID | None,
+        path: LookupPath,
+        outcome: LookupOutcome,
+        reason: str | None,
+        attempts: int,
+        *,
+        error: ResilienceError | None = None,
+    ) -> LookupResult:
+        duration_us = max(0, round((self.clock.monotonic() - started) * 1_000_000))
+        result = LookupResult(
+            slug=slug,
+            uuid=found,
+            path=path,
+            outcome=outcome,
+            reason=reason,
+            duration_us=duration_us,
+            attempts=attempts,
+            correlation_id=None if error is None else error.correlation_id,
+        )
+        if self.metrics is not None:
+            self.metrics.record(
+                operation="lookup",
+                outcome=outcome,
+                path=path,
+                duration_us=duration_us,
+                attempts=attempts,
+            )
+        self.counters.observe(result)
+        for listener in self.listeners:
+            listener(result)
+        return result
+
+    # -- batches ---------------------------------------------------------------------
+
+    async def lookup_many(self, slugs: Iterable[str]) -> dict[str, LookupResult]:
+        """Look many slugs up with one Redis round trip and one database query.
+
+        Returns a result per distinct slug (invalid ones with ``outcome="invalid"``);
+        never raises.
+        """
+        started = self.clock.monotonic()
+        ordered = list(dict.fromkeys(slugs))
+        results: dict[str, LookupResult] = {}
+        pending: list[str] = []
+        for slug in ordered:
+            if not is_valid_slug(slug):
+                results[slug] = self._finish(
+                    started, slug, None, "invalid", "invalid", "invalid_slug", 0
+                )
+                continue
+            cached = self.cache.get(slug)
+            if cached is MISSING:
+                pending.append(slug)
+            elif cached is NEGATIVE:
+                results[slug] = self._finish(
+                    started, slug, None, "cache", "fallback", "not_found", 0
+                )
+            else:
+                results[slug] = self._finish(started, slug, cached, "cache", "success", None, 0)
+        if pending and self.redis_tier is not None:
+            shared = await self.redis_tier.get_many(pending)
+            for slug, value in shared.items():
+                self._remember(slug, value)
+                if value is NOT_FOUND:
+                    results[slug] = self._finish(
+                        started, slug, None, "redis", "fallback", "not_found", 0
+                    )
+                else:
+                    results[slug] = self._finish(started, slug, value, "redis", "success", None, 0)
+            pending = [slug for slug in pending if slug not in shared]
+        if pending:
+            results.update(await self._load_many(started, pending))
+        return {slug: results[slug] for slug in ordered}
+
+    async def _load_many(self, started: float, slugs: list[str]) -> dict[str, LookupResult]:
+        attempts = 0
+
+        async def attempt() -> Mapping[str, uuid.UUID]:
+            nonlocal attempts
+            attempts += 1
+            try:
+                return await asyncio.wait_for(self.repository.fetch_many(slugs), self.db_timeout_s)
+            except ResilienceError:
+                raise
+            except Exception as exc:
+                raise classify(exc) from exc
+
+        try:
+            permit = self.breaker.before_call()
+        except CircuitOpenError:
+            return {
+                s: self._finish(started, s, None, "fallback", "fallback", "circuit_open", 0)
+                for s in slugs
+            }
+        called = self.clock.monotonic()
+        try:
+            found: Mapping[str, uuid.UUID] = await self.retry.acall(attempt)
+        except Exception as exc:
+            error = exc if isinstance(exc, ResilienceError) else classify(exc)
+            self.breaker.on_failure(permit, error, self.clock.monotonic() - called)
+            recoverable = error.retryable or error.recovery is not Recovery.ABORT
+            return {
+                s: self._finish(
+                    started,
+                    s,
+                    None,
+                    "fallback" if recoverable else "db",
+                    "fallback" if recoverable else "error",
+                    fallback_reason(error),
+                    attempts,
+                    error=error,
+                )
+                for s in slugs
+            }
+        except BaseException:
+            self.breaker.on_ignored(permit)
+            raise
+        self.breaker.on_success(permit, self.clock.monotonic() - called)
+        missing = [s for s in slugs if s not in found]
+        for slug, value in found.items():
+            self.cache.set(slug, value)
+        for slug in missing:
+            self.cache_not_found(slug)
+        if self.redis_tier is not None:
+            await self.redis_tier.set_many(found, missing)
+        out: dict[str, LookupResult] = {}
+        for slug in slugs:
+            known = found.get(slug)
+            if known is None:
+                out[slug] = self._finish(
+                    started, slug, None, "db", "fallback", "not_found", attempts
+                )
+            else:
+                out[slug] = self._finish(started, slug, known, "db", "success", None, attempts)
+        return out
+
+    # -- jobs --------------------------------------------------------------------------
+
+    async def post_job(
+        self, micro_id: str, answers: Mapping[str, Any], idempotency_key: str
+    ) -> Job:
+        """Store a job for ``micro_id`` exactly once per ``idempotency_key``.
+
+        Raises :class:`InvalidSlug` (job refused) for a malformed ``micro_id``.
+        ``micro_uuid`` is the lookup's UUID, ``None`` when the lookup fell back.
+        The write is retried (storage-write policy); a reply lost after the
+        commit is harmless because the retry finds the stored row. Raises the
+        classified error when every attempt failed (nothing was stored, or
+        the earlier stored row is returned by the caller's own retry).
+        """
+        if self.jobs is None:
+            raise RuntimeError("this LookupService was built without a job repository")
+        jobs = self.jobs
+        validate_slug(micro_id)
+        result = await self.lookup_result(micro_id)
+
+        async def attempt() -> Job:
+            try:
+                return await asyncio.wait_for(
+                    jobs.insert_job(
+                        micro_id=micro_id,
+                        micro_uuid=result.uuid,
+                        answers=answers,
+                        idempotency_key=idempotency_key,
+                    ),
+                    self.db_timeout_s,
+                )
+            except ResilienceError:
+                raise
+            except Exception as exc:
+                raise classify(exc) from exc
+
+        job: Job = await self.job_retry.acall(attempt)
+        self.counters.jobs_stored += int(job.created)
+        self.counters.jobs_replayed += int(not job.created)
+        return _with_path(job, result.path)
+
+    async def get_job(self, job_id: int) -> Job | None:
+        """The job with ``job_id`` (``None`` if unknown); raises the classified error on failure."""
+        if self.jobs is None:
+            raise RuntimeError("this LookupService was built without a job repository")
+        try:
+            return await asyncio.wait_for(self.jobs.get_job(job_id), self.db_timeout_s)
+        except ResilienceError:
+            raise
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    # -- reporting ---------------------------------------------------------------------
+
+    async def health(self) -> dict[str, Any]:
+        """The JSON of ``GET /health`` (see :mod:`resilience.service.health`)."""
+        return await check_health(self.probes, breaker=self.breaker, lookups=self.failure_window)
+
+    def stats(self) -> dict[str, Any]:
+        """The JSON of ``GET /stats``: rates, latency percentiles by path (µs), breaker."""
+        stats = self.counters.to_dict(breaker=self.breaker, redis_tier=self.redis_tier)
+        if self.analytics is not None:
+            stats["analytics"] = self.analytics.stats()
+        if self.error_tracker is not None:
+            stats["error_tracking"] = self.error_tracker.stats()
+        return stats
+
+
+def _with_path(job: Job, path: str) -> Job:
+    return Job(
+        id=job.id,
+        micro_id=job.micro_id,
+        micro_uuid=job.micro_uuid,
+        answers=job.answers,
+        idempotency_key=job.idempotency_key,
+        status=job.status,
+        created_at=job.created_at,
+        lookup_path=path,
+        created=job.created,
+    )

@@ -1,0 +1,69 @@
+"""Records the service hands out: lookup results and jobs (frozen)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = ["Job", "LookupOutcome", "LookupPath", "LookupResult"]
+
+LookupPath = Literal["cache", "redis", "db", "fallback", "invalid"]
+"""Where the answer came from. ``fallback``: no tier answered (dependency failure)."""
+
+LookupOutcome = Literal["success", "fallback", "error", "invalid"]
+"""``success``: a UUID; ``fallback``: slug only (not found or a recoverable failure);
+``error``: a non-recoverable failure; ``invalid``: the slug was refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    """What one lookup produced.
+
+    ``reason`` is ``None`` on success; otherwise a short machine-readable
+    cause: ``not_found``, ``circuit_open``, ``connection``, ``timeout``,
+    ``database``, ``invalid_slug`` or the classified error's type name.
+    ``attempts`` counts database attempts (0 when a cache tier answered or
+    the breaker refused).
+    """
+
+    slug: str
+    uuid: uuid.UUID | None
+    path: LookupPath
+    outcome: LookupOutcome
+    reason: str | None
+    duration_us: int
+    attempts: int = 0
+    correlation_id: str | None = None
+
+    @property
+    def is_fallback(self) -> bool:
+        return self.outcome == "fallback"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slug": self.slug,
+            "uuid": str(self.uuid) if self.uuid is not None else None,
+            "path": self.path,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "duration_us": self.duration_us,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A stored job. ``micro_uuid`` is ``None`` when the lookup fell back."""
+
+    id: int
+    micro_id: str
+    micro_uuid: uuid.UUID | None
+    answers: dict[str, Any]
+    idempotency_key: str
+    status: str = "pending"
+    created_at: datetime | None = None
+    lookup_path: str | None = field(default=None, compare=False)
+    created: bool = field(default=True, compare=False)
+    """False when this call found the job stored by an earlier call with the same key."""

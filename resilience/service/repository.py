@@ -1,0 +1,214 @@
+"""Where slugs and jobs live: protocols, and their PostgreSQL implementations.
+
+:class:`LookupService` only sees the protocols, so the virtual-time simulator
+runs the same flow against modelled repositories. The PostgreSQL versions use
+an asyncpg pool and translate nothing: driver errors reach the service, which
+classifies them once (:func:`resilience.classify.classify`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from resilience.service.model import Job
+
+__all__ = [
+    "InMemoryJobRepository",
+    "InMemorySlugRepository",
+    "JobRepository",
+    "PostgresJobRepository",
+    "PostgresSlugRepository",
+    "SlugRepository",
+]
+
+
+@runtime_checkable
+class SlugRepository(Protocol):
+    """The source of truth for slug → UUID."""
+
+    async def fetch_uuid(self, slug: str) -> uuid.UUID | None:
+        """The UUID of ``slug``, or ``None`` when no such service exists."""
+        ...
+
+    async def fetch_many(self, slugs: Iterable[str]) -> dict[str, uuid.UUID]:
+        """UUIDs of the known slugs among ``slugs`` (unknown ones are absent), in one query."""
+        ...
+
+
+@runtime_checkable
+class JobRepository(Protocol):
+    """Job storage with exactly-once semantics per idempotency key."""
+
+    async def insert_job(
+        self,
+        *,
+        micro_id: str,
+        micro_uuid: uuid.UUID | None,
+        answers: Mapping[str, Any],
+        idempotency_key: str,
+    ) -> Job:
+        """Store a job, or return the one already stored under ``idempotency_key``."""
+        ...
+
+    async def get_job(self, job_id: int) -> Job | None:
+        """The job with ``job_id``, or ``None``."""
+        ...
+
+
+class PostgresSlugRepository:
+    """:class:`SlugRepository` on an asyncpg pool (``micro_services``)."""
+
+    _ONE = "SELECT id FROM micro_services WHERE slug = $1"
+    _MANY = "SELECT slug, id FROM micro_services WHERE slug = ANY($1::text[])"
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    async def fetch_uuid(self, slug: str) -> uuid.UUID | None:
+        value = await self._pool.fetchval(self._ONE, slug)
+        return value if value is None or isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+    async def fetch_many(self, slugs: Iterable[str]) -> dict[str, uuid.UUID]:
+        wanted = list(dict.fromkeys(slugs))
+        if not wanted:
+            return {}
+        rows = await self._pool.fetch(self._MANY, wanted)
+        return {row["slug"]: uuid.UUID(str(row["id"])) for row in rows}
+
+
+_JOB_COLUMNS = "id, micro_id, micro_uuid, answers, idempotency_key, status, created_at"
+
+
+class PostgresJobRepository:
+    """:class:`JobRepository` on an asyncpg pool (``jobs``, unique ``idempotency_key``).
+
+    ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING`` then a read of the
+    stored row: a retry after a lost reply (e.g. a connection reset after the
+    commit) finds the job the first attempt stored, so each key is stored once.
+    """
+
+    _INSERT = (
+        "INSERT INTO jobs (micro_id, micro_uuid, answers, idempotency_key, status) "
+        "VALUES ($1, $2, $3::jsonb, $4, 'pending') "
+        f"ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_JOB_COLUMNS}"
+    )
+    _BY_KEY = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE idempotency_key = $1"
+    _BY_ID = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1"
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    async def insert_job(
+        self,
+        *,
+        micro_id: str,
+        micro_uuid: uuid.UUID | None,
+        answers: Mapping[str, Any],
+        idempotency_key: str,
+    ) -> Job:
+        body = json.dumps(dict(answers), separators=(",", ":"), sort_keys=True)
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(self._INSERT, micro_id, micro_uuid, body, idempotency_key)
+            created = row is not None
+            if row is None:
+                row = await conn.fetchrow(self._BY_KEY, idempotency_key)
+        if row is None:  # deleted between the two statements: a caller-visible oddity, not ours
+            raise LookupError(f"job with idempotency key {idempotency_key!r} vanished")
+        return _job_from_row(row, created=created)
+
+    async def get_job(self, job_id: int) -> Job | None:
+        row = await self._pool.fetchrow(self._BY_ID, job_id)
+        return None if row is None else _job_from_row(row, created=False)
+
+
+def _job_from_row(row: Mapping[str, Any], *, created: bool) -> Job:
+    answers = row["answers"]
+    if isinstance(answers, str):
+        answers = json.loads(answers)
+    micro_uuid = row["micro_uuid"]
+    return Job(
+        id=int(row["id"]),
+        micro_id=row["micro_id"],
+        micro_uuid=None if micro_uuid is None else uuid.UUID(str(micro_uuid)),
+        answers=dict(answers or {}),
+        idempotency_key=row["idempotency_key"],
+        status=row["status"],
+        created_at=row["created_at"],
+        created=created,
+    )
+
+
+class InMemorySlugRepository:
+    """A :class:`SlugRepository` over a dict, for tests and models.
+
+    ``fail_with`` (an exception instance), when set, is raised by every call;
+    ``calls`` counts calls, so tests can assert that no query was made.
+    """
+
+    def __init__(self, catalogue: Mapping[str, uuid.UUID] | None = None) -> None:
+        self.catalogue: dict[str, uuid.UUID] = dict(catalogue or {})
+        self.fail_with: BaseException | None = None
+        self.calls = 0
+
+    async def fetch_uuid(self, slug: str) -> uuid.UUID | None:
+        self.calls += 1
+        if self.fail_with is not None:
+            raise self.fail_with
+        return self.catalogue.get(slug)
+
+    async def fetch_many(self, slugs: Iterable[str]) -> dict[str, uuid.UUID]:
+        self.calls += 1
+        if self.fail_with is not None:
+            raise self.fail_with
+        return {s: self.catalogue[s] for s in dict.fromkeys(slugs) if s in self.catalogue}
+
+
+class InMemoryJobRepository:
+    """A :class:`JobRepository` over a dict (exactly once per key), for tests and models."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, Job] = {}
+        self.by_key: dict[str, int] = {}
+        self.fail_with: BaseException | None = None
+
+    async def insert_job(
+        self,
+        *,
+        micro_id: str,
+        micro_uuid: uuid.UUID | None,
+        answers: Mapping[str, Any],
+        idempotency_key: str,
+    ) -> Job:
+        if self.fail_with is not None:
+            raise self.fail_with
+        existing = self.by_key.get(idempotency_key)
+        if existing is not None:
+            job = self.by_id[existing]
+            return Job(
+                id=job.id,
+                micro_id=job.micro_id,
+                micro_uuid=job.micro_uuid,
+                answers=job.answers,
+                idempotency_key=job.idempotency_key,
+                status=job.status,
+                created_at=job.created_at,
+                created=False,
+            )
+        job = Job(
+            id=len(self.by_id) + 1,
+            micro_id=micro_id,
+            micro_uuid=micro_uuid,
+            answers=dict(answers),
+            idempotency_key=idempotency_key,
+        )
+        self.by_id[job.id] = job
+        self.by_key[idempotency_key] = job.id
+        return job
+
+    async def get_job(self, job_id: int) -> Job | None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        return self.by_id.get(job_id)

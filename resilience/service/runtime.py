@@ -1,0 +1,241 @@
+"""Build a running :class:`LookupService` from URLs: pools, tiers, breaker, writers.
+
+::
+
+    async with open_service(ServiceConfig(), postgres_url=..., redis_url=...) as service:
+        result = await service.lookup("roof-repair")
+
+On entry: an asyncpg pool, a Redis client and :class:`RedisTier` (when
+``redis_url`` is given and ``redis.enabled``), a breaker sharing its state
+through :class:`RedisBreakerStore` (``redis.shared_breaker``), and the
+background writers (``analytics_events``, ``error_events``,
+``circuit_breaker_events``, ``failure_metrics``). On exit the writers are
+flushed (analytics first), then everything is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from resilience.breaker import CircuitBreaker
+from resilience.breaker.redis_store import RedisBreakerStore
+from resilience.cache.memory import LookupCache
+from resilience.cache.redis_tier import RedisTier
+from resilience.clock import SYSTEM_CLOCK, Clock
+from resilience.retry import Retry
+from resilience.service.analytics import (
+    AnalyticsBatcher,
+    AnalyticsEvent,
+    postgres_analytics_writer,
+)
+from resilience.service.config import ServiceConfig
+from resilience.service.error_events import ErrorEvent, ErrorEventRepository, ErrorTracker
+from resilience.service.events import BreakerEventRecorder, FailureAggregator
+from resilience.service.health import HealthProbes
+from resilience.service.lookup import LookupService
+from resilience.service.model import LookupResult
+from resilience.service.repository import PostgresJobRepository, PostgresSlugRepository
+
+__all__ = ["build_breaker", "build_cache", "build_retries", "open_service"]
+
+
+def build_cache(config: ServiceConfig, clock: Clock) -> LookupCache[str, uuid.UUID]:
+    """The in-memory tier from the config."""
+    return LookupCache(
+        max_size=config.cache.max_size,
+        ttl_s=config.cache.ttl_s,
+        negative_ttl_s=config.cache.negative_ttl_s,
+        sweep_interval_s=config.cache.sweep_interval_s,
+        clock=clock,
+        name="lookup",
+    )
+
+
+def build_metrics(clock: Clock) -> Any:
+    """The metrics recorder (``None`` until :mod:`resilience.metrics` provides one)."""
+    del clock
+    return None
+
+
+def build_retries(config: ServiceConfig, clock: Clock) -> tuple[Retry, Retry]:
+    """(lookup retry, job-write retry) from the config."""
+    lookup = Retry(
+        name="lookup",
+        max_attempts=config.retry.max_attempts,
+        initial_delay_s=config.retry.initial_delay_s,
+        multiplier=config.retry.multiplier,
+        max_delay_s=config.retry.max_delay_s,
+        deadline_s=config.retry.deadline_s,
+        clock=clock,
+    )
+    jobs = Retry(
+        name="job-write",
+        max_attempts=config.jobs.max_attempts,
+        initial_delay_s=config.jobs.initial_delay_s,
+        multiplier=config.jobs.multiplier,
+        max_delay_s=config.jobs.max_delay_s,
+        clock=clock,
+    )
+    return lookup, jobs
+
+
+def build_breaker(config: ServiceConfig, clock: Clock, store: Any = None) -> CircuitBreaker:
+    """The lookup breaker from the config (``store=None``: in-memory)."""
+    return CircuitBreaker(
+        config.breaker.name,
+        failure_threshold=config.breaker.failure_threshold,
+        reset_timeout_s=config.breaker.reset_timeout_s,
+        half_open_max_calls=config.breaker.half_open_max_calls,
+        clock=clock,
+        store=store,
+    )
+
+
+def _analytics_listener(batcher: AnalyticsBatcher, clock: Clock) -> Any:
+    def listen(result: LookupResult) -> None:
+        batcher.add(AnalyticsEvent(timestamp_s=clock.wall(), properties=result.to_dict()))
+
+    return listen
+
+
+def _error_listener(tracker: ErrorTracker) -> Any:
+    def listen(result: LookupResult) -> None:
+        if result.outcome == "error" or (
+            result.outcome == "fallback" and result.reason not in ("not_found", "circuit_open")
+        ):
+            tracker.track(
+                ErrorEvent(
+                    severity="error" if result.outcome == "error" else "warning",
+                    component="lookup",
+                    error_type=result.reason or "unknown",
+                    message=f"lookup of {result.slug!r} fell back: {result.reason}",
+                    correlation_id=result.correlation_id,
+                    context={"slug": result.slug, "attempts": result.attempts},
+                )
+            )
+
+    return listen
+
+
+@contextlib.asynccontextmanager
+async def open_service(
+    config: ServiceConfig | None = None,
+    *,
+    postgres_url: str,
+    redis_url: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> AsyncIterator[LookupService]:
+    """A fully wired service on real PostgreSQL (and Redis, if ``redis_url``)."""
+    import asyncpg
+
+    config = config or ServiceConfig()
+    loop = asyncio.get_running_loop()
+    async with contextlib.AsyncExitStack() as stack:
+        pool = await asyncpg.create_pool(
+            postgres_url,
+            min_size=config.db.pool_min_size,
+            max_size=config.db.pool_max_size,
+            timeout=config.db.timeout_s * 5,
+        )
+        stack.push_async_callback(_close_pool, pool)
+
+        redis_client: Any = None
+        tier: RedisTier | None = None
+        store: RedisBreakerStore | None = None
+        if redis_url is not None and config.redis.enabled:
+            import redis.asyncio as aioredis
+
+            timeout_s = config.redis.timeout_s
+            redis_client = aioredis.Redis.from_url(
+                redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+            )
+            stack.push_async_callback(redis_client.aclose)
+            tier = RedisTier(
+                redis_client,
+                prefix=config.redis.key_prefix,
+                ttl_s=config.redis.ttl_s,
+                negative_ttl_s=config.redis.negative_ttl_s,
+                timeout_s=timeout_s,
+                retry_interval_s=config.redis.retry_interval_s,
+                clock=clock,
+            )
+            if config.redis.shared_breaker:
+                store = RedisBreakerStore.from_url(
+                    redis_url,
+                    timeout_s=max(timeout_s, 0.2),
+                    prefix=f"{config.redis.key_prefix}:breaker",
+                    sync_interval_s=config.redis.breaker_sync_interval_s,
+                    retry_interval_s=config.redis.retry_interval_s,
+                    clock=clock,
+                )
+                stack.callback(store.close)
+
+        breaker = build_breaker(config, clock, store)
+        recorder = BreakerEventRecorder(pool, loop)
+        breaker.add_listener(recorder)
+        lookup_retry, job_retry = build_retries(config, clock)
+
+        errors_repo = ErrorEventRepository(pool)
+        tracker = ErrorTracker(errors_repo)
+        failures = FailureAggregator(pool, clock=clock)
+        listeners: list[Any] = [_error_listener(tracker), failures]
+        analytics: AnalyticsBatcher | None = None
+        if config.analytics.enabled:
+            analytics = AnalyticsBatcher(
+                postgres_analytics_writer(pool),
+                batch_size=config.analytics.batch_size,
+                max_buffer=config.analytics.max_buffer,
+                flush_interval_s=config.analytics.flush_interval_s,
+            )
+            listeners.append(_analytics_listener(analytics, clock))
+
+        async def postgres_ping() -> None:
+            await pool.fetchval("SELECT 1")
+
+        async def redis_ping() -> None:
+            if not await redis_client.ping():
+                raise ConnectionError("Redis did not answer PING")
+
+        service = LookupService(
+            repository=PostgresSlugRepository(pool),
+            cache=build_cache(config, clock),
+            redis_tier=tier,
+            breaker=breaker,
+            retry=lookup_retry,
+            metrics=build_metrics(clock),
+            clock=clock,
+            db_timeout_s=config.db.timeout_s,
+            jobs=PostgresJobRepository(pool),
+            job_retry=job_retry,
+            listeners=listeners,
+            probes=HealthProbes(
+                postgres=postgres_ping,
+                redis=redis_ping if redis_client is not None else None,
+                error_stats=errors_repo.stats,
+                timeout_s=config.db.timeout_s,
+            ),
+        )
+        service.config = config
+        service.error_tracker = tracker
+        service.analytics = analytics
+
+        # Writers stop in reverse order: analytics is flushed first on exit.
+        for writer in (recorder.writer, failures.writer, tracker):
+            writer.start()
+            stack.push_async_callback(writer.aclose)
+        stack.callback(failures.roll)
+        if analytics is not None:
+            analytics.start()
+            stack.push_async_callback(analytics.aclose)
+        yield service
+
+
+async def _close_pool(pool: Any) -> None:
+    try:
+        await asyncio.wait_for(pool.close(), 5.0)
+    except (TimeoutError, OSError):
+        pool.terminate()
