@@ -1,0 +1,249 @@
+"""The fault timeline during a Locust run, applied through the Toxiproxy API.
+
+:class:`FaultApplier` is plain code over a :class:`ProxyControl` (the
+harness's Toxiproxy client by default; tests pass a fake): it starts and
+stops faults and remembers what is active so :meth:`FaultApplier.cleanup`
+can always put every proxy back. :class:`FaultHook` is the Locust side: on
+``test_start`` (master or local runner only) it spawns a greenlet that walks
+the timeline; on ``test_stop`` and ``quitting`` it stops the greenlet and
+cleans up, whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from loadtests.options import resolve
+from loadtests.timeline import FaultEvent, TimelineCursor, build_timeline
+
+__all__ = ["FaultApplier", "FaultHook", "FaultRecord", "HttpProxyControl", "ProxyControl"]
+
+log = logging.getLogger("loadtests.faults")
+
+
+class ProxyControl(Protocol):
+    """The three Toxiproxy operations a fault timeline needs (proxy names, not targets)."""
+
+    def add_toxic(
+        self,
+        proxy: str,
+        *,
+        name: str,
+        type: str,
+        stream: str,
+        toxicity: float,
+        attributes: dict[str, int],
+    ) -> None: ...
+
+    def remove_toxic(self, proxy: str, name: str) -> None: ...
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None: ...
+
+
+class HttpProxyControl:
+    """:class:`ProxyControl` over Toxiproxy's HTTP API (``base_url`` like http://127.0.0.1:8474)."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> None:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.base_url}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            response.read()
+
+    def add_toxic(
+        self,
+        proxy: str,
+        *,
+        name: str,
+        type: str,
+        stream: str,
+        toxicity: float,
+        attributes: dict[str, int],
+    ) -> None:
+        body = {
+            "name": name,
+            "type": type,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": attributes,
+        }
+        self._call("POST", f"/proxies/{proxy}/toxics", body)
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None:
+        self._call("POST", f"/proxies/{proxy}", {"enabled": enabled})
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRecord:
+    """What happened to one timeline event (times in seconds from the start of the load)."""
+
+    at_s: float
+    applied_at_s: float
+    op: str
+    fault: str
+    target: str
+    kind: str
+    ok: bool
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at_s": self.at_s,
+            "applied_at_s": round(self.applied_at_s, 3),
+            "op": self.op,
+            "fault": self.fault,
+            "target": self.target,
+            "kind": self.kind,
+            "ok": self.ok,
+            "error": self.error,
+        }
+
+
+class FaultApplier:
+    """Starts and stops faults on ``control``; :meth:`cleanup` undoes everything still active."""
+
+    def __init__(self, control: ProxyControl, proxy_names: dict[str, str]) -> None:
+        self.control = control
+        self.proxy_names = proxy_names
+        self.records: list[FaultRecord] = []
+        self._toxics: dict[str, str] = {}  # toxic name → proxy
+        self._disabled: set[str] = set()
+
+    def handle(self, event: FaultEvent, elapsed_s: float) -> None:
+        """Apply ``event``; a failing proxy call is recorded, never raised."""
+        fault = event.fault
+        proxy = self.proxy_names.get(fault.target, fault.target)
+        try:
+            if fault.toxic is not None:
+                if event.op == "start":
+                    self.control.add_toxic(
+                        proxy,
+                        name=event.key,
+                        type=fault.toxic,
+                        stream=fault.stream,
+                        toxicity=fault.toxicity,
+                        attributes=dict(fault.attributes),
+                    )
+                    self._toxics[event.key] = proxy
+                else:
+                    self._toxics.pop(event.key, None)
+                    self.control.remove_toxic(proxy, event.key)
+            else:
+                disable = (fault.action == "disable") == (event.op == "start")
+                self.control.set_enabled(proxy, not disable)
+                if disable:
+                    self._disabled.add(proxy)
+                else:
+                    self._disabled.discard(proxy)
+            error = None
+        except Exception as exc:  # recorded and reported; the run goes on
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("fault %s %s on %s failed: %s", event.op, event.key, proxy, error)
+        else:
+            log.info("fault %s %s (%s) at %.1f s", event.op, event.key, fault.kind, elapsed_s)
+        self.records.append(
+            FaultRecord(
+                event.at_s,
+                elapsed_s,
+                event.op,
+                event.key,
+                fault.target,
+                fault.kind,
+                error is None,
+                error,
+            )
+        )
+
+    def cleanup(self) -> None:
+        """Remove every toxic this applier added and re-enable every proxy it disabled."""
+        for name, proxy in list(self._toxics.items()):
+            try:
+                self.control.remove_toxic(proxy, name)
+            except Exception as exc:  # the proxy may already be gone at shutdown
+                log.warning("could not remove toxic %s from %s: %s", name, proxy, exc)
+            self._toxics.pop(name, None)
+        for proxy in sorted(self._disabled):
+            try:
+                self.control.set_enabled(proxy, True)
+            except Exception as exc:  # as above
+                log.warning("could not re-enable proxy %s: %s", proxy, exc)
+        self._disabled.clear()
+
+    @property
+    def active(self) -> bool:
+        return bool(self._toxics or self._disabled)
+
+
+class FaultHook:
+    """Locust listeners running one profile's fault timeline on the master (or local) runner."""
+
+    def __init__(self, control_factory: Any = HttpProxyControl) -> None:
+        self._control_factory = control_factory
+        self.applier: FaultApplier | None = None
+        self._greenlet: Any = None
+
+    def attach(self, environment: Any) -> None:
+        """Register on ``environment.events`` (call from the ``init`` event)."""
+        environment.events.test_start.add_listener(self._on_start)
+        environment.events.test_stop.add_listener(self._on_stop)
+        environment.events.quitting.add_listener(self._on_stop)
+
+    def _on_start(self, environment: Any, **_: Any) -> None:
+        from locust.runners import WorkerRunner
+
+        if isinstance(environment.runner, WorkerRunner):
+            return
+        settings = resolve(environment.parsed_options, host=environment.host)
+        faults = settings.profile.faults if settings.profile else ()
+        if not faults:
+            return
+        if not settings.toxiproxy_url:
+            log.error("the profile has %d faults but no --toxiproxy-url; none applied", len(faults))
+            return
+        self.applier = FaultApplier(
+            self._control_factory(settings.toxiproxy_url), settings.proxy_names
+        )
+        self._greenlet = _spawn(self._walk, build_timeline(faults))
+
+    def _walk(self, events: list[FaultEvent]) -> None:
+        import gevent
+
+        assert self.applier is not None
+        cursor = TimelineCursor(events)
+        started = time.monotonic()
+        while not cursor.done:
+            elapsed = time.monotonic() - started
+            for event in cursor.due(elapsed):
+                self.applier.handle(event, elapsed)
+            next_at = cursor.next_at_s()
+            if next_at is not None:
+                gevent.sleep(min(max(next_at - (time.monotonic() - started), 0.0), 0.5))
+
+    def _on_stop(self, **_: Any) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True, timeout=5)
+            self._greenlet = None
+        if self.applier is not None and self.applier.active:
+            self.applier.cleanup()
+
+
+def _spawn(function: Any, *args: Any) -> Any:
+    import gevent
+
+    return gevent.spawn(function, *args)

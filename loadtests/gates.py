@@ -1,0 +1,182 @@
+"""End-of-run gates: Locust's statistics plus the service's ``/stats``, judged.
+
+On ``quitting`` (master or local runner; workers have only part of the
+numbers) the hook copies Locust's per-endpoint statistics, fetches
+``/stats`` from the service, evaluates the profile's gates with the scenario
+gate grammar (:mod:`resilience.scenario.gates`), prints the table, writes
+``gates.json`` and ``gates.junit.xml`` into the report directory (beside
+Locust's ``--csv``/``--html`` output by default) and sets Locust's process
+exit code: 0 when every gate holds, 1 when one fails. The gates then decide
+the exit code instead of Locust's "any failed request" rule, because a run
+with a fault timeline is expected to see some failures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+from loadtests.options import LoadSettings, resolve
+from loadtests.profile import parse_gates
+from loadtests.report import render_table, write_json, write_junit
+from loadtests.results import EndpointRecord, load_metrics
+from resilience.scenario.gates import GateResult, evaluate
+
+__all__ = ["DEFAULT_GATES", "GateHook", "fetch_service_stats", "judge"]
+
+log = logging.getLogger("loadtests.gates")
+
+DEFAULT_GATES: tuple[str, ...] = (
+    "failure_ratio < 1%",  # error rate < 1 %
+    "http.lookup p(95) < 50ms",  # the load benchmark's latency bar
+    "cache.hit_rate >= 0.70",  # cache hit rate > 70 %
+    "lookup.cache < 1ms",  # lookup time, cache hit (mean)
+    "lookup.db < 50ms",  # lookup time, database (mean)
+    "success_rate >= 0.95",  # lookup success rate > 95 %
+    "fallback_rate < 0.10",  # fallback rate < 10 %
+)
+"""Gates of a profile that names none: the documented targets of TARGETS.md."""
+
+
+def fetch_service_stats(url: str, *, timeout_s: float = 5.0) -> dict[str, Any] | None:
+    """The service's ``/stats`` JSON, or ``None`` (logged) when it cannot be read."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            data = json.loads(response.read())
+    except Exception as exc:  # the gates on service.* then fail as "no such metric"
+        log.error("could not read %s: %s", url, exc)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def judge(gates: tuple[str, ...], metrics: Mapping[str, Any]) -> list[GateResult]:
+    """Parse and evaluate ``gates`` (profile order) against ``metrics``.
+
+    A sample aggregation (``p(N)``, ``min``, ``max``, ``med``) on a metric that
+    is a single number (``lookup.db`` is a mean) fails with a message naming
+    the metric to use instead, rather than silently comparing the mean.
+    """
+    scoped = parse_gates(gates)
+    results: list[GateResult] = []
+    for gate in scoped:
+        value = metrics.get(gate.gate.metric)
+        summary_only = isinstance(value, int | float) and gate.gate.aggregation in _SAMPLE_AGGS
+        if summary_only:
+            message = (
+                f"{gate.gate.metric} is a single number, not samples; "
+                f"name a percentile metric such as {gate.gate.metric}.p95"
+            )
+            results.append(GateResult(gate, "fail", None, message))
+        else:
+            results.extend(evaluate([gate], metrics))
+    return results
+
+
+_SAMPLE_AGGS = ("p", "min", "max", "med")
+
+
+class GateHook:
+    """Locust listener evaluating the gates once, when the master (or local) process quits."""
+
+    def __init__(self, faults: Any = None) -> None:
+        self._faults = faults  # the FaultHook, whose records go into the report
+        self.results: list[GateResult] | None = None
+        self._started = time.time()
+
+    def attach(self, environment: Any) -> None:
+        """Register on ``environment.events`` (call from the ``init`` event)."""
+        environment.events.test_start.add_listener(self._on_start)
+        environment.events.quitting.add_listener(self._on_quitting)
+
+    def _on_start(self, **_: Any) -> None:
+        self._started = time.time()
+
+    def _on_quitting(self, environment: Any, **_: Any) -> None:
+        from locust.runners import WorkerRunner
+
+        if isinstance(environment.runner, WorkerRunner) or self.results is not None:
+            return
+        settings = resolve(environment.parsed_options, host=environment.host)
+        if not settings.gates_enabled:
+            return
+        stats = environment.runner.stats
+        records = [
+            EndpointRecord(
+                e.method or "", e.name, e.num_requests, e.num_failures, dict(e.response_times)
+            )
+            for e in stats.entries.values()
+        ]
+        total = stats.total
+        window_s = max((total.last_request_timestamp or 0) - (total.start_time or 0), 0.0)
+        service = fetch_service_stats(settings.stats_url) if settings.stats_url else None
+        metrics = load_metrics(records, window_s=window_s, service_stats=service)
+        gates = settings.gates or DEFAULT_GATES
+        try:
+            self.results = judge(gates, metrics)
+        except ValueError as exc:  # a gate that does not parse: say so, fail the run
+            log.error("%s", exc)
+            environment.process_exit_code = 2
+            return
+        self._report(environment, settings, metrics, service)
+        passed = all(result.passed for result in self.results)
+        environment.process_exit_code = 0 if passed else 1
+
+    def _report(
+        self,
+        environment: Any,
+        settings: LoadSettings,
+        metrics: Mapping[str, Any],
+        service: Mapping[str, Any] | None,
+    ) -> None:
+        assert self.results is not None
+        print(render_table(self.results), flush=True)
+        runner = environment.runner
+        applier = getattr(self._faults, "applier", None)
+        summary = {
+            "profile": settings.profile.name if settings.profile else None,
+            "host": environment.host,
+            "started_at": self._started,
+            "workers": getattr(runner, "worker_count", 0),
+            "window_s": metrics.get("window_s"),
+            "requests": metrics.get("http.all.requests"),
+            "failures": metrics.get("http.all.failures"),
+            "throughput_rps": (
+                metrics["http.all.requests"] / metrics["window_s"]
+                if metrics.get("window_s")
+                else None
+            ),
+            "endpoints": _endpoint_summary(metrics),
+            "service_stats": service,
+            "faults": [r.to_dict() for r in applier.records] if applier else [],
+        }
+        directory = settings.report_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        write_json(directory / "gates.json", self.results, summary)
+        write_junit(directory / "gates.junit.xml", self.results, suite=summary["profile"] or "load")
+        log.info("gate reports written to %s", directory)
+
+
+def _endpoint_summary(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in metrics.items():
+        if not key.startswith("http.") or key.count(".") != 1 or not isinstance(value, list):
+            continue
+        samples = value  # sorted ascending already
+        n = len(samples)
+
+        def pct(q: float, samples: list[float] = samples, n: int = n) -> float | None:
+            return samples[min(n - 1, max(0, -(-int(q * n) // 100) - 1))] * 1000 if n else None
+
+        out[key[5:]] = {
+            "requests": metrics.get(f"{key}.requests"),
+            "failures": metrics.get(f"{key}.failures"),
+            "p50_ms": pct(50),
+            "p95_ms": pct(95),
+            "p99_ms": pct(99),
+            "max_ms": samples[-1] * 1000 if n else None,
+        }
+    return out

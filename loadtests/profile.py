@@ -1,0 +1,176 @@
+"""Load profile files: one YAML document per profile, found by name or path.
+
+::
+
+    name: smoke
+    description: a few seconds of wizard traffic
+    catalogue: {seed: 7, size: 1000}          # what the database is seeded with
+    shape: {kind: steady, users: 10, duration: 5s}
+    workload: {zipf_s: 1.1, unknown_ratio: 0.03, invalid_ratio: 0.01,
+               job_ratio: 0.2, wait_s: [0.0, 0.05]}
+    faults:                                   # scenario fault entries, seconds from start
+      - {at: 2s, duration: 3s, target: postgres, toxic: timeout, attributes: {timeout: 0}}
+    gates:                                    # the scenario gate grammar (docs/gates.md)
+      - "p95(/services/[slug]) < 50ms"
+      - "failure_ratio < 0.01"
+    service: {workers: 1, overrides: {cache.max_size: 100}}   # read by `resilience load`
+    run: {processes: 0}                       # Locust worker processes (0: none)
+
+Everything but ``shape`` is optional. A command-line option given to Locust
+(``--shape``, ``--shape-params``, ``--zipf-s`` …) wins over the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from loadtests.stages import Shape, build_shape, parse_duration_s
+from loadtests.timeline import parse_faults
+from resilience.scenario.gates import ScopedGate, parse_scoped_gate
+from resilience.scenario.model import FaultSpec
+
+__all__ = ["PROFILES_DIR", "LoadProfile", "load_profile", "parse_gates", "resolve_profile_path"]
+
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+"""Where profiles named without a path are looked up (``NAME.yaml``)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CatalogueSpec(_Model):
+    """The seeded catalogue: deterministic from ``seed`` and ``size``."""
+
+    seed: int = 7
+    size: int = Field(1000, ge=1)
+
+
+class WorkloadSpec(_Model):
+    """What the users ask for and how long they think between steps (seconds)."""
+
+    zipf_s: float = Field(1.1, ge=0)
+    unknown_ratio: float = Field(0.03, ge=0, le=1)
+    invalid_ratio: float = Field(0.01, ge=0, le=1)
+    job_ratio: float = Field(0.2, ge=0, le=1)
+    wait_s: tuple[float, float] = (0.0, 0.0)
+    seed: int = 0
+
+    @field_validator("wait_s", mode="before")
+    @classmethod
+    def _wait(cls, value: object) -> object:
+        if isinstance(value, int | float | str):
+            value = (value, value)
+        if isinstance(value, list | tuple) and len(value) == 2:
+            low, high = (parse_duration_s(v) for v in value)
+            if low > high:
+                raise ValueError("wait_s: minimum above maximum")
+            return (low, high)
+        return value
+
+
+class ServiceSpec(_Model):
+    """How ``resilience load`` starts the service."""
+
+    workers: int = Field(1, ge=1)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunSpec(_Model):
+    """How ``resilience load`` starts Locust."""
+
+    processes: int = Field(0, ge=-1)
+    """Local Locust worker processes (Locust's ``--processes``; -1: one per core; 0: none)."""
+
+
+class LoadProfile(_Model):
+    """A parsed profile file."""
+
+    name: str
+    description: str = ""
+    catalogue: CatalogueSpec = CatalogueSpec()
+    shape: dict[str, Any]
+    workload: WorkloadSpec = WorkloadSpec()
+    faults: tuple[FaultSpec, ...] = ()
+    gates: tuple[str, ...] = ()
+    service: ServiceSpec = ServiceSpec()
+    run: RunSpec = RunSpec()
+
+    @field_validator("shape")
+    @classmethod
+    def _shape_is_buildable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "kind" not in value:
+            raise ValueError("shape needs a kind (steady, spike, ramp or soak)")
+        params = {k: v for k, v in value.items() if k != "kind"}
+        build_shape(str(value["kind"]), params)
+        return value
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _faults(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return tuple(parse_faults(value))
+        return value
+
+    @field_validator("gates", mode="before")
+    @classmethod
+    def _gates(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = (value,)
+        if isinstance(value, list | tuple):
+            parse_gates(tuple(value))
+        return value
+
+    def build_shape(
+        self, *, kind: str | None = None, params: Mapping[str, Any] | None = None
+    ) -> Shape:
+        """The profile's shape, with ``kind`` and ``params`` from the command line winning."""
+        file_kind = str(self.shape["kind"])
+        file_params = {k: v for k, v in self.shape.items() if k != "kind"}
+        if kind is not None and kind != file_kind:
+            file_params = {}  # another shape's parameters mean nothing to this one
+        return build_shape(kind or file_kind, {**file_params, **(params or {})})
+
+
+def parse_gates(gates: Sequence[str]) -> list[ScopedGate]:
+    """Parse ``gates`` with the scenario grammar; a phase other than ``all`` is refused.
+
+    A load run keeps Locust's totals, not a time series, so only whole-run
+    gates can be judged; scenario files are the place for ``@ during: fault``.
+    Raises :class:`ValueError` (``GateSyntaxError`` is one) naming the gate.
+    """
+    scoped = [parse_scoped_gate(text) for text in gates]
+    for gate in scoped:
+        if gate.phase.kind != "all":
+            raise ValueError(
+                f"gate {gate.source!r}: load profiles judge the whole run; "
+                "phases (@ during/after/recovery) belong in scenario files"
+            )
+    return scoped
+
+
+def resolve_profile_path(name_or_path: str | Path) -> Path:
+    """A path as given if it exists, else ``profiles/NAME.yaml`` beside this module."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    for candidate in (PROFILES_DIR / f"{name_or_path}.yaml", PROFILES_DIR / f"{name_or_path}.yml"):
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
+    raise FileNotFoundError(f"no profile {str(name_or_path)!r}: not a file, not one of {known}")
+
+
+def load_profile(name_or_path: str | Path) -> LoadProfile:
+    """Read and validate a profile; :class:`ValueError` names what is wrong."""
+    path = resolve_profile_path(name_or_path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a profile is a mapping, got {type(data).__name__}")
+    data.setdefault("name", path.stem)
+    return LoadProfile.model_validate(data)

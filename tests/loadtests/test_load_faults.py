@@ -1,0 +1,119 @@
+"""The fault timeline: scenario fault entries started and stopped on time, always cleaned up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadtests.faults import FaultApplier
+from loadtests.timeline import TimelineCursor, build_timeline, parse_faults
+
+
+class FakeProxies:
+    """Records calls like a Toxiproxy API would see them; can be told to fail."""
+
+    def __init__(self, *, fail_on: str | None = None) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.toxics: dict[tuple[str, str], str] = {}
+        self.enabled: dict[str, bool] = {}
+        self.fail_on = fail_on
+
+    def add_toxic(
+        self,
+        proxy: str,
+        *,
+        name: str,
+        type: str,
+        stream: str,
+        toxicity: float,
+        attributes: dict[str, int],
+    ) -> None:
+        self.calls.append(("add", proxy, name, type, stream, toxicity, attributes))
+        if self.fail_on == "add":
+            raise ConnectionError("proxy API down")
+        self.toxics[(proxy, name)] = type
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        self.calls.append(("remove", proxy, name))
+        del self.toxics[(proxy, name)]
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None:
+        self.calls.append(("enabled", proxy, enabled))
+        self.enabled[proxy] = enabled
+
+
+FAULTS = parse_faults(
+    [
+        {
+            "name": "slow-pg",
+            "at": "1s",
+            "duration": "2s",
+            "target": "postgres",
+            "toxic": "latency",
+            "attributes": {"latency": 200},
+        },
+        {"name": "pg-down", "at": 4, "duration": 1, "target": "postgres", "action": "disable"},
+        {"at": 0.5, "duration": 0.5, "target": "redis", "toxic": "timeout", "every": 2, "times": 2},
+        {"name": "redis-gone", "at": 6, "target": "redis", "action": "disable"},
+    ]
+)
+
+
+def test_timeline_orders_starts_and_stops_and_expands_repeats() -> None:
+    events = [(e.at_s, e.op, e.key) for e in build_timeline(FAULTS)]
+    assert events == [
+        (0.5, "start", "redis-timeout-3-0"),
+        (1.0, "stop", "redis-timeout-3-0"),
+        (1.0, "start", "slow-pg"),
+        (2.5, "start", "redis-timeout-3-1"),
+        (3.0, "stop", "slow-pg"),  # equal times: in file order
+        (3.0, "stop", "redis-timeout-3-1"),
+        (4.0, "start", "pg-down"),
+        (5.0, "stop", "pg-down"),
+        (6.0, "start", "redis-gone"),
+    ]
+
+
+def test_cursor_hands_out_each_event_once() -> None:
+    cursor = TimelineCursor(build_timeline(FAULTS))
+    assert [e.key for e in cursor.due(0.9)] == ["redis-timeout-3-0"]
+    assert cursor.due(0.9) == []
+    assert cursor.next_at_s() == 1.0
+    assert len(cursor.due(100)) == 8
+    assert cursor.done
+
+
+def test_applier_maps_targets_to_proxies_and_undoes_on_schedule() -> None:
+    proxies = FakeProxies()
+    applier = FaultApplier(proxies, {"postgres": "pg-proxy", "redis": "redis"})
+    for event in build_timeline(FAULTS[:2]):
+        applier.handle(event, event.at_s)
+    assert proxies.calls == [
+        ("add", "pg-proxy", "slow-pg", "latency", "downstream", 1.0, {"latency": 200}),
+        ("remove", "pg-proxy", "slow-pg"),
+        ("enabled", "pg-proxy", False),
+        ("enabled", "pg-proxy", True),
+    ]
+    assert not applier.active
+    assert all(record.ok for record in applier.records)
+
+
+def test_cleanup_removes_what_is_still_active_when_the_run_stops_early() -> None:
+    proxies = FakeProxies()
+    applier = FaultApplier(proxies, {"postgres": "postgres", "redis": "redis"})
+    cursor = TimelineCursor(build_timeline(FAULTS))
+    for event in cursor.due(4.5):  # slow-pg over, pg-down active
+        applier.handle(event, 4.5)
+    applier.handle(build_timeline(FAULTS[3:])[0], 6.0)  # redis-gone never ends by itself
+    assert proxies.enabled == {"postgres": False, "redis": False}
+    applier.cleanup()
+    assert proxies.enabled == {"postgres": True, "redis": True}
+    assert proxies.toxics == {}
+    assert not applier.active
+
+
+def test_a_failing_proxy_call_is_recorded_not_raised() -> None:
+    applier = FaultApplier(FakeProxies(fail_on="add"), {})
+    applier.handle(build_timeline(FAULTS[:1])[0], 1.0)
+    (record,) = applier.records
+    assert not record.ok
+    assert "proxy API down" in (record.error or "")
