@@ -55,7 +55,8 @@ from resilience.cache.results import MISSING, NEGATIVE, CacheSentinel, CacheStat
 from resilience.clock import SYSTEM_CLOCK, Clock
 from resilience.errors import NotFound
 
-__all__ = ["LookupCache"]
+# MISSING, NEGATIVE and the types are re-exported for callers importing them from here
+__all__ = ["MISSING", "NEGATIVE", "CacheSentinel", "CacheStats", "LookupCache", "Negative"]
 
 K = TypeVar("K")
 V = TypeVar("V")
