@@ -31,6 +31,7 @@ from resilience.sim.toxics import Effect, LinkState, ModelToxic, apply_chain
 __all__ = ["ErrorSet", "ModelConnection", "ModelProxy"]
 
 _STREAMS = ("upstream", "downstream")
+_NO_EFFECT = Effect()
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,14 +197,22 @@ class ModelProxy:
         if not chains["upstream"] and not chains["downstream"]:
             await self._wait(conn, service_s, None)
             return
-        up = apply_chain(
-            chains["upstream"], conn.links["upstream"], request_bytes, self.rng, rst=conn.rst
+        up = (
+            apply_chain(
+                chains["upstream"], conn.links["upstream"], request_bytes, self.rng, rst=conn.rst
+            )
+            if request_bytes > 0
+            else _NO_EFFECT
         )
         if up.stalled:
             await self._wait(conn, up.close_after_s, up)
             return
-        down = apply_chain(
-            chains["downstream"], conn.links["downstream"], reply_bytes, self.rng, rst=conn.rst
+        down = (
+            apply_chain(
+                chains["downstream"], conn.links["downstream"], reply_bytes, self.rng, rst=conn.rst
+            )
+            if reply_bytes > 0
+            else _NO_EFFECT
         )
         start = up.delay_s + service_s
         if down.stalled:

@@ -1,0 +1,169 @@
+"""The modelled stack: the real service over modelled PostgreSQL and Redis.
+
+:func:`build_sim_stack` wires the very classes the real stack uses —
+:class:`~resilience.service.lookup.LookupService`, the in-memory cache, the
+:class:`~resilience.cache.redis_tier.RedisTier`, the circuit breaker and the
+retries, built by :mod:`resilience.service.runtime` from the same
+:class:`~resilience.service.config.ServiceConfig` — on a
+:class:`~resilience.sim.clock.LoopClock`, against
+:class:`~resilience.sim.postgres.ModelSlugRepository`,
+:class:`~resilience.sim.jobs.ModelJobRepository` and
+:class:`~resilience.sim.redis.ModelRedisClient` behind two
+:class:`~resilience.sim.proxy.ModelProxy` objects driven by a
+:class:`~resilience.sim.faults.ModelFaultController`.
+
+Every random stream is seeded from ``seed`` and the stream's name, so the
+same seed gives the same run. Not modelled: the background writers
+(analytics, error events, breaker events) and the breaker's Redis store (one
+simulated process shares nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from resilience.sim.clock import LoopClock
+from resilience.sim.distributions import Distribution
+from resilience.sim.faults import ModelFaultController
+from resilience.sim.jobs import DEFAULT_INSERT_TIME, ModelJobRepository
+from resilience.sim.postgres import (
+    DEFAULT_CONNECT_TIME,
+    DEFAULT_QUERY_TIME,
+    POSTGRES_ERRORS,
+    ModelSlugRepository,
+)
+from resilience.sim.proxy import ModelProxy
+from resilience.sim.redis import DEFAULT_COMMAND_TIME, REDIS_ERRORS, ModelRedisClient
+
+__all__ = ["ModelSettings", "SimStack", "build_sim_stack"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """The dependency models' parameters (defaults: loopback PostgreSQL and Redis).
+
+    ``clock_read_cost_s`` is the CPU time charged per clock read, so in-process
+    paths (cache hits, breaker-open fallbacks) take microseconds, not zero.
+    """
+
+    db_query: Distribution = DEFAULT_QUERY_TIME
+    db_connect: Distribution = DEFAULT_CONNECT_TIME
+    db_insert: Distribution = DEFAULT_INSERT_TIME
+    redis_command: Distribution = DEFAULT_COMMAND_TIME
+    redis_pool_size: int = 50
+    clock_read_cost_s: float = 2e-6
+    wall_start_s: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z: records stay deterministic
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_(self, **changes: Any) -> ModelSettings:
+        return replace(self, **changes)
+
+
+@dataclass
+class SimStack:
+    """A :class:`~resilience.scenario.stack.Stack` made of models (``mode="simulated"``)."""
+
+    target: Any
+    faults: ModelFaultController
+    clock: LoopClock
+    slugs: Sequence[str]
+    proxies: dict[str, ModelProxy]
+    repository: ModelSlugRepository
+    redis: ModelRedisClient | None
+    jobs: ModelJobRepository
+    config: Any
+    mode: str = "simulated"
+
+
+def _rng(seed: int, stream: str) -> random.Random:
+    return random.Random(f"sim:{seed}:{stream}")
+
+
+def build_sim_stack(
+    *,
+    config: Any,
+    catalogue: Mapping[str, uuid.UUID],
+    slugs: Sequence[str] | None = None,
+    seed: int = 0,
+    models: ModelSettings | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> SimStack:
+    """Wire a :class:`SimStack` (call inside the virtual loop, or pass ``loop``).
+
+    ``config`` is a :class:`~resilience.service.config.ServiceConfig`;
+    ``catalogue`` maps known slugs to UUIDs, ``slugs`` gives them in rank
+    order (default: the catalogue's order).
+    """
+    from resilience.cache.redis_tier import RedisTier
+    from resilience.service.lookup import LookupService
+    from resilience.service.runtime import (
+        build_breaker,
+        build_cache,
+        build_metrics,
+        build_retries,
+    )
+
+    models = models or ModelSettings()
+    loop = loop or asyncio.get_running_loop()
+    clock = LoopClock(loop, wall_start_s=models.wall_start_s, read_cost_s=models.clock_read_cost_s)
+    pg_proxy = ModelProxy("postgres", errors=POSTGRES_ERRORS, rng=_rng(seed, "proxy:postgres"))
+    redis_proxy = ModelProxy("redis", errors=REDIS_ERRORS, rng=_rng(seed, "proxy:redis"))
+    repository = ModelSlugRepository(
+        pg_proxy,
+        catalogue,
+        rng=_rng(seed, "postgres"),
+        pool_size=config.db.pool_max_size,
+        query_time=models.db_query,
+        connect_time=models.db_connect,
+    )
+    jobs = ModelJobRepository(
+        pg_proxy, repository.pool, rng=_rng(seed, "jobs"), insert_time=models.db_insert
+    )
+    redis_client: ModelRedisClient | None = None
+    tier: Any = None
+    if config.redis.enabled:
+        redis_client = ModelRedisClient(
+            redis_proxy,
+            rng=_rng(seed, "redis"),
+            pool_size=models.redis_pool_size,
+            command_time=models.redis_command,
+        )
+        tier = RedisTier(
+            redis_client,
+            prefix=config.redis.key_prefix,
+            ttl_s=config.redis.ttl_s,
+            negative_ttl_s=config.redis.negative_ttl_s,
+            timeout_s=config.redis.timeout_s,
+            retry_interval_s=config.redis.retry_interval_s,
+            clock=clock,
+        )
+    lookup_retry, job_retry = build_retries(config, clock)
+    service = LookupService(
+        repository=repository,
+        cache=build_cache(config, clock),
+        redis_tier=tier,
+        breaker=build_breaker(config, clock),
+        retry=lookup_retry,
+        metrics=build_metrics(clock),
+        clock=clock,
+        db_timeout_s=config.db.timeout_s,
+        jobs=jobs,
+        job_retry=job_retry,
+    )
+    proxies = {"postgres": pg_proxy, "redis": redis_proxy}
+    return SimStack(
+        target=service,
+        faults=ModelFaultController(proxies),
+        clock=clock,
+        slugs=list(slugs if slugs is not None else catalogue),
+        proxies=proxies,
+        repository=repository,
+        redis=redis_client,
+        jobs=jobs,
+        config=config,
+    )
