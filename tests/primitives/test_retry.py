@@ -469,3 +469,25 @@ def test_replace_keeps_other_settings() -> None:
     assert derived.max_attempts == 2
     assert derived.initial_delay_s == LOOKUP_RETRY.initial_delay_s
     assert LOOKUP_RETRY.max_attempts == 4
+
+
+async def test_tasks_sharing_a_budget_lose_no_counts() -> None:
+    clock = ManualClock()
+    budget = RetryBudget(ratio=0.5, min_retries_per_s=0.0, clock=clock)
+    retry = Retry(clock=clock, budget=budget, max_attempts=3)
+    attempts = 0
+
+    async def failing() -> None:
+        nonlocal attempts
+        attempts += 1
+        await asyncio.sleep(0)
+        raise ConnectionFailure("down")
+
+    async def one_call() -> None:
+        with pytest.raises(ConnectionFailure):
+            await retry.acall(failing)
+
+    await asyncio.gather(*(one_call() for _ in range(100)))
+    assert attempts == 100 + budget.withdrawn
+    assert budget.withdrawn <= 50
+    assert budget.withdrawn + budget.denied <= 200
