@@ -1,0 +1,182 @@
+"""The fault timeline and the controllers that put faults in and take them out.
+
+:func:`plan` turns the scenario's fault entries into time-ordered start/stop
+events (repeats expanded). A :class:`FaultController` applies them: the real
+one, :class:`ToxiproxyFaultController`, speaks the Toxiproxy API and bounds
+every control call with a timeout; :class:`RecordingFaultController` keeps the
+state in memory (tests, dry runs); the simulator supplies its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from resilience.errors import TimeoutFailure
+from resilience.scenario.model import FaultSpec
+
+__all__ = [
+    "FaultControlError",
+    "FaultController",
+    "FaultEvent",
+    "RecordingFaultController",
+    "ToxiproxyFaultController",
+    "active_faults",
+    "plan",
+]
+
+
+class FaultControlError(RuntimeError):
+    """A fault could not be applied or removed (the control call failed or timed out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultEvent:
+    """Start or stop of one occurrence of a fault, ``t_s`` seconds after the workload start."""
+
+    t_s: float
+    event: Literal["start", "stop"]
+    fault: FaultSpec
+    occurrence: int = 0
+
+
+def plan(faults: Sequence[FaultSpec]) -> list[FaultEvent]:
+    """Every start/stop event in time order (a stop sorts before a start at the same instant)."""
+    events: list[FaultEvent] = []
+    for fault in faults:
+        for i in range(fault.times):
+            start = fault.at + i * (fault.every or 0.0)
+            events.append(FaultEvent(start, "start", fault, i))
+            if fault.duration is not None:
+                events.append(FaultEvent(start + fault.duration, "stop", fault, i))
+    return sorted(events, key=lambda e: (e.t_s, e.event != "stop"))
+
+
+def active_faults(faults: Sequence[FaultSpec], t_s: float) -> list[str]:
+    """Names of the faults planned to be active at ``t_s`` (``enable`` actions never are)."""
+    names: list[str] = []
+    for fault in faults:
+        if fault.action == "enable":
+            continue
+        for i in range(fault.times):
+            start = fault.at + i * (fault.every or 0.0)
+            end = start + fault.duration if fault.duration is not None else float("inf")
+            if start <= t_s < end:
+                names.append(fault.name)
+                break
+    return names
+
+
+@runtime_checkable
+class FaultController(Protocol):
+    """Puts faults into the system under test and takes them out again."""
+
+    async def apply(self, fault: FaultSpec) -> None:
+        """Start ``fault`` (add the toxic, or disable/enable the proxy)."""
+        ...
+
+    async def clear(self, fault: FaultSpec) -> None:
+        """Undo ``fault`` (remove the toxic, or re-enable the proxy)."""
+        ...
+
+    async def clear_all(self) -> None:
+        """Remove every fault and enable every proxy, whatever state they are in."""
+        ...
+
+
+class ToxiproxyFaultController:
+    """A :class:`FaultController` on a Toxiproxy API client.
+
+    ``client`` is an async Toxiproxy client (``add_toxic``, ``remove_toxic``,
+    ``update_proxy``, ``reset``), such as
+    :class:`resilience.proxy.client.AsyncToxiproxyClient`. Each call is bounded
+    by ``timeout_s``; a failure raises :class:`FaultControlError`.
+    """
+
+    def __init__(self, client: Any, *, timeout_s: float = 5.0) -> None:
+        self.client = client
+        self.timeout_s = timeout_s
+
+    async def _call(self, what: str, call: Any) -> None:
+        try:
+            await asyncio.wait_for(call, self.timeout_s)
+        except TimeoutError as exc:
+            raise FaultControlError(f"{what}: no answer within {self.timeout_s:g} s") from exc
+        except TimeoutFailure as exc:
+            raise FaultControlError(f"{what}: {exc}") from exc
+        except Exception as exc:
+            raise FaultControlError(f"{what}: {exc}") from exc
+
+    async def apply(self, fault: FaultSpec) -> None:
+        if fault.action is not None:
+            enabled = fault.action == "enable"
+            await self._call(
+                f"{fault.action} proxy {fault.target!r}",
+                self.client.update_proxy(fault.target, enabled=enabled),
+            )
+            return
+        await self._call(
+            f"add toxic {fault.name!r} to {fault.target!r}",
+            self.client.add_toxic(
+                fault.target,
+                fault.toxic,
+                name=fault.name,
+                stream=fault.stream,
+                toxicity=fault.toxicity,
+                attributes=dict(fault.attributes),
+            ),
+        )
+
+    async def clear(self, fault: FaultSpec) -> None:
+        if fault.action is not None:
+            if fault.action == "disable":
+                await self._call(
+                    f"enable proxy {fault.target!r}",
+                    self.client.update_proxy(fault.target, enabled=True),
+                )
+            return
+        await self._call(
+            f"remove toxic {fault.name!r} from {fault.target!r}",
+            self.client.remove_toxic(fault.target, fault.name),
+        )
+
+    async def clear_all(self) -> None:
+        await self._call("reset all proxies", self.client.reset())
+
+
+@dataclass
+class RecordingFaultController:
+    """An in-memory :class:`FaultController` that records every call.
+
+    ``active`` holds the names of applied toxics and disabled proxies
+    (``proxy:<target>``); ``calls`` every call in order. Set ``fail_on`` to a
+    fault name to make applying it raise :class:`FaultControlError`.
+    """
+
+    active: set[str] = field(default_factory=set)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    fail_on: str | None = None
+
+    async def apply(self, fault: FaultSpec) -> None:
+        self.calls.append(("apply", fault.name))
+        if fault.name == self.fail_on:
+            raise FaultControlError(f"refusing to apply {fault.name!r} (fail_on)")
+        if fault.action == "disable":
+            self.active.add(f"proxy:{fault.target}")
+        elif fault.action == "enable":
+            self.active.discard(f"proxy:{fault.target}")
+        else:
+            self.active.add(fault.name)
+
+    async def clear(self, fault: FaultSpec) -> None:
+        self.calls.append(("clear", fault.name))
+        if fault.action == "disable":
+            self.active.discard(f"proxy:{fault.target}")
+        else:
+            self.active.discard(fault.name)
+
+    async def clear_all(self) -> None:
+        self.calls.append(("clear_all", "*"))
+        self.active.clear()

@@ -1,0 +1,158 @@
+"""Checking gates against a plain mapping of metric name → value.
+
+A value is a number (a rate, a ratio or a count) or a sequence of samples
+(latencies in seconds). Aggregations apply to samples: ``avg``, ``min``,
+``max``, ``med``, ``p(N)`` (exact, nearest rank), ``count``, ``sum`` and
+``rate`` (count per second of ``window_s``). ``per_s``/``per_min``/``per_hour``
+turn a count (or the number of samples) into a rate over the mapping's
+``window_s`` entry (seconds observed). A gate with no aggregation on samples
+means ``avg``.
+
+A metric that is absent fails the gate (the message suggests close names);
+a metric with no samples, or a ratio with no denominator (``None``), gives
+the status ``nodata``, which does not fail a run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from resilience.scenario.gates.grammar import Gate, ScopedGate
+
+__all__ = [
+    "GateResult",
+    "GateStatus",
+    "MetricValue",
+    "Metrics",
+    "aggregate",
+    "check",
+    "evaluate",
+    "percentile",
+]
+
+MetricValue = float | int | Sequence[float] | None
+Metrics = Mapping[str, MetricValue]
+GateStatus = Literal["pass", "fail", "nodata"]
+
+WINDOW_KEY = "window_s"
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """The verdict of one gate: status, observed value (base units) and a message."""
+
+    gate: ScopedGate
+    status: GateStatus
+    observed: float | None
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        """True unless the gate failed (``nodata`` does not fail a run)."""
+        return self.status != "fail"
+
+    @property
+    def observed_text(self) -> str:
+        if self.observed is None:
+            return "no data"
+        if self.gate.phase.kind == "recovery":
+            return f"{self.observed:.1f}s"
+        return self.gate.gate.format_value(self.observed)
+
+    @property
+    def target_text(self) -> str:
+        if self.gate.phase.kind == "recovery":
+            return f"{self.gate.gate.target} within {self.gate.phase.within_s:g}s"
+        return self.gate.gate.target
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "gate": self.gate.source,
+            "metric": self.gate.gate.subject,
+            "phase": str(self.gate.phase),
+            "status": self.status,
+            "observed": self.observed,
+            "observed_text": self.observed_text,
+            "target": self.target_text,
+            "message": self.message,
+        }
+
+
+def percentile(sorted_samples: Sequence[float], q: float) -> float:
+    """The exact ``q``-th percentile (nearest rank) of already sorted samples."""
+    if not sorted_samples:
+        raise ValueError("percentile of no samples")
+    rank = max(1, math.ceil(q / 100.0 * len(sorted_samples)))
+    return float(sorted_samples[min(rank, len(sorted_samples)) - 1])
+
+
+def aggregate(gate: Gate, value: MetricValue, window_s: float | None) -> float | None:
+    """The number ``gate`` compares, or ``None`` when there is no data."""
+    agg = gate.aggregation
+    per = {"per_s": 1.0, "per_min": 60.0, "per_hour": 3600.0, "rate": 1.0}
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        if agg in per:
+            if not window_s:
+                return None
+            return float(value) * per[agg] / window_s
+        if agg in (None, "avg", "min", "max", "med", "sum", "count", "p"):
+            return float(value)
+        return float(value)
+    samples = value
+    if agg == "count":
+        return float(len(samples))
+    if agg in per:
+        if not window_s:
+            return None
+        return len(samples) * per[agg] / window_s
+    if not samples:
+        return None
+    if agg == "sum":
+        return float(math.fsum(samples))
+    if agg in (None, "avg"):
+        return math.fsum(samples) / len(samples)
+    if agg == "min":
+        return float(min(samples))
+    if agg == "max":
+        return float(max(samples))
+    ordered = sorted(samples)
+    if agg == "med":
+        return percentile(ordered, 50)
+    return percentile(ordered, gate.percentile or 50)
+
+
+def check(gate: Gate | ScopedGate, metrics: Metrics) -> GateResult:
+    """Evaluate one gate against ``metrics`` (phase scoping is the caller's job)."""
+    scoped = gate if isinstance(gate, ScopedGate) else ScopedGate(gate)
+    g = scoped.gate
+    if g.metric not in metrics:
+        hint = difflib.get_close_matches(g.metric, [k for k in metrics if k != WINDOW_KEY], n=1)
+        did = f"; did you mean {hint[0]!r}?" if hint else ""
+        return GateResult(scoped, "fail", None, f"{g.metric}: no such metric{did}")
+    window = metrics.get(WINDOW_KEY)
+    observed = aggregate(
+        g, metrics[g.metric], float(window) if isinstance(window, int | float) else None
+    )
+    if observed is None:
+        return GateResult(scoped, "nodata", None, f"{g.subject}: no data to check {g.target}")
+    if g.holds(observed):
+        return GateResult(
+            scoped, "pass", observed, f"{g.subject} {g.target}: observed {g.format_value(observed)}"
+        )
+    return GateResult(
+        scoped,
+        "fail",
+        observed,
+        f"{g.subject} must be {g.target} but was {g.format_value(observed)}",
+    )
+
+
+def evaluate(gates: Iterable[Gate | ScopedGate], metrics: Metrics) -> list[GateResult]:
+    """Check every gate against one mapping (all phases treated as ``all``)."""
+    return [check(g, metrics) for g in gates]

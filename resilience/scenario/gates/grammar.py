@@ -1,0 +1,352 @@
+"""The gate language: k6-style threshold expressions, parsed into :class:`Gate`.
+
+::
+
+    gate   := metric [aggregation] op number [unit] ["@" phase]
+    metric := name ("." name)*            e.g. cache.hit_rate, lookup.cache
+    aggregation := avg | min | max | med | count | sum | rate
+                 | p(N) | per_s | per_min | per_hour
+    op     := "<" | "<=" | ">" | ">=" | "==" | "!="
+    unit   := us | µs | ms | s | m | %     (durations become seconds, % a ratio)
+    phase  := all | before | during [":"] [fault] | after [":"] [fault]
+            | recovery [":" fault] within duration
+
+Examples: ``cache.hit_rate >= 0.70``, ``lookup.cache p(99) < 1ms``,
+``breaker.opens per_hour < 1``, ``success_rate >= 95% @ during: pg-down``,
+``fallback_rate < 0.10 @ recovery within 10s``.
+
+The grammar knows no metric names: whoever evaluates decides what exists
+(the scenario harness and the Locust profiles use different sets).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from resilience.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from resilience.scenario.gates.evaluate import GateResult, Metrics
+
+__all__ = [
+    "AGGREGATIONS",
+    "DURATION_UNITS",
+    "OPERATORS",
+    "Gate",
+    "GateSyntaxError",
+    "Phase",
+    "ScopedGate",
+    "parse_gate",
+    "parse_phase",
+    "parse_scoped_gate",
+]
+
+OPERATORS = ("<=", ">=", "==", "!=", "<", ">")
+AGGREGATIONS = ("avg", "min", "max", "med", "count", "sum", "rate", "per_s", "per_min", "per_hour")
+DURATION_UNITS: dict[str, float] = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+_RATIO_UNITS: dict[str, float] = {"%": 0.01}
+
+_METRIC_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_AGG_RE = re.compile(r"p\(\s*(\d+(?:\.\d+)?)\s*\)|[a-z_]+")
+_OP_RE = re.compile(r"<=|>=|==|!=|<|>|=")
+_NUMBER_RE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+_UNIT_RE = re.compile(r"µs|us|ms|s|m|%")
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(µs|us|ms|s|m)?$")
+
+
+class GateSyntaxError(InvalidInput):
+    """A gate or phase that does not parse; ``str()`` shows where, with a caret."""
+
+    def __init__(self, text: str, column: int, problem: str) -> None:
+        self.text = text
+        self.column = column
+        self.problem = problem
+        pointer = " " * column + "^"
+        super().__init__(
+            f"cannot parse gate {text!r}: {problem} (column {column + 1})"
+            f"\n    {text}\n    {pointer}"
+        )
+
+
+def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    import difflib
+
+    hit = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f"; did you mean {hit[0]!r}?" if hit else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """Which part of a run a gate looks at.
+
+    ``all``: everything after warm-up. ``before``: warm-up end to the first
+    fault. ``during``: inside the fault windows (of ``fault`` when named).
+    ``after``: from the end of the last (or the named) fault to the end.
+    ``recovery``: the gate must hold again, on everything that follows, no
+    later than ``within_s`` after the (last or named) fault ended; the
+    observed value is the recovery time.
+    """
+
+    kind: str = "all"
+    fault: str | None = None
+    within_s: float | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "recovery":
+            named = f": {self.fault}" if self.fault else ""
+            return f"recovery{named} within {_fmt_seconds(self.within_s or 0.0)}"
+        if self.fault:
+            return f"{self.kind}: {self.fault}"
+        return self.kind
+
+
+def _fmt_seconds(value: float) -> str:
+    if value >= 1 or value == 0:
+        return f"{value:g}s"
+    if value >= 1e-3:
+        return f"{value * 1e3:g}ms"
+    return f"{value * 1e6:g}us"
+
+
+def parse_phase(text: str) -> Phase:
+    """Parse a phase such as ``before``, ``during: pg-down`` or ``recovery within 65s``."""
+    raw = text
+    s = text.strip()
+    word, _, rest = s.partition(" ")
+    word, colon, after_colon = word.partition(":")
+    rest = (after_colon + " " + rest).strip() if colon else rest.strip()
+    rest = rest.lstrip(":").strip()
+    kinds = ("all", "before", "during", "after", "recovery")
+    if word not in kinds:
+        raise GateSyntaxError(
+            raw,
+            raw.find(word) if word else 0,
+            f"unknown phase {word!r}{_suggest(word, kinds)} (valid: {', '.join(kinds)})",
+        )
+    if word in ("all", "before"):
+        if rest:
+            raise GateSyntaxError(raw, raw.find(rest), f"phase {word!r} takes no fault name")
+        return Phase(word)
+    if word in ("during", "after"):
+        if rest and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", rest):
+            raise GateSyntaxError(raw, raw.find(rest), f"not a fault name: {rest!r}")
+        return Phase(word, fault=rest or None)
+    fault: str | None = None
+    match = re.fullmatch(r"(?:([A-Za-z0-9][A-Za-z0-9_.-]*)\s+)?within\s+(.+)", rest)
+    if match is None:
+        raise GateSyntaxError(raw, len(raw), "recovery needs a limit, e.g. 'recovery within 65s'")
+    fault = match.group(1)
+    duration = _DURATION_RE.match(match.group(2).strip())
+    if duration is None:
+        raise GateSyntaxError(
+            raw, raw.find(match.group(2)), f"not a duration: {match.group(2)!r} (e.g. 65s)"
+        )
+    within = float(duration.group(1)) * DURATION_UNITS[duration.group(2) or "s"]
+    return Phase("recovery", fault=fault, within_s=within)
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """One threshold on one metric; call it with a metrics mapping to check it.
+
+    ``threshold`` is in base units (seconds for durations, a ratio for ``%``);
+    ``unit`` is how the source wrote it, used again to show observed values.
+    """
+
+    metric: str
+    aggregation: str | None
+    percentile: float | None
+    op: str
+    threshold: float
+    unit: str | None
+    source: str
+
+    def __repr__(self) -> str:
+        return f"Gate({self.source!r})"
+
+    def __call__(self, metrics: Metrics) -> GateResult:
+        """Check this gate against a metrics mapping (see :func:`evaluate.check`)."""
+        from resilience.scenario.gates.evaluate import check
+
+        return check(self, metrics)
+
+    def __str__(self) -> str:
+        return self.source
+
+    @property
+    def subject(self) -> str:
+        """The metric with its aggregation, e.g. ``lookup.cache p(99)``."""
+        if self.aggregation is None:
+            return self.metric
+        if self.aggregation == "p":
+            return f"{self.metric} p({self.percentile:g})"
+        return f"{self.metric} {self.aggregation}"
+
+    @property
+    def target(self) -> str:
+        """The rule as written: ``< 1ms``."""
+        return f"{self.op} {self.format_value(self.threshold)}"
+
+    def holds(self, observed: float) -> bool:
+        """Whether ``observed`` (base units) satisfies the comparison."""
+        t = self.threshold
+        if self.op == "<":
+            return observed < t
+        if self.op == "<=":
+            return observed <= t
+        if self.op == ">":
+            return observed > t
+        if self.op == ">=":
+            return observed >= t
+        if self.op == "==":
+            return math.isclose(observed, t, rel_tol=1e-9, abs_tol=1e-12)
+        return not math.isclose(observed, t, rel_tol=1e-9, abs_tol=1e-12)
+
+    def format_value(self, value: float) -> str:
+        """``value`` (base units) in the unit the gate was written with."""
+        if self.unit in DURATION_UNITS:
+            scaled = value / DURATION_UNITS[self.unit]
+            return f"{_num(scaled)}{self.unit}"
+        if self.unit == "%":
+            return f"{_num(value * 100)}%"
+        return _num(value)
+
+
+def _num(value: float) -> str:
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    if abs(value) >= 100:
+        return f"{value:.1f}"
+    return f"{value:.4g}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedGate:
+    """A :class:`Gate` and the :class:`Phase` it is evaluated in."""
+
+    gate: Gate
+    phase: Phase = Phase()
+
+    @property
+    def source(self) -> str:
+        if self.phase.kind == "all":
+            return self.gate.source
+        return f"{self.gate.source} @ {self.phase}"
+
+    def __repr__(self) -> str:
+        return f"ScopedGate({self.source!r})"
+
+    def __call__(self, metrics: Metrics) -> GateResult:
+        """Check against one mapping already restricted to this gate's phase."""
+        from resilience.scenario.gates.evaluate import check
+
+        return check(self, metrics)
+
+    def __str__(self) -> str:
+        return self.source
+
+
+def parse_gate(text: str) -> Gate:
+    """Parse one gate expression (without a phase) into a :class:`Gate`."""
+    if not isinstance(text, str):
+        raise GateSyntaxError(repr(text), 0, f"a gate is a string, got {type(text).__name__}")
+    s = text
+    pos = _skip(s, 0)
+    if pos >= len(s):
+        raise GateSyntaxError(text, 0, "empty gate; write e.g. 'cache.hit_rate >= 0.70'")
+    m = _METRIC_RE.match(s, pos)
+    if m is None:
+        raise GateSyntaxError(text, pos, "expected a metric name such as cache.hit_rate")
+    metric = m.group(0)
+    pos = _skip(s, m.end())
+    aggregation: str | None = None
+    percentile: float | None = None
+    if pos < len(s) and not _OP_RE.match(s, pos):
+        a = _AGG_RE.match(s, pos)
+        if a is None:
+            raise GateSyntaxError(
+                text, pos, "expected an aggregation (avg, p(99), …) or a comparison (<, >=, …)"
+            )
+        if a.group(1) is not None:
+            aggregation, percentile = "p", float(a.group(1))
+            if not 0 < percentile <= 100:
+                raise GateSyntaxError(
+                    text, pos, f"percentile must be in (0, 100], got {percentile:g}"
+                )
+        else:
+            word = a.group(0)
+            if word not in AGGREGATIONS:
+                raise GateSyntaxError(
+                    text,
+                    pos,
+                    f"unknown aggregation {word!r}{_suggest(word, (*AGGREGATIONS, 'p(99)'))} "
+                    f"(valid: {', '.join(AGGREGATIONS)}, p(N))",
+                )
+            aggregation = word
+        pos = _skip(s, a.end())
+    o = _OP_RE.match(s, pos)
+    if o is None:
+        raise GateSyntaxError(text, pos, "expected a comparison: <, <=, >, >=, == or !=")
+    op = o.group(0)
+    if op == "=":
+        raise GateSyntaxError(text, pos, "single '=' is not a comparison; did you mean '=='?")
+    pos = _skip(s, o.end())
+    if _OP_RE.match(s, pos):
+        raise GateSyntaxError(text, pos, "two comparisons in a row")
+    n = _NUMBER_RE.match(s, pos)
+    if n is None:
+        raise GateSyntaxError(text, pos, "expected a number after the comparison")
+    value = float(n.group(0))
+    pos = n.end()
+    unit: str | None = None
+    upos = _skip(s, pos)
+    u = _UNIT_RE.match(s, upos)
+    if u is not None and (u.end() == len(s) or not s[u.end()].isalnum()):
+        unit = u.group(0)
+        value *= DURATION_UNITS.get(unit, _RATIO_UNITS.get(unit, 1.0))
+        pos = u.end()
+    elif upos < len(s) and (s[upos].isalpha() or s[upos] == "µ"):
+        found = re.match(r"[A-Za-zµ]+", s[upos:])
+        bad = found.group(0) if found else s[upos]
+        raise GateSyntaxError(text, upos, f"unknown unit {bad!r} (valid: us, µs, ms, s, m, %)")
+    pos = _skip(s, pos)
+    if pos != len(s):
+        raise GateSyntaxError(text, pos, f"unexpected {s[pos:]!r} after the threshold")
+    if aggregation in ("count", "per_s", "per_min", "per_hour", "rate") and unit in DURATION_UNITS:
+        raise GateSyntaxError(text, n.start(), f"{aggregation} is a number, not a duration")
+    gate = Gate(metric, aggregation, percentile, op, value, unit, "")
+    source = f"{gate.subject} {op} {_num(float(n.group(0)))}{unit or ''}"
+    return Gate(metric, aggregation, percentile, op, value, unit, source)
+
+
+def parse_scoped_gate(text: str, phase: str | Phase | None = None) -> ScopedGate:
+    """Parse ``expr [@ phase]``; an explicit ``phase`` argument wins over none in the text."""
+    if not isinstance(text, str):
+        raise GateSyntaxError(repr(text), 0, f"a gate is a string, got {type(text).__name__}")
+    expr, at, scope = text.partition("@")
+    try:
+        gate = parse_gate(expr.rstrip())
+    except GateSyntaxError as exc:
+        raise GateSyntaxError(text, exc.column, exc.problem) from None
+    parsed = Phase()
+    if at:
+        if phase is not None and str(phase).strip() not in ("", "all"):
+            raise GateSyntaxError(text, len(expr), "phase given twice ('@' and 'phase:')")
+        try:
+            parsed = parse_phase(scope)
+        except GateSyntaxError as exc:
+            raise GateSyntaxError(text, len(expr) + 1 + exc.column, exc.problem) from None
+    elif isinstance(phase, Phase):
+        parsed = phase
+    elif phase:
+        parsed = parse_phase(phase)
+    return ScopedGate(gate, parsed)
+
+
+def _skip(s: str, pos: int) -> int:
+    while pos < len(s) and s[pos].isspace():
+        pos += 1
+    return pos

@@ -1,0 +1,596 @@
+"""Running one scenario against a :class:`~resilience.scenario.stack.Stack`.
+
+:func:`run_scenario` is the one entry point: steady-state check → workload
+(open model) with the fault timeline applied on schedule → every fault
+removed (always: also on an exception, a cancellation from Ctrl-C/SIGTERM;
+each control call has a timeout) → in-flight operations drained → steady
+state checked again → history closed → gates evaluated.
+
+The loop reads time only from the stack's clock and sleeps only through it
+or asyncio, all inside one event loop, so the simulator runs it unchanged on
+virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from resilience.errors import InvalidInput, ResilienceError
+from resilience.scenario.faults import FaultControlError, active_faults, plan
+from resilience.scenario.gates import GateResult, ScopedGate, parse_scoped_gate
+from resilience.scenario.history import HistoryWriter, read_history
+from resilience.scenario.metrics import evaluate_history
+from resilience.scenario.model import FaultSpec, Scenario
+from resilience.scenario.progress import Snapshot
+from resilience.scenario.stack import Stack
+from resilience.scenario.workload import Arrival, arrivals
+
+__all__ = ["RunAborted", "RunResult", "run_scenario", "steady_state_check"]
+
+ProgressSink = Callable[[Snapshot], None]
+StackFactory = Callable[[Scenario], AbstractAsyncContextManager[Stack]]
+
+CLEAR_TIMEOUT_S = 10.0
+DRAIN_TIMEOUT_S = 20.0
+
+
+class RunAborted(RuntimeError):
+    """The run could not start: the environment failed or the steady state never held."""
+
+
+@dataclass
+class RunResult:
+    """What one run produced. ``status``: completed, interrupted, crashed or aborted."""
+
+    scenario: Scenario
+    history_path: Path
+    results: list[GateResult] = field(default_factory=list)
+    status: str = "completed"
+    error: str | None = None
+    wall_s: float = 0.0
+    fault_errors: list[str] = field(default_factory=list)
+    report_dir: Path | None = None
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.status == "completed"
+            and not self.fault_errors
+            and all(r.passed for r in self.results)
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """0 every gate holds, 1 a gate failed, 2 the run itself could not be done."""
+        if self.status != "completed" or self.fault_errors:
+            return 2
+        return 0 if self.passed else 1
+
+    @property
+    def verdict(self) -> str:
+        return {0: "PASS", 1: "FAIL"}.get(self.exit_code, "ERROR")
+
+
+def _breaker_state(stats: Mapping[str, Any]) -> str | None:
+    breaker = stats.get("breaker") if isinstance(stats, Mapping) else None
+    if isinstance(breaker, Mapping):
+        state = breaker.get("state")
+        return str(state) if state is not None else None
+    return None
+
+
+async def steady_state_check(
+    stack: Stack, probes: int, *, timeout_s: float = 0.0, interval_s: float = 1.0
+) -> tuple[bool, str]:
+    """Look up ``probes`` known slugs; ok when all succeed and the breaker is closed.
+
+    Retried every ``interval_s`` until it holds or ``timeout_s`` has passed.
+    """
+    clock = stack.clock
+    deadline = clock.monotonic() + timeout_s
+    slugs = list(stack.slugs) or ["missing-catalogue"]
+    detail = ""
+    while True:
+        failures: list[str] = []
+        for i in range(probes):
+            slug = slugs[i % len(slugs)]
+            try:
+                result = await stack.target.lookup(slug)
+                if result.outcome != "success":
+                    failures.append(f"{slug}: {result.outcome} ({result.reason})")
+            except Exception as exc:
+                failures.append(f"{slug}: {type(exc).__name__}: {exc}")
+        state = _breaker_state(stack.target.stats())
+        if not failures and state in (None, "closed", "unknown"):
+            return True, f"{probes} probes succeeded, breaker {state or 'n/a'}"
+        detail = (
+            f"{len(failures)}/{probes} probes failed"
+            + (f" (first: {failures[0]})" if failures else "")
+            + f", breaker {state}"
+        )
+        if clock.monotonic() >= deadline:
+            return False, detail
+        await clock.sleep_async(interval_s)
+
+
+class _BreakerRecorder:
+    """Breaker listener writing exact transitions into the history."""
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+
+    def on_transition(self, breaker: object, transition: Any) -> None:
+        del breaker
+        self._run.breaker_event(
+            str(getattr(transition.from_state, "value", transition.from_state)),
+            str(getattr(transition.to_state, "value", transition.to_state)),
+            str(getattr(transition, "reason", "")),
+        )
+
+
+class _Run:
+    def __init__(
+        self,
+        scenario: Scenario,
+        stack: Stack,
+        writer: HistoryWriter,
+        progress: ProgressSink | None,
+    ) -> None:
+        self.scenario = scenario
+        self.stack = stack
+        self.clock = stack.clock
+        self.writer = writer
+        self.progress = progress
+        self.w0 = self.clock.monotonic()
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.sem = asyncio.Semaphore(scenario.workload.concurrency)
+        self.fault_errors: list[str] = []
+        self.applied: list[FaultSpec] = []
+        self.breaker_state = "closed"
+        self.breaker_from_listener = False
+        self.phase = "starting"
+        # counters for the live display, reset at each snapshot
+        self.done = 0
+        self.hits = 0
+        self.fallbacks = 0
+        self.valid = 0
+        self.late = 0
+        self.errors = 0
+        self.total_done = 0
+        self.idem_prefix = f"{scenario.name}-{scenario.seed}-{int(self.clock.wall() * 1000)}"
+        faults = scenario.faults
+        self.first_fault_s = min((f.at for f in faults), default=None)
+
+    def t_us(self) -> int:
+        return int((self.clock.monotonic() - self.w0) * 1e6)
+
+    def phase_at(self, t_s: float) -> str:
+        if t_s < self.scenario.workload.warmup:
+            return "warmup"
+        if active_faults(self.scenario.faults, t_s):
+            return "during"
+        if self.first_fault_s is None or t_s < self.first_fault_s:
+            return "before"
+        return "after"
+
+    def breaker_event(self, from_state: str, to_state: str, reason: str = "") -> None:
+        self.breaker_state = to_state
+        self.writer.write(
+            {
+                "type": "breaker",
+                "t_us": self.t_us(),
+                "from": from_state,
+                "to": to_state,
+                "reason": reason,
+            }
+        )
+
+    # -- operations ---------------------------------------------------------------
+
+    async def op(self, arrival: Arrival, due: float) -> None:
+        clock = self.clock
+        start = clock.monotonic()
+        late_s = max(0.0, start - due)
+        target = self.stack.target
+        outcome, path, reason, attempts = "error", "", None, 0
+        latency_us: int | None = None
+        try:
+            if arrival.op == "lookup":
+                try:
+                    result = await target.lookup(arrival.slug)
+                    outcome, path, reason = result.outcome, result.path, result.reason
+                    latency_us, attempts = int(result.duration_us), int(result.attempts)
+                except InvalidInput:
+                    outcome, path, reason = "invalid", "invalid", "invalid_slug"
+            else:
+                try:
+                    job = await target.post_job(
+                        arrival.slug,
+                        {"seq": arrival.seq, "source": "scenario"},
+                        f"{self.idem_prefix}-{arrival.seq}",
+                    )
+                    outcome = "accepted"
+                    path = "uuid" if job.micro_uuid is not None else "null_uuid"
+                except InvalidInput:
+                    outcome, path, reason = "refused", "invalid", "invalid_slug"
+                except ResilienceError as exc:
+                    outcome, reason = "failed", type(exc).__name__
+        except asyncio.CancelledError:
+            outcome, reason = "error", "unfinished"
+            self.record(arrival, outcome, path, reason, None, attempts, start, late_s)
+            raise
+        except Exception as exc:  # the harness must survive whatever the target does
+            outcome, reason = "error", f"{type(exc).__name__}: {exc}"[:200]
+        finally:
+            self.sem.release()
+        self.record(arrival, outcome, path, reason, latency_us, attempts, start, late_s)
+
+    def record(
+        self,
+        arrival: Arrival,
+        outcome: str,
+        path: str,
+        reason: str | None,
+        latency_us: int | None,
+        attempts: int,
+        start: float,
+        late_s: float,
+    ) -> None:
+        if latency_us is None:
+            latency_us = int((self.clock.monotonic() - start) * 1e6)
+        self.writer.write(
+            {
+                "type": "op",
+                "t_us": int(arrival.t_s * 1e6),
+                "op": arrival.op,
+                "key": arrival.key,
+                "slug": arrival.slug,
+                "outcome": outcome,
+                "path": path,
+                "reason": reason,
+                "latency_us": latency_us,
+                "attempts": attempts,
+                "late_us": int(late_s * 1e6),
+                "phase": self.phase_at(arrival.t_s),
+            }
+        )
+        self.done += 1
+        self.total_done += 1
+        if late_s > self.scenario.workload.late_tolerance:
+            self.late += 1
+        if outcome == "error" or outcome == "failed":
+            self.errors += 1
+        if arrival.op == "lookup" and arrival.key != "invalid":
+            self.valid += 1
+            self.hits += path in ("cache", "redis")
+            self.fallbacks += outcome == "fallback"
+
+    async def workload(self) -> None:
+        clock = self.clock
+        loop = asyncio.get_running_loop()
+        spec = self.scenario.workload
+        schedule = arrivals(spec, self.stack.slugs, self.scenario.seed)
+        for issued, arrival in enumerate(schedule):
+            due = self.w0 + arrival.t_s
+            wait = due - clock.monotonic()
+            if wait > 0.0005:
+                await clock.sleep_async(wait)
+            elif issued % 32 == 0:
+                await asyncio.sleep(0)
+            await self.sem.acquire()
+            task = loop.create_task(self.op(arrival, due))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+        rest = self.w0 + spec.duration - clock.monotonic()
+        if rest > 0:
+            await clock.sleep_async(rest)
+
+    # -- faults -------------------------------------------------------------------
+
+    async def timeline(self) -> None:
+        for event in plan(self.scenario.faults):
+            wait = self.w0 + event.t_s - self.clock.monotonic()
+            if wait > 0:
+                await self.clock.sleep_async(wait)
+            fault = event.fault
+            base = {
+                "type": "fault",
+                "name": fault.name,
+                "target": fault.target,
+                "kind": fault.kind,
+                "toxic": fault.toxic,
+                "action": fault.action,
+                "stream": fault.stream,
+                "toxicity": fault.toxicity,
+                "attributes": dict(fault.attributes),
+                "occurrence": event.occurrence,
+            }
+            try:
+                if event.event == "start":
+                    await self.stack.faults.apply(fault)
+                    self.applied.append(fault)
+                else:
+                    await self.stack.faults.clear(fault)
+                    with contextlib.suppress(ValueError):
+                        self.applied.remove(fault)
+            except (FaultControlError, Exception) as exc:
+                message = f"{event.event} {fault.name}: {exc}"
+                self.fault_errors.append(message)
+                self.writer.write({**base, "t_us": self.t_us(), "event": "error", "error": message})
+                continue
+            record: dict[str, Any] = {**base, "t_us": self.t_us(), "event": event.event}
+            if fault.action == "enable":
+                record["event"] = "instant"
+            self.writer.write(record)
+
+    async def clear_all(self) -> None:
+        """Remove every fault; shielded and bounded so it runs even while being cancelled."""
+        task = asyncio.ensure_future(self.stack.faults.clear_all())
+        try:
+            await asyncio.wait_for(asyncio.shield(task), CLEAR_TIMEOUT_S)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, CLEAR_TIMEOUT_S)
+            raise
+        except Exception as exc:
+            self.fault_errors.append(f"clear all faults: {exc}")
+            self.writer.write(
+                {
+                    "type": "fault",
+                    "t_us": self.t_us(),
+                    "event": "error",
+                    "name": "*",
+                    "error": f"clear all faults: {exc}",
+                }
+            )
+            return
+        t = self.t_us()
+        for fault in list(self.applied):
+            self.writer.write(
+                {
+                    "type": "fault",
+                    "t_us": t,
+                    "event": "stop",
+                    "name": fault.name,
+                    "target": fault.target,
+                    "kind": fault.kind,
+                    "toxic": fault.toxic,
+                    "action": fault.action,
+                    "cleared_by": "clear_all",
+                }
+            )
+        self.applied.clear()
+
+    # -- sampling and progress ----------------------------------------------------
+
+    async def sampler(self) -> None:
+        spec = self.scenario.workload
+        interval = min(spec.sample_interval, 0.5)
+        next_sample = self.clock.monotonic()
+        last = self.clock.monotonic()
+        previous_opens: int | None = None
+        while True:
+            await self.clock.sleep_async(interval)
+            now = self.clock.monotonic()
+            stats = self.stack.target.stats()
+            state = _breaker_state(stats)
+            opens = _opens(stats)
+            if not self.breaker_from_listener and state is not None:
+                if state != self.breaker_state:
+                    if (
+                        previous_opens is not None
+                        and opens is not None
+                        and opens > previous_opens
+                        and state != "open"
+                    ):
+                        self.breaker_event(self.breaker_state, "open", "sampled")
+                    self.breaker_event(self.breaker_state, state, "sampled")
+                elif (
+                    previous_opens is not None and opens is not None and opens > previous_opens
+                ):  # opened again (or opened and closed) between two samples
+                    if state == "open":
+                        self.breaker_event("open", "half_open", "sampled")
+                        self.breaker_event("half_open", "open", "sampled")
+                    else:
+                        self.breaker_event(self.breaker_state, "open", "sampled")
+                        self.breaker_event("open", state, "sampled")
+            previous_opens = opens
+            if now >= next_sample:
+                self.writer.write(
+                    {
+                        "type": "sample",
+                        "t_us": self.t_us(),
+                        "stats": stats,
+                        "in_flight": len(self.in_flight),
+                    }
+                )
+                next_sample = now + spec.sample_interval
+            if self.progress is not None:
+                elapsed = max(now - last, 1e-9)
+                t_s = now - self.w0
+                self.progress(
+                    Snapshot(
+                        scenario=self.scenario.name,
+                        t_s=t_s,
+                        duration_s=spec.duration,
+                        phase=self.phase_at(t_s),
+                        rate=self.done / elapsed,
+                        hit_rate=(self.hits / self.valid) if self.valid else None,
+                        fallback_rate=(self.fallbacks / self.valid) if self.valid else None,
+                        breaker=state or self.breaker_state,
+                        faults=tuple(f.name for f in self.applied),
+                        in_flight=len(self.in_flight),
+                        ops=self.total_done,
+                        late=self.late,
+                        errors=self.errors,
+                    )
+                )
+            last = now
+            self.done = self.hits = self.fallbacks = self.valid = 0
+
+    async def drain(self) -> None:
+        if not self.in_flight:
+            return
+        _, pending = await asyncio.wait(set(self.in_flight), timeout=DRAIN_TIMEOUT_S)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
+
+    # -- the whole run ------------------------------------------------------------
+
+    async def execute(self) -> tuple[str, str | None]:
+        scenario = self.scenario
+        steady = scenario.steady_state
+        breaker = getattr(self.stack.target, "breaker", None)
+        if breaker is not None and hasattr(breaker, "add_listener"):
+            breaker.add_listener(_BreakerRecorder(self))
+            self.breaker_from_listener = True
+        self.phase = "steady-before"
+        ok, detail = await steady_state_check(self.stack, steady.probes, timeout_s=10.0)
+        self.w0 = self.clock.monotonic()
+        self.writer.write(
+            {"type": "steady", "t_us": 0, "when": "before", "ok": ok, "detail": detail}
+        )
+        if not ok:
+            self.writer.write(
+                {
+                    "type": "end",
+                    "t_us": 0,
+                    "status": "aborted",
+                    "workload_end_us": 0,
+                    "error": f"steady state: {detail}",
+                }
+            )
+            return "aborted", f"the steady state does not hold before the run: {detail}"
+        status, error = "completed", None
+        helpers = [
+            asyncio.ensure_future(self.timeline()),
+            asyncio.ensure_future(self.sampler()),
+        ]
+        try:
+            self.phase = "workload"
+            await self.workload()
+            await helpers[0]
+        except asyncio.CancelledError:
+            status, error = "interrupted", "interrupted (Ctrl-C or SIGTERM); faults removed"
+            raise
+        except Exception as exc:
+            status, error = "crashed", f"{type(exc).__name__}: {exc}"
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            try:
+                await self.clear_all()
+            finally:
+                end_us = self.t_us()
+                await self.drain()
+                if status == "completed":
+                    self.phase = "steady-after"
+                    ok, detail = await steady_state_check(
+                        self.stack, steady.probes, timeout_s=steady.timeout
+                    )
+                    self.writer.write(
+                        {
+                            "type": "steady",
+                            "t_us": self.t_us(),
+                            "when": "after",
+                            "ok": ok,
+                            "detail": detail,
+                        }
+                    )
+                self.writer.write(
+                    {
+                        "type": "end",
+                        "t_us": self.t_us(),
+                        "status": status,
+                        "workload_end_us": min(end_us, int(scenario.workload.duration * 1e6)),
+                        "error": error,
+                        "fault_errors": self.fault_errors,
+                    }
+                )
+                self.writer.flush()
+        return status, error
+
+
+def _opens(stats: Mapping[str, Any]) -> int | None:
+    breaker = stats.get("breaker") if isinstance(stats, Mapping) else None
+    if isinstance(breaker, Mapping) and isinstance(breaker.get("opens"), int):
+        return int(breaker["opens"])
+    return None
+
+
+def implicit_gates(scenario: Scenario) -> list[ScopedGate]:
+    """Gates every run has: the steady state must hold again after the faults."""
+    if scenario.steady_state.required:
+        return [parse_scoped_gate("steady_state.after == 1")]
+    return []
+
+
+async def run_scenario(
+    scenario: Scenario,
+    *,
+    stack: Stack | None = None,
+    stack_factory: StackFactory | None = None,
+    history_path: str | Path,
+    progress: ProgressSink | None = None,
+    gates: Sequence[ScopedGate] | None = None,
+) -> RunResult:
+    """Run ``scenario`` and evaluate its gates; the history goes to ``history_path``.
+
+    Pass a started ``stack``, or a ``stack_factory`` (an async context manager
+    per scenario); with neither, the real stack of the scenario's environment
+    is started and torn down. ``gates`` replaces the scenario's gates.
+    Cancellation (Ctrl-C, SIGTERM) propagates after the faults are removed
+    and the history is closed.
+    """
+    path = Path(history_path)
+    wall0 = time.perf_counter()  # reporting only; the run loop uses the stack's clock
+    result = RunResult(scenario=scenario, history_path=path)
+    if stack is None:
+        if stack_factory is None:
+            from resilience.scenario.real_stack import open_real_stack
+
+            stack_factory = open_real_stack
+        try:
+            async with stack_factory(scenario) as opened:
+                return await run_scenario(
+                    scenario, stack=opened, history_path=path, progress=progress, gates=gates
+                )
+        except RunAborted as exc:
+            result.status, result.error = "aborted", str(exc)
+            result.wall_s = time.perf_counter() - wall0
+            return result
+    writer = HistoryWriter(path)
+    try:
+        writer.write(
+            {
+                "type": "meta",
+                "version": 1,
+                "scenario": scenario.name,
+                "seed": scenario.seed,
+                "start_wall": stack.clock.wall(),
+                "mode": stack.mode,
+                "config": scenario.model_dump(mode="json"),
+                "source": str(scenario.source) if scenario.source else None,
+            }
+        )
+        run = _Run(scenario, stack, writer, progress)
+        status, error = await run.execute()
+        result.fault_errors = list(run.fault_errors)
+    finally:
+        writer.close()
+    result.status, result.error = status, error
+    result.wall_s = time.perf_counter() - wall0
+    if status == "completed":
+        chosen = list(gates) if gates is not None else scenario.scoped_gates()
+        result.results = evaluate_history(read_history(path), [*chosen, *implicit_gates(scenario)])
+    return result

@@ -1,0 +1,109 @@
+"""The open-model arrival schedule: when each operation starts and what it asks.
+
+:func:`arrivals` is a pure function of the workload, the catalogue and the
+seed: the same inputs give the same schedule, operation for operation. Times
+are seconds since the workload started. Arrivals are Poisson (exponential
+gaps with mean 1/rate) or evenly spaced; each is a lookup or a job post by
+the mix; its slug is a known catalogue slug (Zipf or uniform over the
+catalogue in rank order), a well-formed unknown slug, or a malformed one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from resilience.scenario.model import WorkloadSpec
+
+__all__ = ["INVALID_SLUGS", "Arrival", "KeyChooser", "arrivals", "unknown_slugs"]
+
+INVALID_SLUGS: tuple[str, ...] = (
+    "Roof-Repair",
+    "roof repair",
+    "../etc/passwd",
+    "",
+    "-leading-hyphen",
+    "trailing-hyphen-",
+    "double--hyphen",
+    "x" * 101,
+    "'; DROP TABLE micro_services; --",
+    "émoji-ß",
+    "UPPER",
+    "tab\tslug",
+)
+"""Malformed slugs mixed in by ``invalid_share``: each breaks a different rule."""
+
+UNKNOWN_POOL = 50
+"""How many distinct well-formed unknown slugs ``unknown_share`` draws from."""
+
+
+def unknown_slugs(count: int = UNKNOWN_POOL) -> list[str]:
+    """Well-formed slugs that are not in any seeded catalogue."""
+    return [f"no-such-service-{i}" for i in range(count)]
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One scheduled operation. ``key`` is ``known``, ``unknown`` or ``invalid``."""
+
+    seq: int
+    t_s: float
+    op: str
+    key: str
+    slug: str
+
+
+class KeyChooser:
+    """Draws slugs: known ones by Zipf (weight 1/rank^s) or uniformly; unknown/invalid by share."""
+
+    def __init__(
+        self, workload: WorkloadSpec, catalogue: Sequence[str], rng: random.Random
+    ) -> None:
+        keys = workload.keys
+        self._known = list(catalogue[: keys.catalogue_size]) or ["missing-catalogue"]
+        self._rng = rng
+        self._unknown_share = keys.unknown_share
+        self._invalid_share = keys.invalid_share
+        self._unknown = unknown_slugs()
+        self._cumulative: list[float] | None = None
+        if keys.distribution == "zipf":
+            weights = [1.0 / (rank**keys.exponent) for rank in range(1, len(self._known) + 1)]
+            self._cumulative = list(itertools.accumulate(weights))
+
+    def choose(self) -> tuple[str, str]:
+        """``(key kind, slug)``."""
+        rng = self._rng
+        u = rng.random()
+        if u < self._invalid_share:
+            return "invalid", rng.choice(INVALID_SLUGS)
+        if u < self._invalid_share + self._unknown_share:
+            return "unknown", rng.choice(self._unknown)
+        if self._cumulative is None:
+            return "known", self._known[rng.randrange(len(self._known))]
+        x = rng.random() * self._cumulative[-1]
+        index = min(bisect.bisect_right(self._cumulative, x), len(self._known) - 1)
+        return "known", self._known[index]
+
+
+def arrivals(workload: WorkloadSpec, catalogue: Sequence[str], seed: int) -> Iterator[Arrival]:
+    """The arrivals of ``workload`` in time order, lazily (one per call to ``next``)."""
+    rng = random.Random(f"arrivals:{seed}")
+    keys = KeyChooser(workload, catalogue, random.Random(f"keys:{seed}"))
+    mix_rng = random.Random(f"mix:{seed}")
+    total = workload.mix.lookup + workload.mix.job
+    job_share = workload.mix.job / total
+    rate = workload.rate
+    t = 0.0
+    for seq in itertools.count():
+        if workload.arrivals == "poisson":
+            t += rng.expovariate(rate)
+        else:
+            t = seq / rate
+        if t >= workload.duration:
+            return
+        op = "job" if mix_rng.random() < job_share else "lookup"
+        kind, slug = keys.choose()
+        yield Arrival(seq, t, op, kind, slug)
