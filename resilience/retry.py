@@ -345,11 +345,24 @@ class Retry:
 
             return plain
 
-        call = self.call
+        budget, clock, deadline_s = self.budget, self.clock, self.deadline_s
+        check = self.retry_on_result
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            return call(fn, *args, **kwargs)
+            # self.call inlined: one Python frame less per call
+            if budget is not None:
+                budget.deposit()
+            start = clock.monotonic() if deadline_s is not None else None
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:
+                failure: Exception = exc
+            else:
+                if check is None or not check(result):
+                    return result
+                return retry_sync(fn, args, kwargs, None, result, start)
+            return retry_sync(fn, args, kwargs, failure, None, start)
 
         return wrapper
 
@@ -369,11 +382,24 @@ class Retry:
 
             return plain
 
-        acall = self.acall
+        budget, clock, deadline_s = self.budget, self.clock, self.deadline_s
+        check = self.retry_on_result
 
         @functools.wraps(fn)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            return await acall(fn, *args, **kwargs)
+            # self.acall inlined: one coroutine less per call
+            if budget is not None:
+                budget.deposit()
+            start = clock.monotonic() if deadline_s is not None else None
+            try:
+                result = await fn(*args, **kwargs)
+            except Exception as exc:
+                failure: Exception = exc
+            else:
+                if check is None or not check(result):
+                    return result
+                return await retry_async(fn, args, kwargs, None, result, start)
+            return await retry_async(fn, args, kwargs, failure, None, start)
 
         return wrapper
 
