@@ -1,7 +1,7 @@
 """Locust entry point: wiring only.
 
     locust -f loadtests/locustfile.py --headless --host http://127.0.0.1:8000 \
-        --profile smoke [--shape spike --shape-params "spike_users=50"] \
+        --load-profile smoke [--shape spike --shape-params "spike_users=50"] \
         [--toxiproxy-url http://127.0.0.1:8474] [--csv reports/load/run]
 
 The user (:mod:`loadtests.users`), the shape (:mod:`loadtests.shapes`), the

@@ -1,7 +1,7 @@
 """The command-line options this locustfile adds to Locust, and how they resolve.
 
 Every option defaults to ``None`` so :func:`resolve` can tell "not given"
-from "given": a given option wins over the profile file (``--profile``),
+from "given": a given option wins over the profile file (``--load-profile``),
 which wins over the built-in default. Locust forwards these options from the
 master to its workers, so a worker on another machine needs only the
 profile file at the same path (or no profile and explicit options).
@@ -23,7 +23,9 @@ __all__ = ["LoadSettings", "add_arguments", "resolve"]
 def add_arguments(parser: Any) -> None:
     """Listener for Locust's ``init_command_line_parser`` event."""
     group = parser.add_argument_group("resilience load profile")
-    group.add_argument("--profile", default=None, help="profile name (loadtests/profiles) or path")
+    group.add_argument(
+        "--load-profile", default=None, help="profile name (loadtests/profiles) or path"
+    )
     group.add_argument("--shape", default=None, help="steady, spike, ramp or soak")
     group.add_argument(
         "--shape-params", default=None, help='shape parameters, e.g. "users=20,duration=30s"'
@@ -83,7 +85,7 @@ def resolve(options: Any, *, host: str | None = None) -> LoadSettings:
     def given(name: str) -> Any:
         return getattr(options, name, None)
 
-    profile = _profile(given("profile")) if given("profile") else None
+    profile = _profile(given("load_profile")) if given("load_profile") else None
     workload = profile.workload if profile else None
     catalogue = profile.catalogue if profile else None
 
@@ -116,8 +118,8 @@ def resolve(options: Any, *, host: str | None = None) -> LoadSettings:
     return LoadSettings(
         profile=profile,
         shape=shape,
-        catalogue_seed=int(pick("catalogue_seed", catalogue and catalogue.seed, 7)),
-        catalogue_size=int(pick("catalogue_size", catalogue and catalogue.size, 1000)),
+        catalogue_seed=int(pick("catalogue_seed", catalogue and catalogue.seed, 42)),
+        catalogue_size=int(pick("catalogue_size", catalogue and catalogue.size, 300)),
         zipf_s=float(pick("zipf_s", workload and workload.zipf_s, 1.1)),
         unknown_ratio=float(pick("unknown_ratio", workload and workload.unknown_ratio, 0.03)),
         invalid_ratio=float(pick("invalid_ratio", workload and workload.invalid_ratio, 0.01)),

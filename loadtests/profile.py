@@ -4,7 +4,7 @@
 
     name: smoke
     description: a few seconds of wizard traffic
-    catalogue: {seed: 7, size: 1000}          # what the database is seeded with
+    catalogue: {seed: 42, size: 300}          # what the database is seeded with
     shape: {kind: steady, users: 10, duration: 5s}
     workload: {zipf_s: 1.1, unknown_ratio: 0.03, invalid_ratio: 0.01,
                job_ratio: 0.2, wait_s: [0.0, 0.05]}
@@ -47,8 +47,8 @@ class _Model(BaseModel):
 class CatalogueSpec(_Model):
     """The seeded catalogue: deterministic from ``seed`` and ``size``."""
 
-    seed: int = 7
-    size: int = Field(1000, ge=1)
+    seed: int = 42
+    size: int = Field(300, ge=1)
 
 
 class WorkloadSpec(_Model):

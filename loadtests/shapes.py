@@ -3,7 +3,7 @@
 Locust picks up the first :class:`~locust.LoadTestShape` in the locustfile,
 so there is exactly one, and it delegates: the arithmetic lives in
 :mod:`loadtests.stages` as pure functions of elapsed seconds. With no
-``--profile`` and no ``--shape``, Locust's own ``-u``/``-r``/``-t`` drive the
+``--load-profile`` and no ``--shape``, Locust's own ``-u``/``-r``/``-t`` drive the
 run (``use_common_options``), i.e. a steady shape.
 """
 

@@ -113,6 +113,6 @@ def catalogue_slugs(*, seed: int, size: int) -> list[str]:
     Uses :func:`resilience.db.catalogue` so the load generator and the seeded
     database agree without a round trip.
     """
-    from resilience.db import catalogue  # lazy: keeps this module importable on its own
+    from resilience.db.catalogue import catalogue  # lazy: this module stays importable alone
 
     return [entry.slug for entry in catalogue(seed=seed, size=size)]

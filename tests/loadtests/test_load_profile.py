@@ -43,20 +43,20 @@ def _options(**given: object) -> Namespace:
 
 def test_command_line_wins_over_the_profile() -> None:
     settings = resolve(
-        _options(profile="smoke", shape_params="users=3", zipf_s=0.5, wait_s="0.1,0.2"),
+        _options(load_profile="smoke", shape_params="users=3", zipf_s=0.5, wait_s="0.1,0.2"),
         host="http://127.0.0.1:9",
     )
     assert settings.shape == SteadyShape(users=3, duration_s=5.0, spawn_rate=10.0)
     assert settings.zipf_s == 0.5
     assert settings.wait_s == (0.1, 0.2)
-    assert settings.catalogue_size == 200  # from the file
+    assert settings.catalogue_size == 300  # from the file
     assert settings.stats_url == "http://127.0.0.1:9/stats"
 
 
 def test_another_shape_on_the_command_line_drops_the_file_parameters() -> None:
     settings = resolve(
         _options(
-            profile="smoke",
+            load_profile="smoke",
             shape="ramp",
             shape_params="start_users=1,step_users=1,step_duration=1s,steps=2",
         ),
