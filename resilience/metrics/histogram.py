@@ -36,7 +36,7 @@ def quantile_key(q: float) -> str:
 class Histogram:
     """Counts of integer microsecond values with exact percentiles."""
 
-    __slots__ = ("_counts", "count", "max_us", "min_us", "sum_us")
+    __slots__ = ("_counts", "count", "sum_us")
 
     def __init__(self) -> None:
         self._counts: dict[int, int] = {}
@@ -44,21 +44,34 @@ class Histogram:
         """Number of samples."""
         self.sum_us = 0
         """Sum of all samples."""
-        self.min_us: int | None = None
-        self.max_us: int | None = None
 
     def record(self, value_us: int, count: int = 1) -> None:
         """Add ``count`` samples of ``value_us`` (a non-negative integer)."""
         if value_us < 0 or count < 0:
             raise ValueError(f"value_us and count must not be negative ({value_us}, {count})")
+        if count == 0:
+            return
         counts = self._counts
         counts[value_us] = counts.get(value_us, 0) + count
         self.count += count
         self.sum_us += value_us * count
-        if self.min_us is None or value_us < self.min_us:
-            self.min_us = value_us
-        if self.max_us is None or value_us > self.max_us:
-            self.max_us = value_us
+
+    def add(self, value_us: int) -> None:
+        """Add one sample, unchecked (the hot path for callers that validated it)."""
+        counts = self._counts
+        counts[value_us] = counts.get(value_us, 0) + 1
+        self.count += 1
+        self.sum_us += value_us
+
+    @property
+    def min_us(self) -> int | None:
+        """Smallest sample, or ``None`` when empty (O(distinct values))."""
+        return min(self._counts) if self._counts else None
+
+    @property
+    def max_us(self) -> int | None:
+        """Largest sample, or ``None`` when empty (O(distinct values))."""
+        return max(self._counts) if self._counts else None
 
     @property
     def mean_us(self) -> float | None:
@@ -71,7 +84,9 @@ class Histogram:
 
     def percentiles(self, qs: Iterable[float]) -> dict[float, int | None]:
         """Several percentiles in one pass over the buckets."""
-        wanted = list(qs)
+        return self._percentiles(list(qs), None)
+
+    def _percentiles(self, wanted: list[float], keys: list[int] | None) -> dict[float, int | None]:
         for q in wanted:
             if not 0 <= q <= 100:
                 raise ValueError(f"percentile must be within [0, 100], got {q}")
@@ -81,8 +96,9 @@ class Histogram:
         result: dict[float, int | None] = {}
         position = 0
         seen = 0
-        for value in sorted(self._counts):
-            seen += self._counts[value]
+        counts = self._counts
+        for value in keys if keys is not None else sorted(counts):
+            seen += counts[value]
             while position < len(ranks) and ranks[position][0] <= seen:
                 result[ranks[position][1]] = value
                 position += 1
@@ -92,14 +108,16 @@ class Histogram:
 
     def merge(self, other: Histogram) -> None:
         """Add all of ``other``'s samples to this histogram."""
+        counts = self._counts
         for value, count in other._counts.items():
-            self.record(value, count)
+            counts[value] = counts.get(value, 0) + count
+        self.count += other.count
+        self.sum_us += other.sum_us
 
     def copy(self) -> Histogram:
         clone = Histogram()
         clone._counts = dict(self._counts)
         clone.count, clone.sum_us = self.count, self.sum_us
-        clone.min_us, clone.max_us = self.min_us, self.max_us
         return clone
 
     def __add__(self, other: Histogram) -> Histogram:
@@ -121,15 +139,15 @@ class Histogram:
 
     def summary(self, quantiles: Iterable[float] = SUMMARY_QUANTILES) -> dict[str, Any]:
         """JSON-ready: ``count``, ``min``, ``max``, ``mean``, ``sum`` and ``p50``… in µs."""
-        wanted = tuple(quantiles)
+        keys = sorted(self._counts)
         out: dict[str, Any] = {
             "count": self.count,
-            "min": self.min_us,
-            "max": self.max_us,
+            "min": keys[0] if keys else None,
+            "max": keys[-1] if keys else None,
             "mean": self.mean_us,
             "sum": self.sum_us,
         }
-        for q, value in self.percentiles(wanted).items():
+        for q, value in self._percentiles(list(quantiles), keys).items():
             out[quantile_key(q)] = value
         return out
 

@@ -73,7 +73,6 @@ class _Operation:
         "attempts",
         "count",
         "hits",
-        "latency",
         "latency_by_path",
         "outcomes",
         "paths",
@@ -87,8 +86,24 @@ class _Operation:
         self.attempts = 0
         self.retried = 0
         self.hits = 0
-        self.latency = Histogram()
         self.latency_by_path: dict[str, Histogram] = {}
+
+    def overall_latency(self) -> Histogram:
+        """All paths merged (kept per path only, so each call records once)."""
+        overall = Histogram()
+        for histogram in self.latency_by_path.values():
+            overall.merge(histogram)
+        return overall
+
+
+def _reject(outcome: str, path: str, duration_us: int, attempts: int) -> None:
+    if outcome not in _OUTCOME_SET:
+        raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+    if path not in _PATH_SET:
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+    raise ValueError(
+        f"duration_us and attempts must not be negative, got {duration_us} and {attempts}"
+    )
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -122,12 +137,8 @@ class MetricsRecorder:
         attempts: int = 1,
     ) -> None:
         """Count one call. ``duration_us`` is a non-negative integer of microseconds."""
-        if outcome not in _OUTCOME_SET:
-            raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
-        if path not in _PATH_SET:
-            raise ValueError(f"path must be one of {PATHS}, got {path!r}")
-        if duration_us < 0 or attempts < 0:
-            raise ValueError("duration_us and attempts must not be negative")
+        if outcome not in _OUTCOME_SET or path not in _PATH_SET or duration_us < 0 or attempts < 0:
+            _reject(outcome, path, duration_us, attempts)
         with self._lock:
             op = self._operations.get(operation)
             if op is None:
@@ -135,16 +146,15 @@ class MetricsRecorder:
             op.count += 1
             op.outcomes[outcome] += 1
             op.paths[path] += 1
-            if path in _HIT_PATHS and outcome != "invalid":
-                op.hits += 1
             op.attempts += attempts
             if attempts > 1:
                 op.retried += 1
-            op.latency.record(duration_us)
+            if outcome != "invalid" and path in _HIT_PATHS:
+                op.hits += 1
             by_path = op.latency_by_path.get(path)
             if by_path is None:
                 by_path = op.latency_by_path[path] = Histogram()
-            by_path.record(duration_us)
+            by_path.add(duration_us)
             sinks = self._sinks
         if sinks:
             record = OperationRecord(
@@ -164,7 +174,7 @@ class MetricsRecorder:
             if op is None:
                 return Histogram()
             if path is None:
-                return op.latency.copy()
+                return op.overall_latency()
             found = op.latency_by_path.get(path)
             return found.copy() if found is not None else Histogram()
 
@@ -194,7 +204,7 @@ class MetricsRecorder:
     @staticmethod
     def _describe(op: _Operation) -> dict[str, Any]:
         valid = op.count - op.outcomes["invalid"]
-        latency = {"all": op.latency.summary()}
+        latency = {"all": op.overall_latency().summary()}
         for path in PATHS:
             histogram = op.latency_by_path.get(path)
             if histogram is not None:
