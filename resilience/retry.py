@@ -31,6 +31,11 @@ Contract
   empty budget means "give up now", which stops a retry storm.
 - All time goes through ``clock``; the success-on-first-attempt path reads the
   clock only when ``deadline_s`` is set.
+
+Why this file is over 500 lines: the first-attempt path is written out four
+times (``call``, ``acall`` and the sync/async decorator wrappers) instead of
+sharing a helper, because one Python frame less per call is most of the cost
+this module is benchmarked on (≤ 0.25 x tenacity/stamina/backoff).
 """
 
 from __future__ import annotations
