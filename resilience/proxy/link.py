@@ -1,0 +1,256 @@
+"""One direction of one proxied connection: source socket → toxics → dest socket.
+
+Fast path: with no toxic on the direction, :class:`Endpoint` writes each read
+straight to the other socket (the event loop's large reads, no chunk objects,
+no queues); flow control is the transports' own pause/resume. Toxic path: each
+read becomes a :class:`~.toxics.Chunk` pushed through the stages, the last of
+which pushes into the link itself (the *sink*), which writes to the socket.
+Bytes held inside the stages are counted; past :data:`HIGH_WATER_BYTES` the
+source stops being read until they drain below :data:`LOW_WATER_BYTES`.
+
+Stages are spliced in and out synchronously (:meth:`Link.add_stage`,
+:meth:`Link.replace_stage`, :meth:`Link.remove_stage`), so live connections see
+toxics change without losing or reordering a byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+from typing import TYPE_CHECKING, Protocol
+
+from .toxics import REGISTRY, Chunk, Item, NoopStage, Outlet, Stage
+from .toxics.base import monotonic_s
+
+if TYPE_CHECKING:
+    from .toxic import Toxic
+
+__all__ = ["HIGH_WATER_BYTES", "LOW_WATER_BYTES", "Direction", "Link"]
+
+HIGH_WATER_BYTES = 4 << 20
+LOW_WATER_BYTES = 1 << 20
+
+
+class Direction(enum.Enum):
+    """``upstream``: client → server (requests); ``downstream``: server → client."""
+
+    UPSTREAM = "upstream"
+    DOWNSTREAM = "downstream"
+
+
+class Side(Protocol):
+    """One socket of a connection, as a link sees it."""
+
+    transport: asyncio.Transport | None
+
+
+class Owner(Protocol):
+    """The connection a link belongs to."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    def rng_for(self, direction: Direction) -> random.Random: ...
+
+    def link_finished(self, link: Link) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+class Link:
+    """Moves bytes from ``source`` to ``dest`` through the stages of one direction.
+
+    ``head`` is ``None`` on the fast path; otherwise it is the first stage (or
+    the link itself when the destination is gone and everything is dropped).
+    """
+
+    __slots__ = (
+        "_rng",
+        "dest",
+        "dest_open",
+        "dest_paused",
+        "direction",
+        "head",
+        "inflight",
+        "over_high",
+        "owner",
+        "reading_paused",
+        "received",
+        "sent",
+        "sink_done",
+        "source",
+        "source_ended",
+        "stages",
+    )
+
+    def __init__(self, owner: Owner, direction: Direction, source: Side, dest: Side) -> None:
+        self.owner = owner
+        self.direction = direction
+        self.source = source
+        self.dest = dest
+        self.stages: list[Stage] = []
+        self.head: Outlet | None = None
+        self.inflight = 0
+        self.received = 0
+        self.sent = 0
+        self.over_high = False
+        self.dest_paused = False
+        self.reading_paused = False
+        self.dest_open = True
+        self.sink_done = False
+        self.source_ended = False
+        self._rng: random.Random | None = None
+
+    # -- LinkContext (what stages use) -------------------------------------
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self.owner.loop
+
+    @property
+    def rng(self) -> random.Random:
+        if self._rng is None:
+            self._rng = self.owner.rng_for(self.direction)
+        return self._rng
+
+    def discard(self, nbytes: int) -> None:
+        self.inflight -= nbytes
+        if self.over_high and self.inflight < LOW_WATER_BYTES:
+            self.over_high = False
+            self.update_reading()
+
+    def reset_connection(self) -> None:
+        self.owner.reset()
+
+    # -- data in -------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Bytes read from the source (the fast path is inlined in the endpoint)."""
+        self.received += len(data)
+        head = self.head
+        if head is None:
+            self.sent += len(data)
+            transport = self.dest.transport
+            if transport is not None:
+                transport.write(data)
+            return
+        self.inflight += len(data)
+        head.push(Chunk(data, monotonic_s()))
+        if self.inflight > HIGH_WATER_BYTES and not self.over_high:
+            self.over_high = True
+            self.update_reading()
+
+    def feed_eof(self) -> None:
+        """The source reached end-of-stream (or went away)."""
+        if self.source_ended:
+            return
+        self.source_ended = True
+        head = self.head
+        if head is None:
+            self.push(None)
+        else:
+            head.push(None)
+
+    # -- the sink: the last stage pushes here ------------------------------
+    def push(self, item: Item) -> None:
+        if item is None:
+            if not self.sink_done:
+                self.sink_done = True
+                self.owner.link_finished(self)
+            return
+        nbytes = len(item.data)
+        self.inflight -= nbytes
+        if nbytes and self.dest_open and not self.sink_done:
+            self.sent += nbytes
+            transport = self.dest.transport
+            if transport is not None:
+                transport.write(item.data)
+        if self.over_high and self.inflight < LOW_WATER_BYTES:
+            self.over_high = False
+            self.update_reading()
+
+    def dest_lost(self) -> None:
+        """The destination socket is gone: drop everything from now on."""
+        self.dest_open = False
+        self._set_head()
+
+    # -- flow control ------------------------------------------------------
+    def set_dest_paused(self, paused: bool) -> None:
+        self.dest_paused = paused
+        self.update_reading()
+
+    def update_reading(self) -> None:
+        want = self.dest_paused or self.over_high
+        if want == self.reading_paused:
+            return
+        self.reading_paused = want
+        transport = self.source.transport
+        if transport is None or transport.is_closing():
+            return
+        if want:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
+    # -- toxics on a live link ------------------------------------------------
+    def _make_stage(self, toxic: Toxic, state: object) -> Stage:
+        spec = REGISTRY[toxic.type]
+        if self.rng.random() < toxic.toxicity:
+            return spec.stage(self, toxic.attributes, state)
+        return NoopStage(self, toxic.attributes, state)
+
+    def _set_head(self) -> None:
+        if self.stages:
+            self.head = self.stages[0]
+        elif self.dest_open and not self.sink_done:
+            self.head = None
+            self.inflight = 0
+            if self.over_high:
+                self.over_high = False
+                self.update_reading()
+        else:
+            self.head = self
+
+    def add_stage(self, toxic: Toxic) -> None:
+        """Append toxic at the end of this link's chain."""
+        spec = REGISTRY[toxic.type]
+        stage = self._make_stage(toxic, spec.stage.new_state())
+        stage.out = self
+        if self.stages:
+            self.stages[-1].out = stage
+        self.stages.append(stage)
+        self._set_head()
+
+    def replace_stage(self, index: int, toxic: Toxic) -> None:
+        """Restart the stage at index with toxic's new settings (re-rolls toxicity)."""
+        old = self.stages[index]
+        held = old.stop()
+        stage = self._make_stage(toxic, old.state)
+        stage.out = old.out
+        self.stages[index] = stage
+        if index > 0:
+            self.stages[index - 1].out = stage
+        for item in held:
+            stage.push(item)
+        self._set_head()
+
+    def remove_stage(self, index: int, close: bool) -> None:
+        """Splice out the stage at index; what it held flows on. close: then send EOF."""
+        old = self.stages.pop(index)
+        held = old.stop()
+        nxt = old.out
+        if index > 0:
+            self.stages[index - 1].out = nxt
+        for item in held:
+            nxt.push(item)
+        if close:
+            nxt.push(None)
+        self._set_head()
+
+    def stop(self) -> None:
+        """Stop every stage (connection teardown)."""
+        for stage in self.stages:
+            stage.stop()
+        self.stages = []
+        self.sink_done = True
+        self.dest_open = False
+        self.head = self

@@ -1,0 +1,140 @@
+"""A toxic as the API sees it: name, type, stream, toxicity, attributes.
+
+Also the JSON rules for creating and updating one (TOXIPROXY.md §4.4, §4.5):
+stream checked before type, default name ``<type>_<stream-as-sent>``,
+integer-only attributes that merge on update, float32 toxicity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import (
+    ApiError,
+    ErrInvalidStream,
+    ErrInvalidToxicType,
+    ErrToxicExists,
+    bad_request_body,
+)
+from .gojson import GoDecodeError, StructSpec, float32_shortest, go_type_name
+from .link import Direction
+from .toxics import REGISTRY, ToxicSpec
+
+__all__ = ["Toxic", "parse_new_toxic", "parse_toxic_update"]
+
+_WRAPPER = StructSpec(
+    "ToxicWrapper",
+    {"name": "string", "type": "string", "stream": "string", "toxicity": "float32"},
+)
+_UPDATE = StructSpec(".", {"toxicity": "float32"})
+
+
+@dataclass
+class Toxic:
+    """One toxic of a proxy. ``stream`` is kept exactly as sent (``UpStream``)."""
+
+    name: str
+    type: str
+    stream: str
+    direction: Direction
+    toxicity: float
+    attributes: dict[str, int]
+
+    @property
+    def spec(self) -> ToxicSpec:
+        return REGISTRY[self.type]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "attributes": dict(self.attributes),
+            "name": self.name,
+            "type": self.type,
+            "stream": self.stream,
+            "toxicity": float32_shortest(self.toxicity),
+        }
+
+
+def _attributes(spec: ToxicSpec, raw: Any, base: Mapping[str, int]) -> dict[str, int]:
+    """raw attributes (a JSON object or null) merged over base; Go's type errors."""
+    attrs = dict(base)
+    if raw is None:
+        return attrs
+    if not isinstance(raw, dict):
+        raise bad_request_body(
+            f"json: cannot unmarshal {go_type_name(raw)} into Go struct field "
+            "ToxicWrapper.attributes of type toxics.NoopToxic"
+        )
+    check = StructSpec(".attributes", dict.fromkeys(spec.attributes, "int64"))
+    try:
+        attrs.update(check.decode(raw))
+    except GoDecodeError as exc:
+        raise bad_request_body(str(exc)) from None
+    problem = spec.check(attrs)
+    if problem is not None:
+        raise ApiError(f"invalid attribute: {problem}", 400)
+    return attrs
+
+
+def parse_new_toxic(body: Any, exists: Any) -> Toxic:
+    """A toxic from a decoded create body; ``exists(name)`` says if the name is taken.
+
+    Raises :class:`ApiError` in the real server's order: body type errors,
+    stream, type, duplicate name (409), attribute errors.
+    """
+    if not isinstance(body, dict):
+        raise bad_request_body(
+            f"json: cannot unmarshal {go_type_name(body)} into Go value of type toxics.ToxicWrapper"
+        )
+    try:
+        fields = _WRAPPER.decode(body)
+    except GoDecodeError as exc:
+        raise bad_request_body(str(exc)) from None
+    raw_attrs = None
+    for key, value in body.items():
+        if key.lower() == "attributes":
+            raw_attrs = value
+    if raw_attrs is not None and not isinstance(raw_attrs, dict):
+        _attributes(REGISTRY["noop"], raw_attrs, {})
+    stream = fields.get("stream", "downstream")
+    try:
+        direction = Direction(stream.lower())
+    except ValueError:
+        raise ErrInvalidStream() from None
+    type_name = fields.get("type", "")
+    name = fields.get("name") or f"{type_name}_{stream}"
+    spec = REGISTRY.get(type_name)
+    if spec is None:
+        raise ErrInvalidToxicType()
+    if exists(name):
+        raise ErrToxicExists()
+    attrs = _attributes(spec, raw_attrs, dict.fromkeys(spec.attributes, 0))
+    return Toxic(
+        name=name,
+        type=type_name,
+        stream=stream,
+        direction=direction,
+        toxicity=fields.get("toxicity", 1.0),
+        attributes=attrs,
+    )
+
+
+def parse_toxic_update(body: Any, toxic: Toxic) -> tuple[float, dict[str, int]]:
+    """(toxicity, attributes) after merging a decoded update body into toxic."""
+    if not isinstance(body, dict):
+        raise bad_request_body(
+            f"json: cannot unmarshal {go_type_name(body)} into Go value of type "
+            'struct { Attributes interface {} "json:\\"attributes\\""; '
+            'Toxicity float32 "json:\\"toxicity\\"" }'
+        )
+    try:
+        fields = _UPDATE.decode(body)
+    except GoDecodeError as exc:
+        raise bad_request_body(str(exc)) from None
+    raw_attrs = None
+    for key, value in body.items():
+        if key.lower() == "attributes":
+            raw_attrs = value
+    attrs = _attributes(toxic.spec, raw_attrs, toxic.attributes)
+    return fields.get("toxicity", toxic.toxicity), attrs

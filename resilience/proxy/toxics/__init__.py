@@ -1,0 +1,36 @@
+"""The toxics: one module per type, listed in one registry table.
+
+:data:`REGISTRY` maps the wire type name to its :class:`ToxicSpec`. ``down``
+is not a toxic: it is ``enabled: false`` on the proxy (as in Toxiproxy).
+"""
+
+from __future__ import annotations
+
+from . import bandwidth, latency, limit_data, noop, reset_peer, slicer, slow_close, timeout
+from .base import Chunk, Item, LinkContext, Outlet, Stage, ToxicSpec
+from .noop import NoopStage
+
+__all__ = [
+    "REGISTRY",
+    "Chunk",
+    "Item",
+    "LinkContext",
+    "NoopStage",
+    "Outlet",
+    "Stage",
+    "ToxicSpec",
+]
+
+REGISTRY: dict[str, ToxicSpec] = {
+    spec.type_name: spec
+    for spec in (
+        noop.SPEC,
+        latency.SPEC,
+        bandwidth.SPEC,
+        slow_close.SPEC,
+        timeout.SPEC,
+        reset_peer.SPEC,
+        slicer.SPEC,
+        limit_data.SPEC,
+    )
+}

@@ -1,0 +1,162 @@
+"""What every toxic shares: chunks, the stage protocol and the registry row.
+
+A toxic runs on one *link* (one connection, one direction) as a **stage**: an
+object that receives items with :meth:`Stage.push` and passes them on to
+``stage.out`` (the next stage, or the link's sink that writes to the socket).
+An item is a :class:`Chunk` or ``None`` for end-of-stream. Stages are
+callback-driven (timers, no tasks, no queues between stages), so adding,
+updating or removing a toxic on a live link is a synchronous splice:
+:meth:`Stage.stop` hands back whatever the stage still holds, in order, and
+the link pushes it onward. No byte is lost or reordered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+__all__ = [
+    "Chunk",
+    "Item",
+    "LinkContext",
+    "Outlet",
+    "Stage",
+    "ToxicSpec",
+    "monotonic_s",
+]
+
+monotonic_s = time.monotonic
+
+
+class Chunk:
+    """Bytes read from a socket, stamped with their arrival (monotonic seconds)."""
+
+    __slots__ = ("arrived_s", "data")
+
+    def __init__(self, data: bytes, arrived_s: float) -> None:
+        self.data = data
+        self.arrived_s = arrived_s
+
+    def __repr__(self) -> str:
+        return f"Chunk({len(self.data)} B @ {self.arrived_s:.6f})"
+
+
+Item = Chunk | None  # None: the source reached end-of-stream
+
+
+class Outlet(Protocol):
+    """Where a stage sends its output."""
+
+    def push(self, item: Item) -> None: ...
+
+
+class LinkContext(Protocol):
+    """What a stage may use from the link it runs on."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def rng(self) -> random.Random: ...
+
+    def discard(self, nbytes: int) -> None:
+        """Account for nbytes a stage dropped (they will never reach the sink)."""
+
+    def reset_connection(self) -> None:
+        """Close both sockets of the connection with a TCP RST."""
+
+
+class Stage:
+    """One toxic running on one link. Subclasses implement :meth:`on_item`.
+
+    After the stage has emitted end-of-stream it is *closed*: anything pushed
+    later is dropped. :meth:`stop` cancels timers and returns held items.
+    """
+
+    __slots__ = ("attrs", "closed", "ctx", "out", "state", "stopped", "timer")
+
+    stateful: ClassVar[bool] = False
+
+    def __init__(self, ctx: LinkContext, attrs: Mapping[str, int], state: Any = None) -> None:
+        self.ctx = ctx
+        self.attrs = attrs
+        self.state = state
+        self.out: Outlet = _NOWHERE
+        self.closed = False
+        self.stopped = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def new_state(cls) -> Any:
+        """Per-link state that survives updates of the toxic (limit_data's count)."""
+        return None
+
+    def push(self, item: Item) -> None:
+        if self.closed or self.stopped:
+            self.drop(item)
+        else:
+            self.on_item(item)
+
+    def on_item(self, item: Item) -> None:
+        self.emit(item)
+
+    def emit(self, item: Item) -> None:
+        if item is None:
+            self.closed = True
+        self.out.push(item)
+
+    def drop(self, item: Item) -> None:
+        if item is not None:
+            self.ctx.discard(len(item.data))
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> None:
+        """Arm this stage's single timer (replacing a pending one)."""
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.ctx.loop.call_later(max(delay_s, 0.0), callback)
+
+    def stop(self) -> list[Item]:
+        """Stop for good: cancel timers, return held items in order."""
+        self.stopped = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        return self.take_held()
+
+    def take_held(self) -> list[Item]:
+        return []
+
+
+class _Nowhere:
+    def push(self, item: Item) -> None:
+        del item
+
+
+_NOWHERE = _Nowhere()
+
+
+def _no_check(attrs: Mapping[str, int]) -> str | None:
+    del attrs
+    return None
+
+
+@dataclass(frozen=True)
+class ToxicSpec:
+    """One row of the registry: a toxic type as the API sees it.
+
+    ``attributes`` are the wire names in wire order (all integers);
+    ``check`` returns an error message for values that would crash or hang the
+    real server (we answer 400 instead); ``closes_on_remove`` copies the real
+    timeout toxic, whose removal closes the connections it was attached to.
+    """
+
+    type_name: str
+    attributes: tuple[str, ...]
+    stage: type[Stage]
+    summary: str
+    check: Callable[[Mapping[str, int]], str | None] = _no_check
+    closes_on_remove: bool = False
