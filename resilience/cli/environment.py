@@ -1,10 +1,180 @@
-"""CLI commands of this group (placeholder until its issue lands)."""
+"""``resilience up`` / ``resilience down``: a throwaway environment from the shell.
+
+``up`` starts PostgreSQL, Redis and the two proxies, prints their URLs (or
+JSON with ``--json``, also as ``RESILIENCE_*`` variables with ``--env``) and
+keeps them until Ctrl-C or SIGTERM. ``up --detach`` leaves them running in a
+background process recorded in ``<state dir>/up.json``; ``down`` stops it.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+__all__ = ["register"]
+
+_DETACH_TIMEOUT_S = 120.0
+
+
+def _state_file() -> Path:
+    from resilience.backends.state import StateDir
+
+    return StateDir().root / "up.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, never reaped where pid 1 does not, is not running)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return raw[raw.rindex(")") + 2 :].split()[0] not in ("Z", "X")
+
+
+def _print_urls(urls: dict[str, str], *, as_json: bool, as_env: bool, backend: str) -> None:
+    if as_json:
+        typer.echo(json.dumps({"backend": backend, **urls}))
+        return
+    if as_env:
+        from resilience.backends import EnvironmentURLs
+
+        for key, value in EnvironmentURLs(**urls).as_env().items():
+            typer.echo(f"export {key}='{value}'")
+        return
+    width = max(len(k) for k in urls)
+    typer.echo(f"environment ({backend}) is up:")
+    for key, value in urls.items():
+        typer.echo(f"  {key:<{width}}  {value}")
+
+
+def up(
+    backend: Annotated[
+        str, typer.Option("--backend", "-b", help="auto | local | docker | external")
+    ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="print the URLs as one JSON object")] = (
+        False
+    ),
+    as_env: Annotated[
+        bool, typer.Option("--env", help="print RESILIENCE_* export lines for the URLs")
+    ] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="run in the background; stop with `down`")
+    ] = False,
+    schema: Annotated[
+        bool, typer.Option("--schema/--no-schema", help="apply the database schema")
+    ] = True,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="also seed the catalogue with this seed")
+    ] = None,
+    state_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Start PostgreSQL, Redis and their fault proxies; print the URLs; keep until Ctrl-C."""
+    if detach:
+        _detach(backend, as_json=as_json, as_env=as_env, schema=schema, seed=seed)
+        return
+    from resilience.backends import BackendError, Environment
+
+    env = Environment(backend)
+    try:
+        try:
+            urls = env.start()
+        except BackendError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        if schema or seed is not None:
+            from resilience.db.schema import apply_schema
+
+            apply_schema(urls.postgres_direct)
+        if seed is not None:
+            from resilience.db.catalogue import seed_catalogue
+
+            seed_catalogue(urls.postgres_direct, seed=seed)
+        _print_urls(urls.as_dict(), as_json=as_json, as_env=as_env, backend=env.backend_name)
+        if state_file is not None:
+            record = {"pid": os.getpid(), "backend": env.backend_name, "urls": urls.as_dict()}
+            tmp = state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record))
+            tmp.replace(state_file)
+        elif not as_json:
+            typer.echo("press Ctrl-C to stop")
+        sys.stdout.flush()
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        env.stop()
+        if state_file is not None:
+            state_file.unlink(missing_ok=True)
+
+
+def _detach(backend: str, *, as_json: bool, as_env: bool, schema: bool, seed: int | None) -> None:
+    state_file = _state_file()
+    if state_file.exists():
+        record = json.loads(state_file.read_text())
+        if _pid_alive(int(record["pid"])):
+            typer.echo(
+                f"error: an environment is already up (pid {record['pid']}); "
+                "run `resilience down` first",
+                err=True,
+            )
+            raise typer.Exit(1)
+        state_file.unlink()
+    log_path = state_file.with_name("up.log")
+    argv = [sys.executable, "-c", "from resilience.cli import main; main()", "up",
+            "--backend", backend, "--json", "--state-file", str(state_file)]  # fmt: skip
+    argv.append("--schema" if schema else "--no-schema")
+    if seed is not None:
+        argv += ["--seed", str(seed)]
+    with log_path.open("wb") as log:
+        child = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + _DETACH_TIMEOUT_S
+    while not state_file.exists():
+        if child.poll() is not None or time.monotonic() > deadline:
+            if child.poll() is None:
+                child.terminate()
+            typer.echo(f"error: the environment did not start:\n{log_path.read_text()}", err=True)
+            raise typer.Exit(1)
+        time.sleep(0.05)
+    started: dict[str, Any] = json.loads(state_file.read_text())
+    _print_urls(started["urls"], as_json=as_json, as_env=as_env, backend=started["backend"])
+    if not as_json and not as_env:
+        typer.echo(f"running in the background (pid {child.pid}); stop it with `resilience down`")
+
+
+def down(
+    timeout_s: Annotated[float, typer.Option("--timeout", help="seconds to wait")] = 30.0,
+) -> None:
+    """Stop the environment that `resilience up --detach` started."""
+    state_file = _state_file()
+    if not state_file.exists():
+        typer.echo("no detached environment is running")
+        return
+    pid = int(json.loads(state_file.read_text())["pid"])
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            typer.echo(f"error: pid {pid} did not stop within {timeout_s:.0f} s", err=True)
+            raise typer.Exit(1)
+    state_file.unlink(missing_ok=True)
+    typer.echo(f"environment stopped (pid {pid})")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to app."""
-    del app
+    """Add ``up`` and ``down`` to the ``resilience`` command."""
+    app.command("up")(up)
+    app.command("down")(down)
