@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 __all__ = ["LoopClock"]
 
@@ -19,8 +20,6 @@ class LoopClock:
     start and end, lasts a few microseconds instead of zero). Only a
     :class:`VirtualEventLoop` can be advanced; on a real loop it must be 0.
     """
-
-    __slots__ = ("_advance", "_loop", "_origin", "_read_cost_s", "_wall_start_s")
 
     def __init__(
         self,
@@ -39,6 +38,12 @@ class LoopClock:
         if read_cost_s and advance is None:
             raise ValueError("read_cost_s needs a VirtualEventLoop (real time cannot be advanced)")
         self._advance = advance
+        # Bind the cheapest reader once: this is called several times per lookup.
+        tick = getattr(loop, "tick", None)
+        if read_cost_s and tick is not None:
+            self.monotonic = functools.partial(tick, read_cost_s)  # type: ignore[method-assign]
+        elif not read_cost_s:
+            self.monotonic = loop.time  # type: ignore[method-assign]
 
     def monotonic(self) -> float:
         if self._read_cost_s:

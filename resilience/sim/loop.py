@@ -146,6 +146,11 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             raise ValueError(f"cannot move virtual time backwards (advance by {seconds})")
         self._now += seconds
 
+    def tick(self, seconds: float) -> float:
+        """Advance by ``seconds`` (≥ 0, unchecked) and return the new time: a costed clock read."""
+        self._now += seconds
+        return self._now
+
     def _jump(self, timeout: float) -> None:
         target = self._now + timeout
         scheduled = self._scheduled  # type: ignore[attr-defined]

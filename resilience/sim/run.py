@@ -1,0 +1,106 @@
+"""Run a scenario in simulation: the scenario runner on a virtual-time loop.
+
+:func:`run_simulated` is what ``resilience run --simulate`` calls. It builds a
+:class:`~resilience.sim.stack.SimStack` for the scenario (the service with
+the scenario's ``service`` settings plus ``overrides``, the seeded catalogue
+the real stack would seed) and runs the same
+:func:`~resilience.scenario.runner.run_scenario` the real mode uses, inside
+one :class:`~resilience.sim.loop.VirtualEventLoop`. The history has the real
+format (``mode: simulated``), so gates, reports and ``analyze`` work on it
+unchanged. Same scenario, seed, overrides and models → byte-identical history.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from resilience.sim.loop import run_virtual
+from resilience.sim.stack import ModelSettings, SimStack, build_sim_stack
+
+__all__ = ["build_stack_for", "run_simulated", "run_simulated_async"]
+
+
+def build_stack_for(
+    scenario: Any,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    models: ModelSettings | None = None,
+) -> SimStack:
+    """The modelled stack for ``scenario`` (inside a running virtual loop)."""
+    from resilience.db.catalogue import catalogue
+    from resilience.service.config import ServiceConfig
+
+    config = ServiceConfig().with_overrides({**scenario.service, **(overrides or {})})
+    entries = catalogue(seed=scenario.seed, size=scenario.workload.keys.catalogue_size)
+    return build_sim_stack(
+        config=config,
+        catalogue={e.slug: e.uuid for e in entries},
+        slugs=[e.slug for e in entries],
+        seed=scenario.seed,
+        models=models,
+    )
+
+
+async def run_simulated_async(
+    scenario: Any,
+    *,
+    history_path: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    models: ModelSettings | None = None,
+    gates: Sequence[Any] | None = None,
+    progress: Callable[[Any], None] | None = None,
+    fast: bool = True,
+) -> Any:
+    """:func:`run_simulated` for a caller already inside a virtual loop."""
+    from resilience.scenario.runner import run_scenario
+    from resilience.sim.fastpath import run_scenario_fast
+
+    stack = build_stack_for(scenario, overrides=overrides, models=models)
+    runner = run_scenario_fast if fast else run_scenario
+    return await runner(
+        scenario, stack=stack, history_path=history_path, gates=gates, progress=progress
+    )
+
+
+def run_simulated(
+    scenario: Any,
+    *,
+    history_path: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    models: ModelSettings | None = None,
+    seed: int | None = None,
+    gates: Sequence[Any] | None = None,
+    progress: Callable[[Any], None] | None = None,
+    fast: bool = True,
+) -> Any:
+    """Simulate ``scenario`` (a :class:`~resilience.scenario.model.Scenario`).
+
+    Synchronous: it runs its own virtual-time loop, so call it outside any
+    running event loop (from a thread or process if needed). ``overrides``
+    are dotted service settings (``breaker.failure_threshold`` …) applied
+    over the scenario's; ``seed`` replaces the scenario's seed; ``models``
+    sets the dependency models (default: loopback PostgreSQL and Redis).
+    ``fast=False`` uses the runner's generic workload loop instead of the
+    fast path (:mod:`resilience.sim.fastpath`). Returns the runner's
+    :class:`~resilience.scenario.runner.RunResult`, with ``wall_s`` the real
+    time the simulation took.
+    """
+    if seed is not None:
+        scenario = scenario.model_copy(update={"seed": seed})
+    started = time.perf_counter()
+    result = run_virtual(
+        run_simulated_async(
+            scenario,
+            history_path=history_path,
+            overrides=overrides,
+            models=models,
+            gates=gates,
+            progress=progress,
+            fast=fast,
+        )
+    )
+    result.wall_s = time.perf_counter() - started
+    return result

@@ -1,0 +1,91 @@
+"""Service statistics whose latency percentiles cost O(distinct values), not O(n log n).
+
+The service's :class:`~resilience.service.stats.ServiceStats` keeps the last
+``window`` latencies per path and sorts them on every ``to_dict()``. The
+runner samples statistics every half second, so over a simulated hour that
+sort dominates. :class:`CountedServiceStats` keeps, beside the same windows,
+a count per distinct value and answers the very same figures (nearest-rank
+percentiles, mean rounded to 0.1 µs, max) from the counts; on virtual time
+most paths have few distinct durations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from resilience.service.stats import ServiceStats
+
+__all__ = ["CountedServiceStats", "counted_percentiles_us"]
+
+
+def counted_percentiles_us(counts: Counter[int]) -> dict[str, float | int]:
+    """:func:`resilience.service.stats.percentiles_us` of the multiset ``counts``."""
+    n = sum(counts.values())
+    if n == 0:
+        return {"count": 0, "mean": 0.0, "p50": 0, "p90": 0, "p95": 0, "p99": 0, "max": 0}
+    values = sorted(counts)
+    wanted = [(q, min(n - 1, max(0, math.ceil(q * n) - 1))) for q in (0.50, 0.90, 0.95, 0.99)]
+    found: dict[float, int] = {}
+    seen = 0
+    i = 0
+    for value in values:
+        seen += counts[value]
+        while i < len(wanted) and wanted[i][1] < seen:
+            found[wanted[i][0]] = value
+            i += 1
+        if i == len(wanted):
+            break
+    total = sum(value * count for value, count in counts.items())
+    return {
+        "count": n,
+        "mean": round(total / n, 1),
+        "p50": found[0.50],
+        "p90": found[0.90],
+        "p95": found[0.95],
+        "p99": found[0.99],
+        "max": values[-1],
+    }
+
+
+class CountedServiceStats(ServiceStats):
+    """:class:`ServiceStats` with the same output, cheap to sample."""
+
+    def __init__(self, *, window: int = 100_000) -> None:
+        super().__init__(window=window)
+        self._counts: dict[str, Counter[int]] = {p: Counter() for p in self.latency_us}
+        self._cached: dict[str, tuple[int, dict[str, float | int]]] = {}
+        self._changes: Counter[str] = Counter()
+
+    def observe(self, result: Any) -> None:
+        window = self.latency_us[result.path]
+        counts = self._counts[result.path]
+        if len(window) == window.maxlen:
+            oldest = window[0]
+            left = counts[oldest] - 1
+            if left:
+                counts[oldest] = left
+            else:
+                del counts[oldest]
+        super().observe(result)
+        counts[result.duration_us] += 1
+        self._changes[result.path] += 1
+
+    def to_dict(self, *, breaker: Any = None, redis_tier: Any = None) -> dict[str, Any]:
+        windows = self.latency_us
+        self.latency_us = {}
+        try:
+            out = super().to_dict(breaker=breaker, redis_tier=redis_tier)
+        finally:
+            self.latency_us = windows
+        out["latency_us"] = {p: self._percentiles(p) for p, s in windows.items() if s}
+        return out
+
+    def _percentiles(self, path: str) -> dict[str, float | int]:
+        version = self._changes[path]
+        cached = self._cached.get(path)
+        if cached is None or cached[0] != version:
+            cached = (version, counted_percentiles_us(self._counts[path]))
+            self._cached[path] = cached
+        return dict(cached[1])
