@@ -86,14 +86,23 @@ class GateHook:
         self._faults = faults  # the FaultHook, whose records go into the report
         self.results: list[GateResult] | None = None
         self._started = time.time()
+        self._environment: Any = None
+        self._workers = 0
 
     def attach(self, environment: Any) -> None:
         """Register on ``environment.events`` (call from the ``init`` event)."""
+        self._environment = environment
         environment.events.test_start.add_listener(self._on_start)
+        environment.events.spawning_complete.add_listener(self._count_workers)
         environment.events.quitting.add_listener(self._on_quitting)
 
     def _on_start(self, **_: Any) -> None:
         self._started = time.time()
+
+    def _count_workers(self, **_: Any) -> None:
+        # Workers have left by the time the master quits; count them while they run.
+        runner = getattr(self._environment, "runner", None)
+        self._workers = max(self._workers, int(getattr(runner, "worker_count", 1) or 0))
 
     def _on_quitting(self, environment: Any, **_: Any) -> None:
         from locust.runners import WorkerRunner
@@ -140,7 +149,7 @@ class GateHook:
             "profile": settings.profile.name if settings.profile else None,
             "host": environment.host,
             "started_at": self._started,
-            "workers": getattr(runner, "worker_count", 0),
+            "locust_workers": self._workers or getattr(runner, "worker_count", 1),
             "window_s": metrics.get("window_s"),
             "requests": metrics.get("http.all.requests"),
             "failures": metrics.get("http.all.failures"),
