@@ -13,6 +13,8 @@ the first steady-state check). Record types:
 ``breaker`` from, to (a breaker state change seen by the sampler)
 ``sample``  stats (the service's statistics), in_flight
 ``steady``  when (before|after), ok, detail
+``migration`` event (run_start|run_end|run_error|final|unsupported), run,
+            counts, stats, error
 ``end``     status (completed|interrupted|crashed), workload_end_us, error
 
 See docs/scenarios.md.
@@ -102,6 +104,7 @@ class History:
     breaker: list[dict[str, Any]] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
     steady: list[dict[str, Any]] = field(default_factory=list)
+    migration: list[dict[str, Any]] = field(default_factory=list)
     end: dict[str, Any] | None = None
 
     @property
@@ -196,6 +199,8 @@ def read_history(path: str | Path) -> History:
             history.samples.append(rec)
         elif kind == "steady":
             history.steady.append(rec)
+        elif kind == "migration":
+            history.migration.append(rec)
         elif kind == "end":
             history.end = rec
     if history is None:

@@ -30,6 +30,8 @@ slug was well formed (known or unknown to the database).
 ``late``               start lateness samples (seconds)
 ``throughput``         operations per second;  ``ops``: their count
 ``steady_state.before`` / ``steady_state.after``  1 when the check passed
+``migration.*``        backfill: runs, failed_runs, completed (1/0), pending,
+                       failure_rate, skipped, consistent (statistics add up: 1/0)
 ``window_s``           seconds covered (used by per_hour and friends)
 =====================  =====================================================
 """
@@ -191,10 +193,51 @@ def metrics_for(
         "late_rate": _ratio(sum(1 for x in late if x > late_tolerance_s), len(late)),
         "late": late,
     }
+    metrics.update(_migration(history))
     for when in ("before", "after"):
         checks = [r for r in history.steady if r.get("when") == when]
         metrics[f"steady_state.{when}"] = (1.0 if checks[-1].get("ok") else 0.0) if checks else None
     return metrics
+
+
+def _migration(history: History) -> dict[str, MetricValue]:
+    """Backfill metrics (whole run, not windowed); ``None`` when there was no backfill."""
+    records = history.migration
+    if not records or any(r.get("event") == "unsupported" for r in records):
+        return dict.fromkeys(_MIGRATION_NAMES)
+    final = next((r["stats"] for r in reversed(records) if r.get("event") == "final"), None)
+    out: dict[str, MetricValue] = {
+        "migration.runs": sum(1 for r in records if r.get("event") == "run_start"),
+        "migration.failed_runs": sum(1 for r in records if r.get("event") == "run_error"),
+        "migration.completed": 1.0 if any(r.get("event") == "run_end" for r in records) else 0.0,
+        "migration.pending": None,
+        "migration.failure_rate": None,
+        "migration.skipped": None,
+        "migration.consistent": None,
+    }
+    if isinstance(final, dict):
+        logged = final["logged_success"] + final["logged_skipped"] + final["logged_failed"]
+        out["migration.pending"] = final["pending_jobs"]
+        out["migration.skipped"] = final["logged_skipped"]
+        out["migration.failure_rate"] = _ratio(final["logged_failed"], logged)
+        consistent = (
+            final["total_jobs"] == final["jobs_with_uuid"] + final["jobs_without_uuid"]
+            and final["jobs_without_uuid"] == final["unknown_slug_jobs"] + final["pending_jobs"]
+            and final["logged_success"] <= final["jobs_with_uuid"]
+        )
+        out["migration.consistent"] = 1.0 if consistent else 0.0
+    return out
+
+
+_MIGRATION_NAMES = (
+    "migration.runs",
+    "migration.failed_runs",
+    "migration.completed",
+    "migration.pending",
+    "migration.failure_rate",
+    "migration.skipped",
+    "migration.consistent",
+)
 
 
 def timeline_of(history: History) -> Timeline:

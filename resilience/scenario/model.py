@@ -27,6 +27,7 @@ __all__ = [
     "FaultTarget",
     "GateSpec",
     "KeysSpec",
+    "MigrationSpec",
     "MixSpec",
     "Scenario",
     "SteadyStateSpec",
@@ -144,7 +145,7 @@ class WorkloadSpec(_Spec):
     keys: KeysSpec = KeysSpec()
     late_tolerance: PositiveSeconds = 0.005
     """A start later than this counts as late in ``late_rate``."""
-    sample_interval: PositiveSeconds = 0.5
+    sample_interval: PositiveSeconds = 1.0
     """How often service statistics are sampled into the history."""
 
     @model_validator(mode="after")
@@ -266,6 +267,23 @@ def _normalise_gates(value: Any) -> Any:
     return value
 
 
+class MigrationSpec(_Spec):
+    """The ``micro_uuid`` backfill run while the workload (and faults) go on.
+
+    ``jobs`` historical jobs without a UUID are seeded first (``unknown_share``
+    of them name retired services, to be *skipped*). At ``at`` the backfill
+    runs in batches of ``batch_size``; a run that fails is started again after
+    ``retry_interval`` (re-running is safe), at most ``max_runs`` times.
+    """
+
+    at: Seconds = 0.0
+    jobs: int = Field(default=2000, ge=1, le=1_000_000)
+    unknown_share: Share = 0.1
+    batch_size: int = Field(default=100, ge=1)
+    retry_interval: PositiveSeconds = 1.0
+    max_runs: int = Field(default=30, ge=1)
+
+
 class SteadyStateSpec(_Spec):
     """The health probe before the workload and after the faults are removed.
 
@@ -293,6 +311,7 @@ class Scenario(_Spec):
     gates: Annotated[list[GateSpec] | None, BeforeValidator(_normalise_gates)] = None
     """``None``: the default gates of TARGETS.md apply."""
     steady_state: SteadyStateSpec = SteadyStateSpec()
+    migration: MigrationSpec | None = None
     source: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="before")

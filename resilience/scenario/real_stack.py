@@ -20,16 +20,60 @@ from resilience.scenario.model import EnvironmentSpec, Scenario
 from resilience.scenario.runner import RunAborted
 from resilience.scenario.stack import StaticStack
 
-__all__ = ["EnvironmentPool", "open_real_stack", "toxiproxy_client"]
+__all__ = ["EnvironmentPool", "RealMigration", "open_real_stack", "toxiproxy_client"]
 
 PREPARE_TIMEOUT_S = 60.0
 
 
 def toxiproxy_client(api_url: str) -> Any:
-    """An async Toxiproxy API client for ``api_url``."""
-    from resilience.proxy.client import AsyncToxiproxyClient
-
+    """An async Toxiproxy API client for ``api_url`` (the package's typed one when present)."""
+    try:
+        from resilience.proxy.client import AsyncToxiproxyClient
+    except ImportError:
+        return _HttpToxiproxy(api_url)
     return AsyncToxiproxyClient(api_url)
+
+
+class _HttpToxiproxy:
+    """The four Toxiproxy API calls the fault controller needs, over httpx."""
+
+    def __init__(self, api_url: str) -> None:
+        import httpx
+
+        self._client = httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=5.0)
+
+    async def _send(self, method: str, url: str, body: Any = None) -> None:
+        response = await self._client.request(method, url, json=body)
+        if response.status_code >= 400:
+            raise RuntimeError(f"Toxiproxy {method} {url}: {response.status_code} {response.text}")
+
+    async def add_toxic(
+        self,
+        proxy: str,
+        type: str,
+        *,
+        name: str,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
+        body = {
+            "name": name,
+            "type": type,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": attributes or {},
+        }
+        await self._send("POST", f"/proxies/{proxy}/toxics", body)
+
+    async def remove_toxic(self, proxy: str, name: str) -> None:
+        await self._send("DELETE", f"/proxies/{proxy}/toxics/{name}")
+
+    async def update_proxy(self, name: str, *, enabled: bool) -> None:
+        await self._send("POST", f"/proxies/{name}", {"enabled": enabled})
+
+    async def reset(self) -> None:
+        await self._send("POST", "/reset")
 
 
 class EnvironmentPool:
@@ -83,8 +127,51 @@ async def _start_environment(spec: EnvironmentSpec) -> Any:
     return env
 
 
-async def _prepare(urls: Any, scenario: Scenario) -> list[str]:
-    """Schema, empty tables, fresh catalogue, empty Redis; returns the slugs in rank order."""
+class RealMigration:
+    """The backfill on the real database: runs through the *proxied* URL, so faults hit it."""
+
+    def __init__(self, urls: Any, entries: list[Any], *, run_timeout_s: float = 120.0) -> None:
+        self._urls = urls
+        self._entries = entries
+        self._run_timeout_s = run_timeout_s
+
+    async def prepare(self, *, jobs: int, unknown_share: float, seed: int) -> None:
+        from resilience.db.catalogue import generate_jobs, insert_jobs
+
+        historical = generate_jobs(
+            self._entries, count=jobs, unknown_share=unknown_share, seed=seed
+        )
+        await asyncio.to_thread(insert_jobs, self._urls.postgres_direct, historical)
+
+    async def run(self, *, batch_size: int) -> dict[str, Any]:
+        import dataclasses
+
+        from resilience.db.migration import run_migration
+
+        dsn = _with_connect_timeout(self._urls.postgres)
+        stats = await asyncio.wait_for(
+            asyncio.to_thread(run_migration, dsn, batch_size=batch_size), self._run_timeout_s
+        )
+        return dataclasses.asdict(stats.run)
+
+    async def stats(self) -> dict[str, Any]:
+        import dataclasses
+
+        from resilience.db.migration import migration_stats
+
+        stats = await asyncio.to_thread(migration_stats, self._urls.postgres_direct)
+        data = dataclasses.asdict(stats)
+        data.pop("run", None)
+        return data
+
+
+def _with_connect_timeout(dsn: str, seconds: int = 5) -> str:
+    joiner = "&" if "?" in dsn else "?"
+    return f"{dsn}{joiner}connect_timeout={seconds}"
+
+
+async def _prepare(urls: Any, scenario: Scenario) -> list[Any]:
+    """Schema, empty tables, fresh catalogue, empty Redis; returns the entries in rank order."""
     import asyncpg
     import redis.asyncio as aioredis
 
@@ -105,7 +192,7 @@ async def _prepare(urls: Any, scenario: Scenario) -> list[str]:
         await client.flushall()
     finally:
         await client.aclose()
-    return [e.slug for e in entries]
+    return list(entries)
 
 
 @contextlib.asynccontextmanager
@@ -121,7 +208,15 @@ async def open_real_stack(
         controller = ToxiproxyFaultController(toxiproxy_client(urls.toxiproxy_api))
         try:
             await controller.clear_all()
-            slugs = await asyncio.wait_for(_prepare(urls, scenario), PREPARE_TIMEOUT_S)
+            entries = await asyncio.wait_for(_prepare(urls, scenario), PREPARE_TIMEOUT_S)
+            migration: RealMigration | None = None
+            if scenario.migration is not None:
+                migration = RealMigration(urls, entries)
+                await migration.prepare(
+                    jobs=scenario.migration.jobs,
+                    unknown_share=scenario.migration.unknown_share,
+                    seed=scenario.seed,
+                )
         except Exception as exc:
             raise RunAborted(
                 f"could not prepare the environment: {type(exc).__name__}: {exc}"
@@ -139,7 +234,12 @@ async def open_real_stack(
             raise RunAborted(f"the service could not start: {type(exc).__name__}: {exc}") from exc
         try:
             yield StaticStack(
-                target=service, faults=controller, clock=SYSTEM_CLOCK, slugs=slugs, mode="real"
+                target=service,
+                faults=controller,
+                clock=SYSTEM_CLOCK,
+                slugs=[e.slug for e in entries],
+                mode="real",
+                migration=migration,
             )
         finally:
             with contextlib.suppress(Exception):

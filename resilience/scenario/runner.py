@@ -167,6 +167,7 @@ class _Run:
         self.idem_prefix = f"{scenario.name}-{scenario.seed}-{int(self.clock.wall() * 1000)}"
         faults = scenario.faults
         self.first_fault_s = min((f.at for f in faults), default=None)
+        self.quick_state = _quick_breaker_state(stack.target)
 
     def t_us(self) -> int:
         return int((self.clock.monotonic() - self.w0) * 1e6)
@@ -368,6 +369,69 @@ class _Run:
             )
         self.applied.clear()
 
+    # -- the migration backfill ---------------------------------------------------
+
+    async def migration(self) -> None:
+        """Run the backfill at its time, again after each failed run, until one completes."""
+        spec = self.scenario.migration
+        capability = getattr(self.stack, "migration", None)
+        if spec is None:
+            return
+        if capability is None:
+            self.writer.write({"type": "migration", "t_us": self.t_us(), "event": "unsupported"})
+            return
+        wait = self.w0 + spec.at - self.clock.monotonic()
+        if wait > 0:
+            await self.clock.sleep_async(wait)
+        for run in range(1, spec.max_runs + 1):
+            self.writer.write(
+                {"type": "migration", "t_us": self.t_us(), "event": "run_start", "run": run}
+            )
+            try:
+                counts = await capability.run(batch_size=spec.batch_size)
+            except Exception as exc:
+                self.writer.write(
+                    {
+                        "type": "migration",
+                        "t_us": self.t_us(),
+                        "event": "run_error",
+                        "run": run,
+                        "error": f"{type(exc).__name__}: {exc}"[:300],
+                    }
+                )
+                await self.clock.sleep_async(spec.retry_interval)
+                continue
+            self.writer.write(
+                {
+                    "type": "migration",
+                    "t_us": self.t_us(),
+                    "event": "run_end",
+                    "run": run,
+                    "counts": dict(counts),
+                }
+            )
+            return
+
+    async def migration_final(self) -> None:
+        capability = getattr(self.stack, "migration", None)
+        if self.scenario.migration is None or capability is None:
+            return
+        try:
+            stats = await asyncio.wait_for(capability.stats(), 15.0)
+        except Exception as exc:
+            self.writer.write(
+                {
+                    "type": "migration",
+                    "t_us": self.t_us(),
+                    "event": "final_error",
+                    "error": f"{type(exc).__name__}: {exc}"[:300],
+                }
+            )
+            return
+        self.writer.write(
+            {"type": "migration", "t_us": self.t_us(), "event": "final", "stats": dict(stats)}
+        )
+
     # -- sampling and progress ----------------------------------------------------
 
     async def sampler(self) -> None:
@@ -379,9 +443,10 @@ class _Run:
         while True:
             await self.clock.sleep_async(interval)
             now = self.clock.monotonic()
-            stats = self.stack.target.stats()
-            state = _breaker_state(stats)
-            opens = _opens(stats)
+            full = now >= next_sample
+            stats = self.stack.target.stats() if full or self.quick_state is None else {}
+            state = self.quick_state() if self.quick_state is not None else _breaker_state(stats)
+            opens = _opens(stats) if stats else previous_opens
             if not self.breaker_from_listener and state is not None:
                 if state != self.breaker_state:
                     if (
@@ -402,7 +467,7 @@ class _Run:
                         self.breaker_event(self.breaker_state, "open", "sampled")
                         self.breaker_event("open", state, "sampled")
             previous_opens = opens
-            if now >= next_sample:
+            if full:
                 self.writer.write(
                     {
                         "type": "sample",
@@ -446,6 +511,14 @@ class _Run:
 
     # -- the whole run ------------------------------------------------------------
 
+    async def _finish_migration(self, task: asyncio.Future[None]) -> None:
+        """Let a backfill still running after the workload finish (faults are gone by then)."""
+        if task.done():
+            return
+        await self.clear_all()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), 60.0)
+
     async def execute(self) -> tuple[str, str | None]:
         scenario = self.scenario
         steady = scenario.steady_state
@@ -474,11 +547,13 @@ class _Run:
         helpers = [
             asyncio.ensure_future(self.timeline()),
             asyncio.ensure_future(self.sampler()),
+            asyncio.ensure_future(self.migration()),
         ]
         try:
             self.phase = "workload"
             await self.workload()
             await helpers[0]
+            await self._finish_migration(helpers[2])
         except asyncio.CancelledError:
             status, error = "interrupted", "interrupted (Ctrl-C or SIGTERM); faults removed"
             raise
@@ -494,6 +569,7 @@ class _Run:
                 end_us = self.t_us()
                 await self.drain()
                 if status == "completed":
+                    await self.migration_final()
                     self.phase = "steady-after"
                     ok, detail = await steady_state_check(
                         self.stack, steady.probes, timeout_s=steady.timeout
@@ -519,6 +595,19 @@ class _Run:
                 )
                 self.writer.flush()
         return status, error
+
+
+def _quick_breaker_state(target: object) -> Callable[[], str] | None:
+    """A cheap reader of the target's breaker state, if it exposes ``breaker.state``."""
+    breaker = getattr(target, "breaker", None)
+    if breaker is None or not hasattr(breaker, "state"):
+        return None
+
+    def read() -> str:
+        state = breaker.state
+        return str(getattr(state, "value", state))
+
+    return read
 
 
 def _opens(stats: Mapping[str, Any]) -> int | None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from resilience.clock import Clock
 from resilience.scenario.faults import FaultController
 
-__all__ = ["JobLike", "LookupLike", "Stack", "StaticStack", "Target"]
+__all__ = ["JobLike", "LookupLike", "MigrationTarget", "Stack", "StaticStack", "Target"]
 
 
 class LookupLike(Protocol):
@@ -60,6 +60,22 @@ class Target(Protocol):
 
 
 @runtime_checkable
+class MigrationTarget(Protocol):
+    """Optional stack capability: the ``micro_uuid`` backfill (``stack.migration``).
+
+    ``prepare`` seeds historical jobs; ``run`` performs one whole backfill run
+    and returns its counts (raises when the run is cut short); ``stats``
+    returns ``get_uuid_migration_stats()`` as a mapping.
+    """
+
+    async def prepare(self, *, jobs: int, unknown_share: float, seed: int) -> None: ...
+
+    async def run(self, *, batch_size: int) -> Mapping[str, Any]: ...
+
+    async def stats(self) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
 class Stack(Protocol):
     """Everything one scenario run needs, already started.
 
@@ -90,7 +106,10 @@ class StaticStack:
         clock: Clock,
         slugs: Sequence[str],
         mode: str = "real",
+        migration: MigrationTarget | None = None,
     ) -> None:
+        self.migration = migration
+        """The backfill capability, when this stack has one."""
         self._target = target
         self._faults = faults
         self._clock = clock

@@ -122,7 +122,9 @@ class FakeTarget:
             raise RuntimeError("injected crash")
         start = self._clock.monotonic()
 
-        def done(u: uuid.UUID | None, path: str, outcome: str, reason: str | None, n: int) -> FakeLookup:
+        def done(
+            u: uuid.UUID | None, path: str, outcome: str, reason: str | None, n: int
+        ) -> FakeLookup:
             took = int((self._clock.monotonic() - start) * 1e6)
             return FakeLookup(slug, u, path, outcome, reason, took, n)
 
@@ -130,8 +132,13 @@ class FakeTarget:
             raise InvalidSlug(f"malformed slug {slug!r}")
         if slug in self._cache:
             cached = self._cache[slug]
-            return done(cached, "cache", "success" if cached else "fallback",
-                        None if cached else "not_found", 0)
+            return done(
+                cached,
+                "cache",
+                "success" if cached else "fallback",
+                None if cached else "not_found",
+                0,
+            )
         if self._breaker_state() == "open":
             return done(None, "fallback", "fallback", "circuit_open", 0)
         try:
@@ -148,8 +155,9 @@ class FakeTarget:
         if len(self._cache) >= self._cache_size:
             self._cache.pop(next(iter(self._cache)))
         self._cache[slug] = found
-        return done(found, "db", "success" if found else "fallback",
-                    None if found else "not_found", 1)
+        return done(
+            found, "db", "success" if found else "fallback", None if found else "not_found", 1
+        )
 
     async def post_job(
         self, micro_id: str, answers: Mapping[str, Any], idempotency_key: str
@@ -159,8 +167,10 @@ class FakeTarget:
         return FakeJob(micro_id, result.uuid)
 
     def stats(self) -> dict[str, Any]:
-        return {"breaker": {"state": self._breaker_state(), "opens": self.opens},
-                "cache_size": len(self._cache)}
+        return {
+            "breaker": {"state": self._breaker_state(), "opens": self.opens},
+            "cache_size": len(self._cache),
+        }
 
 
 def fake_stack(

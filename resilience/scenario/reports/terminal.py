@@ -1,0 +1,89 @@
+"""The terminal summary: one table per scenario (gate, phase, observed, target, verdict)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from resilience.scenario.runner import RunResult
+
+__all__ = ["print_result", "print_suite"]
+
+_STYLE = {"pass": "green", "fail": "bold red", "nodata": "yellow"}
+_LABEL = {"pass": "PASS", "fail": "FAIL", "nodata": "NO DATA"}
+
+
+def gate_table(result: RunResult) -> Table:
+    """The gate table of one run."""
+    table = Table(title=f"{result.scenario.name}", title_justify="left", expand=False)
+    table.add_column("gate", overflow="fold")
+    table.add_column("phase")
+    table.add_column("observed", justify="right")
+    table.add_column("target", justify="right")
+    table.add_column("verdict")
+    for r in result.results:
+        table.add_row(
+            r.gate.gate.subject,
+            str(r.gate.phase),
+            r.observed_text,
+            r.target_text,
+            f"[{_STYLE[r.status]}]{_LABEL[r.status]}[/]",
+        )
+    return table
+
+
+def print_result(result: RunResult, console: Console | None = None) -> None:
+    """Print the table, the failures' messages, and the verdict line of one run."""
+    out = console or Console()
+    if result.results:
+        out.print(gate_table(result))
+    for r in result.results:
+        if r.status == "fail":
+            out.print(f"  [red]✗[/] {r.gate.source}: {r.message}")
+    for problem in result.fault_errors:
+        out.print(f"  [red]fault control failed:[/] {problem}")
+    if result.error:
+        out.print(f"  [red]{result.status}:[/] {result.error}")
+    colour = {"PASS": "green", "FAIL": "red"}.get(result.verdict, "magenta")
+    where = f"  report: {result.report_dir}" if result.report_dir else ""
+    out.print(
+        f"[bold {colour}]{result.verdict}[/] {result.scenario.name} "
+        f"({result.wall_s:.1f}s wall){where}"
+    )
+
+
+def print_suite(
+    results: Sequence[RunResult], wall_s: float, console: Console | None = None
+) -> None:
+    """The one-line-per-scenario summary of a suite and its overall verdict."""
+    out = console or Console()
+    table = Table(title="suite", title_justify="left")
+    table.add_column("scenario")
+    table.add_column("gates", justify="right")
+    table.add_column("failed", justify="right")
+    table.add_column("wall", justify="right")
+    table.add_column("verdict")
+    for r in results:
+        failed = sum(1 for g in r.results if g.status == "fail")
+        colour = {"PASS": "green", "FAIL": "red"}.get(r.verdict, "magenta")
+        table.add_row(
+            r.scenario.name,
+            str(len(r.results)),
+            str(failed),
+            f"{r.wall_s:.1f}s",
+            f"[{colour}]{r.verdict}[/]",
+        )
+    out.print(table)
+    code = suite_exit_code(results)
+    verdict = {0: "[bold green]PASS[/]", 1: "[bold red]FAIL[/]"}.get(code, "[bold magenta]ERROR[/]")
+    out.print(f"{verdict} {len(results)} scenario(s) in {wall_s:.1f}s")
+
+
+def suite_exit_code(results: Sequence[RunResult]) -> int:
+    """2 if any run could not be done, else 1 if any gate failed, else 0."""
+    codes = [r.exit_code for r in results]
+    if not codes:
+        return 2
+    return 2 if 2 in codes else max(codes)
