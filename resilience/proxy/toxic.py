@@ -59,18 +59,17 @@ class Toxic:
 def _attributes(spec: ToxicSpec, raw: Any, base: Mapping[str, int]) -> dict[str, int]:
     """raw attributes (a JSON object or null) merged over base; Go's type errors."""
     attrs = dict(base)
-    if raw is None:
-        return attrs
-    if not isinstance(raw, dict):
+    if raw is not None and not isinstance(raw, dict):
         raise bad_request_body(
             f"json: cannot unmarshal {go_type_name(raw)} into Go struct field "
             "ToxicWrapper.attributes of type toxics.NoopToxic"
         )
-    check = StructSpec(".attributes", dict.fromkeys(spec.attributes, "int64"))
-    try:
-        attrs.update(check.decode(raw))
-    except GoDecodeError as exc:
-        raise bad_request_body(str(exc)) from None
+    if raw is not None:
+        check = StructSpec(".attributes", dict.fromkeys(spec.attributes, "int64"))
+        try:
+            attrs.update(check.decode(raw))
+        except GoDecodeError as exc:
+            raise bad_request_body(str(exc)) from None
     problem = spec.check(attrs)
     if problem is not None:
         raise ApiError(f"invalid attribute: {problem}", 400)
