@@ -117,6 +117,7 @@ class HttpProtocol(asyncio.Protocol):
         self.busy = False
         self.closing = False
         self.sent_continue = False
+        self.peer_eof = False
         self.task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -131,7 +132,8 @@ class HttpProtocol(asyncio.Protocol):
             self._process()
 
     def eof_received(self) -> bool:
-        return False
+        self.peer_eof = True
+        return self.busy  # keep the socket open to answer the request in progress
 
     # -- parsing -------------------------------------------------------------
     def _process(self) -> None:
@@ -166,6 +168,8 @@ class HttpProtocol(asyncio.Protocol):
         self._write(response, keep_alive)
         if self.buf:
             self._process()
+        if self.peer_eof and not self.busy and self.transport is not None:
+            self.transport.close()
 
     def _parse(self) -> tuple[Request, bool] | None:
         buf = self.buf

@@ -88,7 +88,7 @@ class ToxiproxyServer:
             )
             return
         for proxy in proxies or []:
-            _log.info("Populated proxy", extra={"name": proxy.name, "listen": proxy.listen})
+            _log.info("Populated proxy", extra={"proxy": proxy.name, "listen": proxy.listen})
 
     async def stop(self) -> None:
         """Stop the API listener and every proxy (closing their connections)."""
