@@ -1,0 +1,137 @@
+"""The virtual-time loop: time jumps, ordering, timeouts, deadlock, LoopClock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from resilience.sim import LoopClock, SimulationDeadlock, VirtualEventLoop, run_virtual
+
+
+def test_sleep_moves_virtual_time_exactly() -> None:
+    """An hour-long sleep ends at exactly t = 3600 on the virtual clock."""
+
+    async def main() -> float:
+        await asyncio.sleep(3600)
+        return asyncio.get_running_loop().time()
+
+    assert run_virtual(main()) == 3600.0
+
+
+def test_start_time_is_configurable() -> None:
+    async def main() -> float:
+        await asyncio.sleep(1.5)
+        return asyncio.get_running_loop().time()
+
+    assert run_virtual(main(), start_s=100.0) == 101.5
+
+
+def test_simultaneous_timers_fire_in_scheduling_order() -> None:
+    """Timers due at the same instant run first-scheduled first (not in heap order)."""
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        fired: list[int] = []
+        # Interleave instants so the heap reorders entries internally.
+        for i in range(200):
+            loop.call_at(5.0 if i % 2 else 3.0, fired.append, i)
+        await asyncio.sleep(10)
+        return fired
+
+    fired = run_virtual(main())
+    evens = [i for i in range(200) if i % 2 == 0]
+    odds = [i for i in range(200) if i % 2]
+    assert fired == evens + odds
+
+
+def test_ready_callbacks_run_before_time_moves() -> None:
+    async def main() -> list[tuple[str, float]]:
+        loop = asyncio.get_running_loop()
+        seen: list[tuple[str, float]] = []
+        loop.call_later(1.0, lambda: seen.append(("timer", loop.time())))
+        loop.call_soon(lambda: seen.append(("soon", loop.time())))
+        await asyncio.sleep(2)
+        return seen
+
+    assert run_virtual(main()) == [("soon", 0.0), ("timer", 1.0)]
+
+
+def test_wait_for_times_out_on_virtual_time() -> None:
+    """asyncio.wait_for around a hang raises TimeoutError at exactly the timeout."""
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        never: asyncio.Future[None] = loop.create_future()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(never, 2.5)
+        return loop.time()
+
+    assert run_virtual(main()) == 2.5
+
+
+def test_many_cancelled_timers_are_purged() -> None:
+    """Finished wait_for calls leave cancelled timers; the heap sheds them."""
+
+    async def quick() -> int:
+        await asyncio.sleep(0.001)
+        return 1
+
+    async def main() -> tuple[int, int]:
+        total = 0
+        for _ in range(2000):
+            total += await asyncio.wait_for(quick(), 60.0)
+        loop = asyncio.get_running_loop()
+        return total, len(loop._scheduled)  # type: ignore[attr-defined]
+
+    total, pending = run_virtual(main())
+    assert total == 2000
+    assert pending < 600
+
+
+def test_deadlock_is_reported_not_hung() -> None:
+    """When every task waits on something no timer resolves, the run fails loudly."""
+
+    async def main() -> None:
+        await asyncio.get_running_loop().create_future()
+
+    with pytest.raises(SimulationDeadlock, match="deadlock"):
+        run_virtual(main())
+
+
+def test_loop_clock_reads_virtual_time() -> None:
+    async def main() -> tuple[float, float, float]:
+        clock = LoopClock(asyncio.get_running_loop(), wall_start_s=1000.0)
+        await clock.sleep_async(7.0)
+        clock.sleep(3.0)  # a blocking sleep = CPU busy: time moves on
+        return clock.monotonic(), clock.wall(), asyncio.get_running_loop().time()
+
+    assert run_virtual(main()) == (10.0, 1010.0, 10.0)
+
+
+def test_loop_clock_read_cost_charges_time() -> None:
+    """With read_cost_s every clock read advances virtual time by that much."""
+
+    async def main() -> list[float]:
+        clock = LoopClock(asyncio.get_running_loop(), read_cost_s=0.25)
+        return [clock.monotonic() for _ in range(4)]
+
+    assert run_virtual(main()) == [0.25, 0.5, 0.75, 1.0]
+
+
+def test_read_cost_needs_a_virtual_loop() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(ValueError, match="VirtualEventLoop"):
+            LoopClock(loop, read_cost_s=1e-6)
+    finally:
+        loop.close()
+
+
+def test_loop_advance_refuses_negative() -> None:
+    loop = VirtualEventLoop()
+    try:
+        with pytest.raises(ValueError, match="backwards"):
+            loop.advance(-1)
+    finally:
+        loop.close()

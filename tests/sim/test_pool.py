@@ -1,0 +1,96 @@
+"""The modelled connection pool: LIFO reuse, a size limit, broken connections replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from resilience.sim import run_virtual
+from resilience.sim.distributions import Fixed
+from resilience.sim.pool import Handshake, ModelPool
+from resilience.sim.postgres import POSTGRES_ERRORS
+from resilience.sim.proxy import ModelProxy
+
+
+def _pool(size: int, handshake_s: float = 0.0) -> ModelPool:
+    proxy = ModelProxy("postgres", errors=POSTGRES_ERRORS, rng=random.Random(0))
+    steps = (Handshake(10, 10, Fixed(handshake_s)),) if handshake_s else ()
+    return ModelPool(proxy, max_size=size, handshakes=steps, rng=random.Random(0))
+
+
+def test_reuses_the_most_recently_released_connection() -> None:
+    async def main() -> list[int]:
+        pool = _pool(4)
+        a = await pool.acquire()
+        b = await pool.acquire()
+        pool.release(a)
+        pool.release(b)
+        return [(await pool.acquire()).id, (await pool.acquire()).id]
+
+    assert run_virtual(main()) == [2, 1]
+
+
+def test_callers_beyond_the_limit_wait_in_order() -> None:
+    async def main() -> tuple[list[int], int]:
+        pool = _pool(2)
+        order: list[int] = []
+
+        async def user(i: int) -> None:
+            conn = await pool.acquire()
+            order.append(i)
+            await asyncio.sleep(1.0)
+            pool.release(conn)
+
+        await asyncio.gather(*(user(i) for i in range(6)))
+        return order, pool.proxy.connects
+
+    order, connects = run_virtual(main())
+    assert order == [0, 1, 2, 3, 4, 5]
+    assert connects == 2
+
+
+def test_broken_connection_is_replaced_by_a_new_one() -> None:
+    async def main() -> tuple[int, int]:
+        pool = _pool(1, handshake_s=0.01)
+        conn = await pool.acquire()
+        pool.release(conn, broken=True)
+        fresh = await pool.acquire()
+        return fresh.id, pool.size
+
+    assert run_virtual(main()) == (2, 1)
+
+
+def test_connect_pays_the_handshake_and_refusal_frees_the_slot() -> None:
+    async def main() -> tuple[float, str, int]:
+        loop = asyncio.get_running_loop()
+        pool = _pool(1, handshake_s=0.005)
+        start = loop.time()
+        conn = await pool.acquire()
+        took = loop.time() - start
+        pool.release(conn)
+        pool.proxy.disable()  # closes the idle connection too
+        try:
+            await pool.acquire()
+        except ConnectionRefusedError as exc:
+            refused = type(exc).__name__
+        return took, refused, pool.size
+
+    took, refused, size = run_virtual(main())
+    assert abs(took - 0.005) < 1e-9
+    assert refused == "ConnectionRefusedError"
+    assert size == 0
+
+
+def test_cancelled_waiter_does_not_leak_a_slot() -> None:
+    async def main() -> int:
+        pool = _pool(1)
+        held = await pool.acquire()
+        waiter = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0.1)
+        waiter.cancel()
+        await asyncio.sleep(0)
+        pool.release(held)
+        again = await asyncio.wait_for(pool.acquire(), 1.0)
+        return again.id
+
+    assert run_virtual(main()) == 1

@@ -1,0 +1,145 @@
+"""Simulated runs: determinism, the history format, faults that show, speed-invariance."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from resilience.scenario.history import read_history
+from resilience.scenario.metrics import evaluate_history
+from resilience.scenario.model import Scenario
+from resilience.sim import run_virtual
+from resilience.sim.fastpath import run_scenario_fast
+from resilience.sim.run import build_stack_for, run_simulated
+
+from .conftest import make_scenario
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_same_seed_gives_a_byte_identical_history(scenario: Scenario, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run_simulated(scenario, history_path=a)
+    run_simulated(scenario, history_path=b)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_a_different_seed_gives_a_different_history(scenario: Scenario, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run_simulated(scenario, history_path=a)
+    run_simulated(scenario, history_path=b, seed=12)
+    assert a.read_bytes() != b.read_bytes()
+
+
+def test_generic_runner_path_is_deterministic_too(scenario: Scenario, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run_simulated(scenario, history_path=a, fast=False)
+    run_simulated(scenario, history_path=b, fast=False)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_history_has_the_real_format(scenario: Scenario, tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    result = run_simulated(scenario, history_path=path)
+    assert result.status == "completed"
+    records = _records(path)
+    meta = records[0]
+    assert meta["type"] == "meta"
+    assert meta["mode"] == "simulated"
+    # from the virtual clock (2026-01-01 + virtual time), not the machine's clock
+    assert 1_767_225_600.0 <= meta["start_wall"] < 1_767_225_601.0
+    kinds = {r["type"] for r in records}
+    assert {"op", "fault", "breaker", "sample", "steady", "end"} <= kinds
+    ops = [r for r in records if r["type"] == "op"]
+    assert all(isinstance(r["t_us"], int) and isinstance(r["latency_us"], int) for r in ops)
+    # about rate × duration operations were issued
+    assert 3500 < len(ops) < 4500
+    history = read_history(path)  # the scenario package reads it like a real one
+    assert len(history.ops) == len(ops)
+
+
+def test_faults_show_in_the_history(scenario: Scenario, tmp_path: Path) -> None:
+    """PostgreSQL and Redis down together: the breaker opens, lookups fall back, then recover."""
+    path = tmp_path / "h.jsonl"
+    run_simulated(scenario, history_path=path)
+    records = _records(path)
+    opened = [r for r in records if r["type"] == "breaker" and r["to"] == "open"]
+    assert opened
+    assert 18e6 <= opened[0]["t_us"] <= 24e6
+    during = [
+        r for r in records if r["type"] == "op" and r["op"] == "lookup" and 19e6 <= r["t_us"] < 24e6
+    ]
+    assert any(r["reason"] == "circuit_open" for r in during)
+    after = [r for r in records if r["type"] == "op" and r["t_us"] >= 32e6 and r["op"] == "lookup"]
+    assert all(r["outcome"] in ("success", "fallback", "invalid") for r in after)
+    assert any(r["path"] == "db" and r["outcome"] == "success" for r in after) or any(
+        r["path"] in ("cache", "redis") for r in after
+    )
+    steady_after = [r for r in records if r["type"] == "steady" and r["when"] == "after"]
+    assert steady_after
+    assert steady_after[0]["ok"] is True
+
+
+def test_invalid_slugs_never_reach_the_database(tmp_path: Path) -> None:
+    scenario = make_scenario(faults=[])
+    path = tmp_path / "h.jsonl"
+    result = run_simulated(scenario, history_path=path)
+    invalid = [r for r in _records(path) if r["type"] == "op" and r["key"] == "invalid"]
+    assert invalid
+    assert all(r["attempts"] == 0 for r in invalid)
+    assert result.passed, [r.message for r in result.results if not r.passed]
+
+
+def test_overrides_change_the_service(scenario: Scenario, tmp_path: Path) -> None:
+    """A huge failure threshold means the breaker never opens."""
+    path = tmp_path / "h.jsonl"
+    run_simulated(scenario, history_path=path, overrides={"breaker.failure_threshold": 10_000})
+    assert not [r for r in _records(path) if r["type"] == "breaker" and r["to"] == "open"]
+
+
+def _run_with_slowdown(scenario: Scenario, path: Path, pauses_s: list[float]) -> None:
+    """Simulate while burning real time in a lookup listener (a slower machine)."""
+
+    async def main() -> None:
+        stack = build_stack_for(scenario)
+        remaining = list(pauses_s)
+
+        def slow(_: Any) -> None:
+            if remaining:
+                time.sleep(remaining.pop())
+
+        stack.target.listeners.append(slow)
+        await run_scenario_fast(scenario, stack=stack, history_path=path)
+
+    run_virtual(main())
+
+
+@settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.floats(min_value=0, max_value=0.002), min_size=1, max_size=40))
+def test_gate_metrics_do_not_depend_on_wall_clock_speed(
+    tmp_path_factory: Any, pauses_s: list[float]
+) -> None:
+    scenario = make_scenario(
+        workload={"duration": 15, "rate": 60, "warmup": 1},
+        faults=[
+            {"name": "pg-down", "at": 5, "duration": 4, "target": "postgres", "action": "disable"},
+            {"name": "r-down", "at": 4, "duration": 6, "target": "redis", "action": "disable"},
+        ],
+    )
+    base = tmp_path_factory.mktemp("sim") / "base.jsonl"
+    slow = tmp_path_factory.mktemp("sim") / "slow.jsonl"
+    _run_with_slowdown(scenario, base, [])
+    _run_with_slowdown(scenario, slow, pauses_s)
+    gates = scenario.scoped_gates()
+    observed = [r.observed for r in evaluate_history(read_history(base), gates)]
+    assert observed == [r.observed for r in evaluate_history(read_history(slow), gates)]
+    assert base.read_bytes() == slow.read_bytes()
