@@ -11,8 +11,8 @@ Contract
   ``negative_ttl_s`` (default 60 s); lookups then return :data:`NEGATIVE`,
   distinct from :data:`MISSING` (nothing known).
 - Expired entries are removed when touched, and all of them every
-  ``sweep_interval_s`` (default 300 s) by the first operation after that
-  interval: a lazy sweep driven by the clock, no background thread.
+  ``sweep_interval_s`` (default 300 s) by the first ``get`` or ``set`` after
+  that interval: a lazy sweep driven by the clock, no background thread.
 - :meth:`LookupCache.get_or_load` / :meth:`LookupCache.aget_or_load` call the
   loader at most once per key at a time: N concurrent misses (threads, or
   tasks) cause one load and all N get its result or its exception. A loader
@@ -33,9 +33,11 @@ The hit path takes no lock. It relies on CPython's GIL making each single
 UUID's int-backed hash is Python-level but side-effect free), and on the eval
 loop only switching threads at calls and backward jumps, so ``self.x += 1`` on
 an int is not interleaved. Multi-step writers tolerate races: a ``move_to_end``
-on a key another thread just removed is ignored, concurrent evictions may
-briefly leave the cache below ``max_size``, and a sweep racing with a ``set`` of
-the same key may drop the new entry (the next lookup misses and reloads).
+on a key another thread just removed is ignored; threads inserting new keys at
+the same instant may leave the cache a few entries above ``max_size`` until
+the next insert trims it (or below it, after concurrent evictions); and a sweep
+racing with a ``set`` of the same key may drop the new entry (the next lookup
+misses and reloads).
 Loads and sweeps use a lock; the protected loader never runs under it.
 
 Each entry is a ``(value, expires_at)`` tuple in one ``OrderedDict``; every
@@ -179,7 +181,11 @@ class LookupCache(Generic[K, V]):
                     self.sweep()
                 return value
             self._expire(key, entry, now)
+        else:
+            now = self._now()
         self._misses += 1
+        if now >= self._next_sweep_at:
+            self.sweep()
         return MISSING
 
     def peek(self, key: K) -> V | CacheSentinel:
@@ -219,12 +225,15 @@ class LookupCache(Generic[K, V]):
                 data.move_to_end(key)
             except KeyError:  # removed by another thread meanwhile
                 pass
-        elif len(data) >= self._max_size:
-            try:
-                data.popitem(last=False)
+        else:
+            # a loop, not an if: threads racing to insert may overshoot max_size by
+            # a few entries; the next insert trims back
+            while len(data) >= self._max_size:
+                try:
+                    data.popitem(last=False)
+                except KeyError:  # emptied by another thread meanwhile
+                    break
                 self._evictions += 1
-            except KeyError:  # emptied by another thread meanwhile
-                pass
         data[key] = (value, now + ttl_s)
         if now >= self._next_sweep_at:
             self.sweep()
