@@ -125,6 +125,8 @@ class Environment:
                 if self._backend is not None:
                     self._backend.stop()
             finally:
+                if self._toxiproxy is not None:
+                    self._toxiproxy.close()
                 self._urls = None
                 self._toxiproxy = None
                 self._remove_teardown_hooks()

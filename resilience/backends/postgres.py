@@ -20,11 +20,12 @@ import pwd
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
 from resilience.backends.binaries import PostgresBinaries
-from resilience.backends.errors import StartupFailed
+from resilience.backends.errors import ConfigurationError, StartupFailed
 from resilience.backends.process import ManagedProcess, RunAs, log_tail
 from resilience.backends.readiness import free_port
 
@@ -74,6 +75,24 @@ def unprivileged_account(name: str = "resilience") -> RunAs | None:
         except KeyError:
             entry = pwd.getpwnam("nobody")
     return RunAs(uid=entry.pw_uid, gid=entry.pw_gid, name=entry.pw_name)
+
+
+def check_reachable(path: Path, run_as: RunAs) -> None:
+    """Raise :class:`ConfigurationError` unless ``run_as`` may traverse every ancestor of path."""
+    for directory in [path, *path.parents]:
+        st = directory.stat()
+        if st.st_uid == run_as.uid:
+            ok = bool(st.st_mode & stat.S_IXUSR)
+        elif st.st_gid == run_as.gid:
+            ok = bool(st.st_mode & stat.S_IXGRP)
+        else:
+            ok = bool(st.st_mode & stat.S_IXOTH)
+        if not ok:
+            raise ConfigurationError(
+                f"PostgreSQL runs as the unprivileged user {run_as.name!r} (it refuses root), "
+                f"which cannot enter {directory}; choose a state_dir it can reach "
+                "(the default is under the system temp dir)"
+            )
 
 
 def _chown(path: Path, run_as: RunAs | None) -> None:
@@ -158,8 +177,8 @@ def build_data_dir(
 
 
 def _template_key(binaries: PostgresBinaries, run_as: RunAs | None) -> str:
-    stat = binaries.postgres.stat()
-    raw = f"{binaries.postgres}|{stat.st_size}|{stat.st_mtime_ns}|{run_as}|v2"
+    st = binaries.postgres.stat()
+    raw = f"{binaries.postgres}|{st.st_size}|{st.st_mtime_ns}|{run_as}|v2"
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -229,6 +248,8 @@ class LocalPostgres:
     def prepare(self) -> None:
         """Create the data dir: copy the cached template, or run initdb without a cache."""
         self.directory.mkdir(mode=0o711, exist_ok=True)
+        if self.run_as is not None:
+            check_reachable(self.directory, self.run_as)
         if self.template_cache is None:
             self.password = secrets.token_urlsafe(18)
             build_data_dir(self.binaries, self.data_dir, password=self.password, run_as=self.run_as)

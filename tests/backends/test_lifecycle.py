@@ -1,0 +1,179 @@
+"""Teardown leaves nothing behind: no process, no listener, no temp dir.
+
+Also after SIGINT or SIGTERM of a process running the harness, and - through
+the reaper - after SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from resilience.backends import Environment, EnvironmentConfig, StartupFailed
+from resilience.backends.process import live_group_members
+from resilience.backends.readiness import tcp_open
+from resilience.backends.state import EnvironmentMarker, ProcessRecord, StateDir
+
+HARNESS = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from resilience.backends import Environment, EnvironmentConfig
+
+    config = EnvironmentConfig(state_dir=Path(sys.argv[1]))
+    with Environment("local", config=config) as env:
+        marker = env.backend.marker
+        print(json.dumps({"dir": str(marker.directory),
+                          "pids": [p.pid for p in marker.processes],
+                          "urls": env.urls.as_dict()}), flush=True)
+        while True:
+            time.sleep(0.05)
+    """
+)
+
+
+def _children(pid: int) -> set[int]:
+    """Live (non-zombie) direct children of ``pid``."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                raw = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = raw[raw.rindex(")") + 2 :].split()
+            if fields[0] != "Z" and int(fields[1]) == pid:
+                found.add(int(entry))
+    return found
+
+
+def _ports(urls: dict[str, str]) -> list[int]:
+    return [int(u.rsplit(":", 1)[1].split("/")[0]) for u in urls.values()]
+
+
+def _nothing_left(info: dict[str, object]) -> None:
+    pids = info["pids"]
+    assert isinstance(pids, list)
+    deadline = time.monotonic() + 10
+    while any(live_group_members(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for p in pids if live_group_members(p)] == []
+    urls = info["urls"]
+    assert isinstance(urls, dict)
+    assert [p for p in _ports(urls) if tcp_open("127.0.0.1", p)] == []
+
+
+def test_stop_leaves_no_child_process_and_no_files(state_dir: Path) -> None:
+    before = _children(os.getpid())
+    env = Environment("local", config=EnvironmentConfig(state_dir=state_dir))
+    with env:
+        marker = env.backend.marker  # type: ignore[attr-defined]
+        directory = marker.directory
+        pids = [p.pid for p in marker.processes]
+        assert len(pids) == 3
+        assert set(pids) <= _children(os.getpid())
+        urls = env.urls.as_dict()
+    assert _children(os.getpid()) == before
+    assert not directory.exists()
+    _nothing_left({"pids": pids, "urls": urls})
+
+
+async def test_async_context_manager_starts_and_stops(state_dir: Path) -> None:
+    before = _children(os.getpid())
+    async with Environment("local", config=EnvironmentConfig(state_dir=state_dir)) as env:
+        assert env.urls.postgres.startswith("postgresql://")
+        assert env.toxiproxy.version()
+        assert set(env.toxiproxy.proxies()) == {"postgres", "redis"}
+    assert _children(os.getpid()) == before
+
+
+def test_an_exception_in_the_block_still_tears_down(state_dir: Path) -> None:
+    env = Environment("local", config=EnvironmentConfig(state_dir=state_dir))
+    seen: list[Path] = []
+
+    def body() -> None:
+        with env:
+            seen.append(env.backend.marker.directory)  # type: ignore[attr-defined]
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        body()
+    directory = seen[0]
+    assert not directory.exists()
+    assert list((state_dir / "envs").iterdir()) == []
+
+
+def test_a_failed_start_cleans_up_and_shows_the_log_tail(state_dir: Path) -> None:
+    config = EnvironmentConfig(state_dir=state_dir, pg_settings={"shared_buffers": "nonsense"})
+    before = _children(os.getpid())
+    with pytest.raises(StartupFailed, match="log tail") as info:
+        Environment("local", config=config).start()
+    assert "shared_buffers" in str(info.value)
+    assert _children(os.getpid()) == before
+    assert list((state_dir / "envs").iterdir()) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_to_the_harness_process_tears_everything_down(
+    tmp_path: Path, state_dir: Path, sig: signal.Signals
+) -> None:
+    script = tmp_path / "harness.py"
+    script.write_text(HARNESS)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(state_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        assert set(info["pids"]) <= _children(proc.pid)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert _children(proc.pid) == set()
+    _nothing_left(info)
+    assert not Path(info["dir"]).exists()
+
+
+def test_after_sigkill_the_next_start_reaps_the_leftovers(tmp_path: Path, state_dir: Path) -> None:
+    script = tmp_path / "harness.py"
+    script.write_text(HARNESS)
+    state = state_dir
+    proc = subprocess.Popen([sys.executable, str(script), str(state)], stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    assert proc.stdout is not None
+    info = json.loads(proc.stdout.readline())
+    proc.kill()
+    proc.wait()
+    assert Path(info["dir"]).exists()  # the marker stays behind
+    with Environment("local", config=EnvironmentConfig(state_dir=state)) as env:
+        assert not Path(info["dir"]).exists()
+        assert env.urls.postgres
+    _nothing_left(info)
+
+
+def test_reaper_kills_recorded_processes_of_a_dead_owner(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    directory = state.envs / "orphan"
+    directory.mkdir()
+    marker = EnvironmentMarker(directory=directory, owner_pid=dead.pid, owner_start_time=1)
+    marker.add_process(ProcessRecord("sleep", sleeper.pid, None))
+    live = state.new_environment()  # our own: its owner is alive
+    assert state.reap() == [directory]
+    assert sleeper.wait(timeout=5) == -signal.SIGKILL
+    assert not directory.exists()
+    assert live.directory.exists()
