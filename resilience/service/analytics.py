@@ -138,9 +138,15 @@ class BatchWriter(Generic[T]):
             await asyncio.wait_for(self.flush(), self._close_timeout_s)
 
     async def _run(self) -> None:
+        # No asyncio.wait_for here: on Python 3.11 a cancellation racing its
+        # timeout can be lost, and this loop would then never stop.
+        loop = asyncio.get_running_loop()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._flush_interval_s)
+            timer = loop.call_later(self._flush_interval_s, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
             self._wake.clear()
             await self.flush()
 

@@ -29,7 +29,6 @@ from resilience.errors import InvalidSlug, ResilienceError
 from resilience.service.config import ServiceConfig
 from resilience.service.lookup import LookupService
 from resilience.service.model import Job
-from resilience.service.prometheus import render_prometheus
 from resilience.service.slug import MAX_SLUG_LENGTH, SLUG_PATTERN, validate_slug
 
 __all__ = ["create_app"]
@@ -262,9 +261,7 @@ def create_app(
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
     async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(
-            render_prometheus(svc().stats()), media_type="text/plain; version=0.0.4"
-        )
+        return PlainTextResponse(svc().metrics_text(), media_type="text/plain; version=0.0.4")
 
     @app.get("/stats", summary="Lookup metrics as JSON")
     async def stats() -> dict[str, Any]:

@@ -31,8 +31,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from resilience.cache.memory import MISSING, NEGATIVE, LookupCache
-from resilience.cache.redis_tier import NOT_FOUND, RedisTier
+from resilience.cache import MISSING, NEGATIVE, CacheTier, LookupCache
+from resilience.cache.redis_tier import NOT_FOUND, NotFoundMarker
 from resilience.classify import classify
 from resilience.clock import SYSTEM_CLOCK, Clock
 from resilience.errors import (
@@ -43,8 +43,10 @@ from resilience.errors import (
     ResilienceError,
     TimeoutFailure,
 )
+from resilience.metrics import MetricsRecorder
 from resilience.service.health import HealthProbes, LookupFailureWindow, check_health
 from resilience.service.model import Job, LookupOutcome, LookupPath, LookupResult
+from resilience.service.prometheus import render_service_metrics
 from resilience.service.repository import JobRepository, SlugRepository
 from resilience.service.slug import is_valid_slug, validate_slug
 from resilience.service.stats import ServiceStats
@@ -83,10 +85,10 @@ class LookupService:
         *,
         repository: SlugRepository,
         cache: LookupCache[str, uuid.UUID],
-        redis_tier: RedisTier | None,
+        redis_tier: CacheTier[str, uuid.UUID, NotFoundMarker] | None,
         breaker: Any,
         retry: Any,
-        metrics: Any,
+        metrics: MetricsRecorder | None = None,
         clock: Clock = SYSTEM_CLOCK,
         db_timeout_s: float = 1.0,
         jobs: JobRepository | None = None,
@@ -99,7 +101,7 @@ class LookupService:
         self.redis_tier = redis_tier
         self.breaker = breaker
         self.retry = retry
-        self.metrics = metrics
+        self.metrics = metrics if metrics is not None else MetricsRecorder(clock=clock)
         self.clock = clock
         self.db_timeout_s = db_timeout_s
         self.jobs = jobs
@@ -255,14 +257,13 @@ class LookupService:
             attempts=attempts,
             correlation_id=None if error is None else error.correlation_id,
         )
-        if self.metrics is not None:
-            self.metrics.record(
-                operation="lookup",
-                outcome=outcome,
-                path=path,
-                duration_us=duration_us,
-                attempts=attempts,
-            )
+        self.metrics.record(
+            operation="lookup",
+            outcome=outcome,
+            path="none" if path == "invalid" else path,
+            duration_us=duration_us,
+            attempts=attempts,
+        )
         self.counters.observe(result)
         for listener in self.listeners:
             listener(result)
@@ -359,8 +360,16 @@ class LookupService:
             self.cache.set(slug, value)
         for slug in missing:
             self.cache_not_found(slug)
-        if self.redis_tier is not None:
-            await self.redis_tier.set_many(found, missing)
+        tier = self.redis_tier
+        if tier is not None:
+            set_many = getattr(tier, "set_many", None)
+            if set_many is not None:
+                await set_many(found, missing)
+            else:
+                for slug, value in found.items():
+                    await tier.set(slug, value)
+                for slug in missing:
+                    await tier.set_not_found(slug)
         out: dict[str, LookupResult] = {}
         for slug in slugs:
             known = found.get(slug)
@@ -429,6 +438,10 @@ class LookupService:
     async def health(self) -> dict[str, Any]:
         """The JSON of ``GET /health`` (see :mod:`resilience.service.health`)."""
         return await check_health(self.probes, breaker=self.breaker, lookups=self.failure_window)
+
+    def metrics_text(self) -> str:
+        """The Prometheus text of ``GET /metrics``."""
+        return render_service_metrics(self.metrics.snapshot(), self.stats())
 
     def stats(self) -> dict[str, Any]:
         """The JSON of ``GET /stats``: rates, latency percentiles by path (µs), breaker."""

@@ -1,65 +1,70 @@
-"""``GET /metrics``: the service's counters in Prometheus text format 0.0.4."""
+"""``GET /metrics``: the recorder's lookup metrics plus the service's own families.
+
+The lookup counters, rates and exact latency summaries come from
+:func:`resilience.metrics.render` (the harness's one Prometheus vocabulary);
+this module adds breaker state and openings, the Redis tier, jobs, and the
+background writers (analytics, error tracking).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["render_prometheus"]
+from resilience.metrics import MetricFamily, render
+
+__all__ = ["render_service_metrics"]
 
 _STATES = ("closed", "half_open", "open")
 
 
-def render_prometheus(stats: dict[str, Any], *, prefix: str = "resilience_service") -> str:
-    """Render a :meth:`LookupService.stats` dict as Prometheus exposition text."""
-    lines: list[str] = []
-
-    def family(name: str, kind: str, help_text: str) -> str:
-        full = f"{prefix}_{name}"
-        lines.append(f"# HELP {full} {help_text}")
-        lines.append(f"# TYPE {full} {kind}")
-        return full
-
-    name = family("lookups_total", "counter", "Lookups by outcome and path.")
-    outcomes = stats.get("outcomes", {})
-    for outcome, count in sorted(outcomes.items()):
-        lines.append(f'{name}{{outcome="{outcome}"}} {count}')
-    name = family("lookup_path_total", "counter", "Lookups by the tier that answered.")
-    for path, count in sorted(stats.get("paths", {}).items()):
-        lines.append(f'{name}{{path="{path}"}} {count}')
-    name = family("lookup_reason_total", "counter", "Fallbacks and errors by reason.")
-    for reason, count in sorted(stats.get("reasons", {}).items()):
-        lines.append(f'{name}{{reason="{reason}"}} {count}')
-    name = family("lookup_duration_us", "summary", "Lookup latency in microseconds by path.")
-    for path, summary in sorted(stats.get("latency_us", {}).items()):
-        for q in ("p50", "p90", "p95", "p99"):
-            quantile = int(q[1:]) / 100
-            lines.append(f'{name}{{path="{path}",quantile="{quantile}"}} {summary[q]}')
-        lines.append(f'{name}_sum{{path="{path}"}} {round(summary["mean"] * summary["count"])}')
-        lines.append(f'{name}_count{{path="{path}"}} {summary["count"]}')
-    for key, help_text in (
-        ("hit_rate", "Share of valid lookups answered by a cache tier."),
-        ("success_rate", "Share of valid lookups that found a UUID."),
-        ("fallback_rate", "Share of valid lookups answered slug-only."),
-        ("error_rate", "Share of valid lookups that failed."),
-    ):
-        name = family(key, "gauge", help_text)
-        lines.append(f"{name} {stats.get(key, 0.0)}")
+def render_service_metrics(
+    recorder_snapshot: dict[str, Any], stats: dict[str, Any], *, namespace: str = "resilience"
+) -> str:
+    """Exposition text from a recorder snapshot and a :meth:`LookupService.stats` dict."""
     breaker = stats.get("breaker", {})
-    name = family("breaker_state", "gauge", "1 for the breaker's current state.")
-    for state in _STATES:
-        lines.append(f'{name}{{state="{state}"}} {int(breaker.get("state") == state)}')
-    name = family("breaker_opens_total", "counter", "Times the breaker opened.")
-    lines.append(f"{name} {breaker.get('opens', 0)}")
     redis = stats.get("redis", {})
-    name = family("redis_available", "gauge", "1 while the Redis tier is usable.")
-    lines.append(f"{name} {int(bool(redis.get('available')))}")
     jobs = stats.get("jobs", {})
-    name = family("jobs_total", "counter", "Job posts: stored once, or replayed by key.")
-    for kind in ("stored", "replayed"):
-        lines.append(f'{name}{{result="{kind}"}} {jobs.get(kind, 0)}')
-    analytics = stats.get("analytics")
-    if analytics:
-        name = family("analytics_events_total", "counter", "Analytics events by fate.")
-        for kind in ("written", "dropped", "pending"):
-            lines.append(f'{name}{{result="{kind}"}} {analytics.get(kind, 0)}')
-    return "\n".join(lines) + "\n"
+    families = [
+        MetricFamily(
+            f"{namespace}_breaker_state",
+            "gauge",
+            "1 for the lookup breaker's current state.",
+            tuple(({"state": s}, float(breaker.get("state") == s)) for s in _STATES),
+        ),
+        MetricFamily(
+            f"{namespace}_breaker_opens",
+            "counter",
+            "Times the lookup breaker opened (shared across instances).",
+            (({}, float(breaker.get("opens", 0))),),
+        ),
+        MetricFamily(
+            f"{namespace}_redis_tier_available",
+            "gauge",
+            "1 while the Redis tier is usable.",
+            (({}, float(bool(redis.get("available")))),),
+        ),
+        MetricFamily(
+            f"{namespace}_lookup_reason",
+            "counter",
+            "Fallbacks and errors by reason.",
+            tuple(({"reason": r}, float(n)) for r, n in sorted(stats.get("reasons", {}).items())),
+        ),
+        MetricFamily(
+            f"{namespace}_jobs",
+            "counter",
+            "Job posts: stored once, or replayed by idempotency key.",
+            tuple(({"result": k}, float(jobs.get(k, 0))) for k in ("stored", "replayed")),
+        ),
+    ]
+    for writer in ("analytics", "error_tracking"):
+        counts = stats.get(writer)
+        if counts:
+            families.append(
+                MetricFamily(
+                    f"{namespace}_{writer}_events",
+                    "gauge",
+                    f"Background writer of {writer}: events by fate.",
+                    tuple(({"fate": k}, float(v)) for k, v in sorted(counts.items())),
+                )
+            )
+    return render(recorder_snapshot, namespace=namespace, families=families)

@@ -26,6 +26,7 @@ from resilience.breaker.redis_store import RedisBreakerStore
 from resilience.cache.memory import LookupCache
 from resilience.cache.redis_tier import RedisTier
 from resilience.clock import SYSTEM_CLOCK, Clock
+from resilience.metrics import MetricsRecorder
 from resilience.retry import Retry
 from resilience.service.analytics import (
     AnalyticsBatcher,
@@ -55,10 +56,8 @@ def build_cache(config: ServiceConfig, clock: Clock) -> LookupCache[str, uuid.UU
     )
 
 
-def build_metrics(clock: Clock) -> Any:
-    """The metrics recorder (``None`` until :mod:`resilience.metrics` provides one)."""
-    del clock
-    return None
+def build_metrics(clock: Clock) -> MetricsRecorder:
+    return MetricsRecorder(clock=clock)
 
 
 def build_retries(config: ServiceConfig, clock: Clock) -> tuple[Retry, Retry]:

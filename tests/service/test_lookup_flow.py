@@ -121,7 +121,7 @@ async def test_slow_database_times_out_per_attempt() -> None:
             await asyncio.sleep(3600)
             return None
 
-    service, repo, _ = make_service(Hanging())
+    service, _, _ = make_service(Hanging())
     service.db_timeout_s = 0.01
     result = await service.lookup("roof-repair")
     assert (result.outcome, result.reason, result.attempts) == ("fallback", "timeout", 4)
@@ -155,8 +155,11 @@ async def test_jobs_are_stored_once_per_key_and_refused_for_invalid_slugs() -> N
     first = await service.post_job("roof-repair", {"size": 3}, "key-1")
     again = await service.post_job("roof-repair", {"size": 3}, "key-1")
     unknown = await service.post_job("unknown-service", {}, "key-2")
-    assert first.created and not again.created and first.id == again.id
-    assert first.micro_uuid == ROOF and unknown.micro_uuid is None
+    assert first.created
+    assert not again.created
+    assert first.id == again.id
+    assert first.micro_uuid == ROOF
+    assert unknown.micro_uuid is None
     assert await service.get_job(first.id) == first
     with pytest.raises(InvalidSlug):
         await service.post_job("Not A Slug", {}, "key-3")
