@@ -1,7 +1,8 @@
 """The fault timeline during a Locust run, applied through the Toxiproxy API.
 
 :class:`FaultApplier` is plain code over a :class:`ProxyControl` (the
-harness's Toxiproxy client by default; tests pass a fake): it starts and
+harness's :class:`~resilience.proxy.client.ToxiproxyClient` by default;
+tests pass a fake): it starts and
 stops faults and remembers what is active so :meth:`FaultApplier.cleanup`
 can always put every proxy back. :class:`FaultHook` is the Locust side: on
 ``test_start`` (master or local runner only) it spawns a greenlet that walks
@@ -11,82 +12,44 @@ cleans up, whatever happened.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from loadtests.options import resolve
 from loadtests.timeline import FaultEvent, TimelineCursor, build_timeline
 
-__all__ = ["FaultApplier", "FaultHook", "FaultRecord", "HttpProxyControl", "ProxyControl"]
+__all__ = ["FaultApplier", "FaultHook", "FaultRecord", "ProxyControl", "toxiproxy_client"]
 
 log = logging.getLogger("loadtests.faults")
 
 
 class ProxyControl(Protocol):
-    """The three Toxiproxy operations a fault timeline needs (proxy names, not targets)."""
+    """The part of :class:`resilience.proxy.client.ToxiproxyClient` a fault timeline uses."""
 
     def add_toxic(
         self,
         proxy: str,
-        *,
-        name: str,
         type: str,
-        stream: str,
-        toxicity: float,
-        attributes: dict[str, int],
-    ) -> None: ...
+        *,
+        name: str | None = None,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        attributes: Mapping[str, int] | None = None,
+    ) -> Any: ...
 
     def remove_toxic(self, proxy: str, name: str) -> None: ...
 
-    def set_enabled(self, proxy: str, enabled: bool) -> None: ...
+    def update_proxy(self, name: str, *, enabled: bool | None = None) -> Any: ...
 
 
-class HttpProxyControl:
-    """:class:`ProxyControl` over Toxiproxy's HTTP API (``base_url`` like http://127.0.0.1:8474)."""
+def toxiproxy_client(api_url: str) -> ProxyControl:
+    """The harness's typed Toxiproxy client (sync httpx; gevent makes it cooperative)."""
+    from resilience.proxy.client import ToxiproxyClient
 
-    def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> None:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.base_url}{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-            response.read()
-
-    def add_toxic(
-        self,
-        proxy: str,
-        *,
-        name: str,
-        type: str,
-        stream: str,
-        toxicity: float,
-        attributes: dict[str, int],
-    ) -> None:
-        body = {
-            "name": name,
-            "type": type,
-            "stream": stream,
-            "toxicity": toxicity,
-            "attributes": attributes,
-        }
-        self._call("POST", f"/proxies/{proxy}/toxics", body)
-
-    def remove_toxic(self, proxy: str, name: str) -> None:
-        self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
-
-    def set_enabled(self, proxy: str, enabled: bool) -> None:
-        self._call("POST", f"/proxies/{proxy}", {"enabled": enabled})
+    return ToxiproxyClient(api_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +97,8 @@ class FaultApplier:
                 if event.op == "start":
                     self.control.add_toxic(
                         proxy,
+                        fault.toxic,
                         name=event.key,
-                        type=fault.toxic,
                         stream=fault.stream,
                         toxicity=fault.toxicity,
                         attributes=dict(fault.attributes),
@@ -146,7 +109,7 @@ class FaultApplier:
                     self.control.remove_toxic(proxy, event.key)
             else:
                 disable = (fault.action == "disable") == (event.op == "start")
-                self.control.set_enabled(proxy, not disable)
+                self.control.update_proxy(proxy, enabled=not disable)
                 if disable:
                     self._disabled.add(proxy)
                 else:
@@ -180,7 +143,7 @@ class FaultApplier:
             self._toxics.pop(name, None)
         for proxy in sorted(self._disabled):
             try:
-                self.control.set_enabled(proxy, True)
+                self.control.update_proxy(proxy, enabled=True)
             except Exception as exc:  # as above
                 log.warning("could not re-enable proxy %s: %s", proxy, exc)
         self._disabled.clear()
@@ -193,7 +156,7 @@ class FaultApplier:
 class FaultHook:
     """Locust listeners running one profile's fault timeline on the master (or local) runner."""
 
-    def __init__(self, control_factory: Any = HttpProxyControl) -> None:
+    def __init__(self, control_factory: Any = toxiproxy_client) -> None:
         self._control_factory = control_factory
         self.applier: FaultApplier | None = None
         self._greenlet: Any = None

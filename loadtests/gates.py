@@ -130,9 +130,10 @@ class GateHook:
             log.error("%s", exc)
             environment.process_exit_code = 2
             return
-        self._report(environment, settings, metrics, service)
+        run_errors = self._report(environment, settings, metrics, service)
         passed = all(result.passed for result in self.results)
-        environment.process_exit_code = 0 if passed else 1
+        # As for scenarios: 0 every gate holds, 1 a gate failed, 2 the faults could not be applied.
+        environment.process_exit_code = 2 if run_errors else (0 if passed else 1)
 
     def _report(
         self,
@@ -140,11 +141,14 @@ class GateHook:
         settings: LoadSettings,
         metrics: Mapping[str, Any],
         service: Mapping[str, Any] | None,
-    ) -> None:
+    ) -> list[str]:
+        """Print the table, write gates.json and gates.junit.xml; return fault-control errors."""
         assert self.results is not None
         print(render_table(self.results), flush=True)
         runner = environment.runner
         applier = getattr(self._faults, "applier", None)
+        records = applier.records if applier else []
+        run_errors = [f"fault {r.op} {r.fault}: {r.error}" for r in records if not r.ok]
         summary = {
             "profile": settings.profile.name if settings.profile else None,
             "host": environment.host,
@@ -160,13 +164,22 @@ class GateHook:
             ),
             "endpoints": _endpoint_summary(metrics),
             "service_stats": service,
-            "faults": [r.to_dict() for r in applier.records] if applier else [],
+            "faults": [r.to_dict() for r in records],
+            "fault_errors": run_errors,
         }
         directory = settings.report_dir
         directory.mkdir(parents=True, exist_ok=True)
         write_json(directory / "gates.json", self.results, summary)
-        write_junit(directory / "gates.junit.xml", self.results, suite=summary["profile"] or "load")
+        write_junit(
+            directory / "gates.junit.xml",
+            self.results,
+            suite=summary["profile"] or "load",
+            run_errors=run_errors,
+        )
+        for problem in run_errors:
+            print(f"run error: {problem}", flush=True)
         log.info("gate reports written to %s", directory)
+        return run_errors
 
 
 def _endpoint_summary(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -35,22 +35,37 @@ def write_json(path: Path, results: Sequence[GateResult], summary: Mapping[str, 
     path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def write_junit(path: Path, results: Sequence[GateResult], *, suite: str) -> None:
-    """One ``testcase`` per gate; a failed gate is a ``failure``, no data a ``skipped``."""
-    failures = sum(1 for r in results if r.status == "fail")
-    skipped = sum(1 for r in results if r.status == "nodata")
-    root = ET.Element(
-        "testsuite",
-        name=f"load.{suite}",
-        tests=str(len(results)),
-        failures=str(failures),
-        skipped=str(skipped),
-        errors="0",
-    )
+def write_junit(
+    path: Path, results: Sequence[GateResult], *, suite: str, run_errors: Sequence[str] = ()
+) -> None:
+    """The scenario reports' JUnit layout: one ``testcase`` per gate in one ``testsuite``.
+
+    A failed gate is a ``<failure type="GateFailed">``, a gate without data is
+    ``<skipped>``, and fault-control errors add a ``run`` test case with an ``<error>``.
+    """
+    root = ET.Element("testsuites", name="resilience load")
+    element = ET.SubElement(root, "testsuite", name=suite)
+    failures = skipped = errors = 0
     for result in results:
-        case = ET.SubElement(root, "testcase", classname=f"load.{suite}", name=result.gate.source)
+        case = ET.SubElement(
+            element, "testcase", classname=f"load.{suite}", name=result.gate.source, time="0"
+        )
         if result.status == "fail":
-            ET.SubElement(case, "failure", message=result.message).text = result.message
+            failures += 1
+            failure = ET.SubElement(case, "failure", message=result.message, type="GateFailed")
+            failure.text = f"observed {result.observed_text}, target {result.target_text}"
         elif result.status == "nodata":
+            skipped += 1
             ET.SubElement(case, "skipped", message=result.message)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    if run_errors:
+        errors = 1
+        case = ET.SubElement(element, "testcase", classname=f"load.{suite}", name="run", time="0")
+        error = ET.SubElement(case, "error", message=run_errors[0], type="RunError")
+        error.text = "\n".join(run_errors)
+    counts = {"tests": len(element), "failures": failures, "errors": errors, "skipped": skipped}
+    for key, value in counts.items():
+        element.set(key, str(value))
+        root.set(key, str(value))
+    tree = ET.ElementTree(root)
+    ET.indent(tree)
+    tree.write(path, encoding="utf-8", xml_declaration=True)

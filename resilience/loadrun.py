@@ -164,7 +164,7 @@ def locust_command(
     *,
     locustfile: Path,
     host_url: str,
-    profile: Path,
+    profile: Path | None,
     report_dir: Path,
     toxiproxy_url: str | None,
     processes: int,
@@ -173,7 +173,11 @@ def locust_command(
     """The headless Locust command line (CSV, HTML and gate reports in ``report_dir``)."""
     command = [
         sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
-        "--host", host_url, "--load-profile", str(profile),
+        "--host", host_url,
+    ]  # fmt: skip
+    if profile is not None:
+        command += ["--load-profile", str(profile)]
+    command += [
         "--csv", str(report_dir / "locust"), "--html", str(report_dir / "locust.html"),
         "--report-dir", str(report_dir),
     ]  # fmt: skip

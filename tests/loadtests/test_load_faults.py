@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from loadtests.faults import FaultApplier
@@ -20,14 +21,15 @@ class FakeProxies:
     def add_toxic(
         self,
         proxy: str,
-        *,
-        name: str,
         type: str,
-        stream: str,
-        toxicity: float,
-        attributes: dict[str, int],
+        *,
+        name: str | None = None,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        attributes: Mapping[str, int] | None = None,
     ) -> None:
-        self.calls.append(("add", proxy, name, type, stream, toxicity, attributes))
+        assert name is not None
+        self.calls.append(("add", proxy, name, type, stream, toxicity, dict(attributes or {})))
         if self.fail_on == "add":
             raise ConnectionError("proxy API down")
         self.toxics[(proxy, name)] = type
@@ -36,9 +38,10 @@ class FakeProxies:
         self.calls.append(("remove", proxy, name))
         del self.toxics[(proxy, name)]
 
-    def set_enabled(self, proxy: str, enabled: bool) -> None:
-        self.calls.append(("enabled", proxy, enabled))
-        self.enabled[proxy] = enabled
+    def update_proxy(self, name: str, *, enabled: bool | None = None) -> None:
+        assert enabled is not None
+        self.calls.append(("enabled", name, enabled))
+        self.enabled[name] = enabled
 
 
 FAULTS = parse_faults(

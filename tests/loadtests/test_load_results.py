@@ -96,6 +96,10 @@ def test_reports_table_json_and_junit(tmp_path: Path) -> None:
     document = json.loads((tmp_path / "g.json").read_text())
     assert document["passed"] is False
     assert [g["status"] for g in document["gates"]] == ["fail", "pass"]
-    write_junit(tmp_path / "g.xml", results, suite="t")
-    suite = ET.parse(tmp_path / "g.xml").getroot()
-    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    write_junit(tmp_path / "g.xml", results, suite="t", run_errors=["fault start x: refused"])
+    suite = ET.parse(tmp_path / "g.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
+    failure = suite.find("testcase/failure")
+    assert failure is not None
+    assert failure.get("type") == "GateFailed"

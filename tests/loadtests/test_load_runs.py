@@ -162,7 +162,7 @@ def test_an_impossible_gate_makes_locust_exit_non_zero(tmp_path: Path, service: 
     failed = [g for g in report["gates"] if g["status"] == "fail"]
     assert [g["gate"] for g in failed] == ["http.lookup p(50) < 1us"]
     suite = ET.parse(tmp_path / "gates.junit.xml").getroot()
-    assert suite.get("failures") == "1"
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "1")
 
 
 def test_a_postgres_outage_in_the_timeline_shows_in_the_results(
