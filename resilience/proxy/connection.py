@@ -59,7 +59,6 @@ class Endpoint(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.transport.set_write_buffer_limits(high=1 << 20)
         if self.is_client:
-            self.transport.pause_reading()
             self.conn.client_accepted()
         else:
             self.conn.upstream_connected()

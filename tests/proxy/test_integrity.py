@@ -51,7 +51,7 @@ def _reader(sock: socket.socket, expected: int, out: bytearray) -> None:
 
 
 @settings(
-    max_examples=30,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -95,3 +95,41 @@ def test_echo_is_byte_exact_under_live_toxic_changes(
         sock.close()
         reader.join(5)
     assert bytes(received) == bytes(sent)
+
+
+def test_bulk_with_backpressure_and_toxic_churn(
+    client: ToxiproxyClient, upstreams: UpstreamServers
+) -> None:
+    """6 MiB each way through churning toxics: more than the in-flight limit."""
+    proxy = client.create_proxy(
+        "bulk", listen="127.0.0.1:0", upstream=f"127.0.0.1:{upstreams.echo_port}"
+    )
+    payload = bytes(range(256)) * (6 * 4096)
+    sock = connect(proxy.listen_port, timeout_s=30)
+    received = bytearray()
+    reader = threading.Thread(target=_reader, args=(sock, len(payload), received))
+    reader.start()
+    step = 256 * 1024
+    churn = [
+        ("latency", {"latency": 2}, "downstream"),
+        ("slicer", {"average_size": 4096, "size_variation": 1000}, "upstream"),
+        ("bandwidth", {"rate": 50_000}, "downstream"),
+        ("noop", {}, "upstream"),
+    ]
+    try:
+        for i in range(0, len(payload), step):
+            sock.sendall(payload[i : i + step])
+            type_name, attrs, stream = churn[(i // step) % len(churn)]
+            name = f"c{i}"
+            client.add_toxic("bulk", type_name, name=name, stream=stream, attributes=attrs)
+            if (i // step) % 2:
+                for toxic in client.toxics("bulk")[:-1]:
+                    client.remove_toxic("bulk", toxic.name)
+        for toxic in client.toxics("bulk"):
+            client.remove_toxic("bulk", toxic.name)
+        reader.join(30)
+    finally:
+        sock.close()
+        reader.join(5)
+    assert len(received) == len(payload)
+    assert bytes(received) == payload
