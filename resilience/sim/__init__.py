@@ -1,8 +1,35 @@
-"""Virtual-time simulation: the real primitives against modelled dependencies."""
+"""Virtual-time simulation: the real primitives against modelled dependencies.
+
+* :func:`run_simulated` — run a scenario on virtual time (what ``resilience
+  run --simulate`` calls); same seed, same history, byte for byte.
+* :class:`VirtualEventLoop`, :func:`run_virtual`, :class:`LoopClock` — the
+  virtual-time machinery, usable on its own.
+* :class:`ModelSettings` — the dependency models' parameters;
+  :mod:`resilience.sim.calibrate` derives them from a real run's history.
+* :func:`tune` (:mod:`resilience.sim.tune`) — many settings in parallel, with
+  the Pareto front; :mod:`resilience.sim.bounds` — Poisson rate bounds.
+
+See docs/simulation.md.
+"""
 
 from __future__ import annotations
 
+from resilience.sim.bounds import poisson_upper, rate_upper_bound
 from resilience.sim.clock import LoopClock
 from resilience.sim.loop import SimulationDeadlock, VirtualEventLoop, run_virtual
+from resilience.sim.run import run_simulated, run_simulated_async
+from resilience.sim.stack import ModelSettings, SimStack, build_sim_stack
 
-__all__ = ["LoopClock", "SimulationDeadlock", "VirtualEventLoop", "run_virtual"]
+__all__ = [
+    "LoopClock",
+    "ModelSettings",
+    "SimStack",
+    "SimulationDeadlock",
+    "VirtualEventLoop",
+    "build_sim_stack",
+    "poisson_upper",
+    "rate_upper_bound",
+    "run_simulated",
+    "run_simulated_async",
+    "run_virtual",
+]

@@ -1,0 +1,321 @@
+"""Calibration: how far the simulation is from a real run of the same scenario.
+
+:func:`calibrate` runs a scenario on the real stack (or reads a real history)
+and in simulation, and compares, over the measured window: hit, success and
+fallback rates (difference in percentage points), p50/p95/p99 lookup latency
+by path (relative difference) and breaker opens. The targets for the default
+suite: every rate within 2 points and every p95 within 20 %
+(:data:`RATE_TARGET_POINTS`, :data:`P95_TARGET`).
+
+:func:`fit_models` derives the dependency models from the real history: the
+empirical quantiles of the Redis-path latency become the Redis command time,
+the DB-path latency minus two Redis round trips (the miss before the query
+and the write after it) becomes the query time, and half the median cache-hit
+latency becomes the cost of a clock read. Only operations outside fault
+windows are used.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from resilience.sim.distributions import Empirical
+from resilience.sim.stack import ModelSettings
+
+__all__ = [
+    "P95_TARGET",
+    "RATE_TARGET_POINTS",
+    "CalibrationReport",
+    "Delta",
+    "calibrate",
+    "fit_models",
+    "print_calibration",
+    "side_metrics",
+    "validate_rows",
+]
+
+RATE_TARGET_POINTS = 2.0
+"""Largest acceptable rate difference, in percentage points."""
+P95_TARGET = 0.20
+"""Largest acceptable relative difference of a path's p95 latency."""
+MIN_SAMPLES = 20
+"""A path needs this many lookups on both sides for its latency to be compared."""
+
+_RATES = ("hit_rate", "success_rate", "fallback_rate")
+_PATHS = ("cache", "redis", "db", "fallback")
+_QS = (50, 95, 99)
+
+
+def _nearest_rank(ordered: Sequence[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return float(ordered[min(rank, len(ordered)) - 1])
+
+
+def side_metrics(history: Any) -> dict[str, Any]:
+    """Rates, latency percentiles by path (seconds) and counts of one history."""
+    from resilience.scenario.metrics import metrics_for, timeline_of
+
+    timeline = timeline_of(history)
+    m = metrics_for(history, [(timeline.start_s, timeline.end_s)])
+    out: dict[str, Any] = {
+        "hit_rate": m.get("cache.hit_rate"),
+        "success_rate": m.get("success_rate"),
+        "fallback_rate": m.get("fallback_rate"),
+        "breaker.opens": m.get("breaker.opens"),
+        "lookups": m.get("lookups"),
+    }
+    for path in _PATHS:
+        samples = m.get(f"lookup.{path}")
+        ordered = sorted(samples) if isinstance(samples, list) else []
+        out[f"{path}.count"] = len(ordered)
+        for q in _QS:
+            out[f"{path}.p{q}"] = _nearest_rank(ordered, q)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """One compared figure: real, simulated, their difference, and the verdict."""
+
+    metric: str
+    real: float | None
+    sim: float | None
+    diff: float | None
+    unit: str
+    """``points`` (rates), ``relative`` (latency) or ``count``."""
+    target: float | None
+    ok: bool | None
+    """``None`` when there is no target or too little data."""
+
+
+@dataclass
+class CalibrationReport:
+    """The comparison of one scenario run both ways."""
+
+    scenario: str
+    deltas: list[Delta]
+    real_history: Path
+    sim_history: Path
+    models: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def within_targets(self) -> bool:
+        return all(d.ok is not False for d in self.deltas)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "within_targets": self.within_targets,
+            "real_history": str(self.real_history),
+            "sim_history": str(self.sim_history),
+            "models": self.models,
+            "deltas": [
+                {
+                    "metric": d.metric,
+                    "real": d.real,
+                    "sim": d.sim,
+                    "diff": d.diff,
+                    "unit": d.unit,
+                    "target": d.target,
+                    "ok": d.ok,
+                }
+                for d in self.deltas
+            ],
+        }
+
+
+def compare(real: dict[str, Any], sim: dict[str, Any]) -> list[Delta]:
+    """The deltas between two :func:`side_metrics` results."""
+    deltas: list[Delta] = []
+    for name in _RATES:
+        a, b = real.get(name), sim.get(name)
+        diff = None if a is None or b is None else (b - a) * 100.0
+        ok = None if diff is None else abs(diff) <= RATE_TARGET_POINTS
+        deltas.append(Delta(name, a, b, diff, "points", RATE_TARGET_POINTS, ok))
+    for path in _PATHS:
+        enough = min(real[f"{path}.count"], sim[f"{path}.count"]) >= MIN_SAMPLES
+        for q in _QS:
+            a, b = real[f"{path}.p{q}"], sim[f"{path}.p{q}"]
+            diff = None if a is None or b is None or a == 0 else (b - a) / a
+            target = P95_TARGET if q == 95 else None
+            ok = None
+            if target is not None and diff is not None and enough:
+                ok = abs(diff) <= target
+            deltas.append(Delta(f"lookup.{path} p{q}", a, b, diff, "relative", target, ok))
+    opens_real, opens_sim = real.get("breaker.opens"), sim.get("breaker.opens")
+    diff = None if opens_real is None or opens_sim is None else float(opens_sim - opens_real)
+    deltas.append(Delta("breaker.opens", opens_real, opens_sim, diff, "count", None, None))
+    return deltas
+
+
+def fit_models(history: Any, base: ModelSettings | None = None) -> ModelSettings:
+    """Dependency models fitted to a real history (see the module docstring)."""
+    base = base or ModelSettings()
+    by_path: dict[str, list[float]] = {p: [] for p in _PATHS}
+    for op in history.ops:
+        if op.op != "lookup" or op.key == "invalid" or op.phase in ("during", "warmup"):
+            continue
+        if op.outcome not in ("success", "fallback") or op.path not in by_path:
+            continue
+        if op.path == "fallback":
+            continue
+        by_path[op.path].append(op.latency_us / 1e6)
+    changes: dict[str, Any] = {}
+    cache = by_path["cache"]
+    if len(cache) >= MIN_SAMPLES:
+        changes["clock_read_cost_s"] = max(0.0, statistics.median(cache) / 2)
+    overhead = 2 * changes.get("clock_read_cost_s", base.clock_read_cost_s)
+    redis = by_path["redis"]
+    redis_median = 0.0
+    if len(redis) >= MIN_SAMPLES:
+        fitted = Empirical.from_samples([max(1e-6, x - overhead) for x in redis])
+        changes["redis_command"] = fitted
+        redis_median = fitted.quantile(0.5)
+    db = by_path["db"]
+    if len(db) >= MIN_SAMPLES:
+        shift = overhead + 2 * redis_median
+        changes["db_query"] = Empirical.from_samples([max(1e-6, x - shift) for x in db])
+    return base.with_(**changes)
+
+
+def describe_models(models: ModelSettings) -> dict[str, Any]:
+    """Quantiles (ms) of the fitted distributions, for the report."""
+
+    def q(dist: Any) -> dict[str, float]:
+        return {f"p{p}": round(dist.quantile(p / 100) * 1000, 4) for p in (50, 95, 99)}
+
+    return {
+        "db_query_ms": q(models.db_query),
+        "redis_command_ms": q(models.redis_command),
+        "clock_read_cost_us": round(models.clock_read_cost_s * 1e6, 3),
+    }
+
+
+def _run_real(scenario: Any, history_path: Path) -> Any:
+    import asyncio
+
+    from resilience.scenario.runner import run_scenario
+
+    result = asyncio.run(run_scenario(scenario, history_path=history_path))
+    if result.status not in ("completed",):
+        raise RuntimeError(f"the real run did not complete ({result.status}): {result.error}")
+    return result
+
+
+def calibrate(
+    scenario: Any,
+    *,
+    output: Path,
+    real_history: Path | None = None,
+    fit: bool = True,
+    console: Any = None,
+) -> CalibrationReport:
+    """Run ``scenario`` real (unless ``real_history`` is given) and simulated; compare."""
+    from resilience.scenario.history import read_history
+    from resilience.sim.run import run_simulated
+
+    output.mkdir(parents=True, exist_ok=True)
+    if real_history is None:
+        real_history = output / "real.jsonl"
+        if console is not None:
+            console.print(f"running {scenario.name} on the real stack …")
+        _run_real(scenario, real_history)
+    real = read_history(real_history)
+    models = fit_models(real) if fit else ModelSettings()
+    sim_history = output / "sim.jsonl"
+    if console is not None:
+        console.print(f"simulating {scenario.name} …")
+    sim_result = run_simulated(scenario, history_path=sim_history, models=models)
+    if sim_result.status != "completed":
+        raise RuntimeError(f"the simulation did not complete: {sim_result.error}")
+    deltas = compare(side_metrics(real), side_metrics(read_history(sim_history)))
+    return CalibrationReport(
+        scenario=scenario.name,
+        deltas=deltas,
+        real_history=real_history,
+        sim_history=sim_history,
+        models={"fitted": fit, **describe_models(models)},
+    )
+
+
+def _fmt(delta: Delta, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if delta.unit == "points":
+        return f"{value * 100:.2f}%"
+    if delta.unit == "relative":
+        return f"{value * 1000:.3f} ms"
+    return f"{value:g}"
+
+
+def _fmt_diff(delta: Delta) -> str:
+    if delta.diff is None:
+        return "–"
+    if delta.unit == "points":
+        return f"{delta.diff:+.2f} pt"
+    if delta.unit == "relative":
+        return f"{delta.diff * 100:+.1f}%"
+    return f"{delta.diff:+g}"
+
+
+def print_calibration(report: CalibrationReport, console: Any) -> None:
+    """The comparison as a terminal table."""
+    from rich.table import Table
+
+    table = Table(title=f"calibration: {report.scenario}", title_justify="left")
+    for name in ("metric", "real", "simulated", "difference", "target", "verdict"):
+        table.add_column(name, justify="left" if name == "metric" else "right")
+    for d in report.deltas:
+        target = "–"
+        if d.target is not None:
+            target = f"±{d.target:g} pt" if d.unit == "points" else f"±{d.target * 100:g}%"
+        verdict = {True: "ok", False: "OFF", None: ""}[d.ok]
+        table.add_row(d.metric, _fmt(d, d.real), _fmt(d, d.sim), _fmt_diff(d), target, verdict)
+    console.print(table)
+    console.print(f"models: {report.models}")
+    console.print(
+        "within targets" if report.within_targets else "[red]outside the calibration targets[/]"
+    )
+
+
+def validate_rows(scenario: Any, rows: Sequence[Any], console: Any, output: Path) -> int:
+    """Re-run tuned combinations on the real stack; print simulated vs real side by side."""
+    from rich.table import Table
+
+    from resilience.scenario.history import read_history
+    from resilience.sim.tune import row_metrics
+
+    shown = ("fallback_rate", "success_rate", "p99_ms", "opens_per_hour")
+    table = Table(title="validation: simulated vs real", title_justify="left")
+    table.add_column("settings", justify="left")
+    for name in shown:
+        table.add_column(f"{name} sim", justify="right")
+        table.add_column(f"{name} real", justify="right")
+    code = 0
+    for i, row in enumerate(rows):
+        candidate = scenario.model_copy(update={"service": {**scenario.service, **row.params}})
+        path = output / f"validate-{i + 1}.jsonl"
+        console.print(f"validating {row.params} on the real stack …")
+        try:
+            _run_real(candidate, path)
+            real = row_metrics(read_history(path))
+        except Exception as exc:  # report and go on: the simulated figures still stand
+            console.print(f"[red]real run failed:[/] {type(exc).__name__}: {exc}")
+            code = 2
+            continue
+        cells = [", ".join(f"{k}={v}" for k, v in row.params.items())]
+        from resilience.sim.report import format_metric
+
+        for name in shown:
+            cells.append(format_metric(name, row.metrics.get(name)))
+            cells.append(format_metric(name, real.get(name)))
+        table.add_row(*cells)
+    console.print(table)
+    return code
