@@ -87,12 +87,28 @@ class ResilienceError(Exception):
         super().__init__(message)
         self.message = message
         self.user_message = user_message or self.default_user_message
-        self.correlation_id = correlation_id or new_correlation_id()
-        self.context: dict[str, Any] = dict(context or {})
+        self._correlation_id = correlation_id or None
+        self.context: dict[str, Any] = dict(context) if context else {}
         if retryable is not None:
             self.retryable = retryable
         if recovery is not None:
             self.recovery = recovery
+
+    @property
+    def correlation_id(self) -> str:
+        """Ties log lines, metrics and error records together.
+
+        Generated on first read (a uuid4 costs microseconds, and most errors,
+        e.g. an open breaker's refusals, are handled without ever logging one).
+        """
+        cid = self._correlation_id
+        if cid is None:
+            cid = self._correlation_id = new_correlation_id()
+        return cid
+
+    @correlation_id.setter
+    def correlation_id(self, value: str) -> None:
+        self._correlation_id = value
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (for logs, error_events and API bodies)."""
@@ -147,14 +163,37 @@ class CircuitOpenError(ResilienceError):
         retry_at: float | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            f"circuit {name!r} is open; next trial in {retry_after_s:.3f} s", **kwargs
-        )
         self.name = name
         self.retry_after_s = retry_after_s
         """Seconds until the breaker lets a trial call through."""
         self.retry_at = retry_at
         """The breaker clock's monotonic time of that trial, if known."""
+        if kwargs:
+            super().__init__(self._describe(), **kwargs)
+            return
+        # The hot path of an open breaker refusing calls: the same attributes as
+        # ResilienceError.__init__ sets, with the message formatted only when read.
+        Exception.__init__(self, name)
+        self._message: str | None = None
+        self.user_message = self.default_user_message
+        self._correlation_id = None
+        self.context = {}
+
+    def _describe(self) -> str:
+        return f"circuit {self.name!r} is open; next trial in {self.retry_after_s:.3f} s"
+
+    @property
+    def message(self) -> str:
+        if self._message is None:
+            self._message = self._describe()
+        return self._message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self._message = value
+
+    def __str__(self) -> str:
+        return self.message
 
 
 _RETRYABLE_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
