@@ -37,6 +37,7 @@ events.init_command_line_parser.add_listener(options.add_arguments)
 
 @events.init.add_listener
 def _attach_hooks(environment: Any, **_: Any) -> None:
+    options.check(environment)
     faults = FaultHook()
     faults.attach(environment)
     GateHook(faults).attach(environment)

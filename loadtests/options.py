@@ -10,6 +10,7 @@ profile file at the same path (or no profile and explicit options).
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from loadtests.profile import LoadProfile, load_profile
 from loadtests.stages import Shape, build_shape, parse_params
 
-__all__ = ["LoadSettings", "add_arguments", "resolve"]
+__all__ = ["LoadSettings", "add_arguments", "check", "resolve"]
 
 
 def add_arguments(parser: Any) -> None:
@@ -133,6 +134,19 @@ def resolve(options: Any, *, host: str | None = None) -> LoadSettings:
         stats_url=given("stats_url") or (f"{host.rstrip('/')}/stats" if host else None),
         report_dir=_report_dir(options),
     )
+
+
+def check(environment: Any) -> None:
+    """Listener for Locust's ``init`` event: a bad profile or option stops the run (exit 2).
+
+    Without it the error would surface only when the shape or the first user
+    asks, as a stack trace in a greenlet.
+    """
+    try:
+        resolve(environment.parsed_options, host=environment.host)
+    except (ValueError, FileNotFoundError) as exc:
+        logging.getLogger("loadtests").error("%s", exc)
+        raise SystemExit(2) from None
 
 
 def _report_dir(options: Any) -> Path:

@@ -48,16 +48,16 @@ class CatalogueSpec(_Model):
     """The seeded catalogue: deterministic from ``seed`` and ``size``."""
 
     seed: int = 42
-    size: int = Field(300, ge=1)
+    size: int = Field(default=300, ge=1)
 
 
 class WorkloadSpec(_Model):
     """What the users ask for and how long they think between steps (seconds)."""
 
-    zipf_s: float = Field(1.1, ge=0)
-    unknown_ratio: float = Field(0.03, ge=0, le=1)
-    invalid_ratio: float = Field(0.01, ge=0, le=1)
-    job_ratio: float = Field(0.2, ge=0, le=1)
+    zipf_s: float = Field(default=1.1, ge=0)
+    unknown_ratio: float = Field(default=0.03, ge=0, le=1)
+    invalid_ratio: float = Field(default=0.01, ge=0, le=1)
+    job_ratio: float = Field(default=0.2, ge=0, le=1)
     wait_s: tuple[float, float] = (0.0, 0.0)
     seed: int = 0
 
@@ -77,14 +77,14 @@ class WorkloadSpec(_Model):
 class ServiceSpec(_Model):
     """How ``resilience load`` starts the service."""
 
-    workers: int = Field(1, ge=1)
+    workers: int = Field(default=1, ge=1)
     overrides: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunSpec(_Model):
     """How ``resilience load`` starts Locust."""
 
-    processes: int = Field(0, ge=-1)
+    processes: int = Field(default=0, ge=-1)
     """Local Locust worker processes (Locust's ``--processes``; -1: one per core; 0: none)."""
 
 

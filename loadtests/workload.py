@@ -52,7 +52,9 @@ class ZipfSampler:
             raise ValueError(f"the exponent must be >= 0, got s={s}")
         self.n = n
         self.s = s
-        self._cumulative = list(itertools.accumulate(1.0 / (k + 1) ** s for k in range(n)))
+        self._cumulative: list[float] = list(
+            itertools.accumulate(1.0 / float(k + 1) ** s for k in range(n))
+        )
 
     def probability(self, rank: int) -> float:
         """Probability of ``rank`` (0 is the most popular)."""

@@ -109,3 +109,16 @@ def test_bad_profiles_are_explained(tmp_path: Path, body: str, message: str) -> 
 def test_unknown_profile_lists_the_shipped_ones() -> None:
     with pytest.raises(FileNotFoundError, match="smoke"):
         load_profile("no-such-profile")
+
+
+def test_a_bad_profile_stops_locust_at_init_with_exit_2(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from loadtests.options import check
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("shape: {kind: steady, users: 1}\n")
+    environment = SimpleNamespace(parsed_options=_options(load_profile=str(path)), host=None)
+    with pytest.raises(SystemExit) as stopped:
+        check(environment)
+    assert stopped.value.code == 2

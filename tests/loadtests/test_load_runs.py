@@ -234,3 +234,21 @@ def test_distributed_run_with_two_local_worker_processes(tmp_path: Path, service
     assert report["locust_workers"] == 2
     assert report["passed"] is True
     assert report["endpoints"]["lookup"]["requests"] > 50  # aggregated from both workers
+
+
+def test_a_fault_that_cannot_be_applied_makes_the_run_an_error(
+    tmp_path: Path, service: str
+) -> None:
+    """As for scenarios: exit 2 and a JUnit ``run`` error when the proxy API refuses."""
+    profile = write_profile(
+        tmp_path, "no-proxy", duration="1s",
+        faults=[{"at": 0, "duration": "0.5s", "target": "postgres", "action": "disable"}],
+        gates=["http.lookup.requests > 0"],
+    )  # fmt: skip
+    dead_api = f"http://127.0.0.1:{free_port()}"
+    result = run_locust(service, profile, tmp_path, toxiproxy_url=dead_api)
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    report = gates_report(tmp_path)
+    assert report["fault_errors"]
+    assert [f["ok"] for f in report["faults"]] == [False, False]
+    assert 'name="run"' in (tmp_path / "gates.junit.xml").read_text()
