@@ -357,9 +357,17 @@ class CircuitBreaker:
 
     def _admit_slow(self) -> Permit:
         """Admission when not closed: maybe move to half-open, take a trial slot, or refuse."""
+        if self._state is _OPEN:
+            # lock-free refusal while the timeout runs (the common case of an open
+            # breaker); a transition racing with these reads can at worst refuse a
+            # call that would have been admitted an instant later
+            now = self._now()
+            opens_at = self._opened_at + self.reset_timeout_s
+            if now < opens_at:
+                raise CircuitOpenError(self.name, retry_after_s=opens_at - now, retry_at=opens_at)
         published = None
         retry_after_s = 0.0
-        retry_at = None
+        retry_at: float | None = None
         with self._lock:
             now = self._now()
             state = self._state
