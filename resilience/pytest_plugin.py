@@ -11,6 +11,8 @@ Fixtures
         with the schema applied; started only when a test asks for it.
     ``resilience_urls`` (session): its :class:`~resilience.backends.EnvironmentURLs`.
     ``toxiproxy_server`` (session): a toxiproxy-python ``Toxiproxy`` aimed at it.
+    ``resilience_toxiproxy`` (session): the typed
+        :class:`~resilience.proxy.client.ToxiproxyClient` of the environment.
     ``postgres_proxy`` / ``redis_proxy``: toxiproxy-python ``Proxy`` objects.
     ``pg_conn``: a psycopg connection (autocommit) through the ``postgres`` proxy.
     ``asyncpg_conn``: an asyncpg connection through the proxy (needs pytest-asyncio).
@@ -39,6 +41,7 @@ __all__ = [
     "redis_proxy",
     "resilience_clean",
     "resilience_env",
+    "resilience_toxiproxy",
     "resilience_urls",
     "toxiproxy_server",
 ]
@@ -105,6 +108,12 @@ def toxiproxy_server(resilience_env: Environment) -> Any:
     # toxiproxy-python keeps its API address in class attributes.
     server.update_api_consumer(api.hostname, api.port)
     return server
+
+
+@pytest.fixture(scope="session")
+def resilience_toxiproxy(resilience_env: Environment) -> Any:
+    """The typed :class:`~resilience.proxy.client.ToxiproxyClient` of the environment."""
+    return resilience_env.toxiproxy
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ kills the recorded process groups (checking start times, so a reused pid is
 never hit) and deletes the directory - what testcontainers' Ryuk does for
 containers.
 
-The default state dir is ``$RESILIENCE_STATE_DIR``, else
-``<tmp>/resilience-<uid>``; it is made traversable (0711) so that a
-PostgreSQL run as an unprivileged user can reach its own data dir below it.
+The default state dir is ``$RESILIENCE_STATE_DIR``, else ``resilience-<uid>``
+under ``/dev/shm`` (a RAM disk, when roomy) or the temp dir. It is made
+traversable (0711) so that a PostgreSQL run as an unprivileged user can reach
+its own data dir below it.
 """
 
 from __future__ import annotations
@@ -29,16 +30,43 @@ from typing import Any
 
 from resilience.backends.process import live_group_members, process_start_time
 
-__all__ = ["EnvironmentMarker", "ProcessRecord", "StateDir", "default_state_dir"]
+__all__ = [
+    "EnvironmentMarker",
+    "ProcessRecord",
+    "StateDir",
+    "default_state_dir",
+    "fast_temp_root",
+]
 
 MARKER_NAME = "marker.json"
 
 
+_SHM = Path("/dev/shm")
+_SHM_MIN_FREE_BYTES = 1 << 30
+
+
+def fast_temp_root() -> Path:
+    """Where throwaway data lives: ``/dev/shm`` when it is a roomy RAM disk, else temp.
+
+    A RAM disk keeps PostgreSQL's data-dir copy off a busy disk (0.05 s instead
+    of up to seconds under I/O load).
+    """
+    try:
+        fs = os.statvfs(_SHM)
+        usable = os.access(_SHM, os.W_OK | os.X_OK)
+    except OSError:
+        usable = False
+    else:
+        usable = usable and fs.f_bavail * fs.f_frsize >= _SHM_MIN_FREE_BYTES
+    return _SHM if usable else Path(tempfile.gettempdir())
+
+
 def default_state_dir() -> Path:
+    """``$RESILIENCE_STATE_DIR``, else ``resilience-<uid>`` under :func:`fast_temp_root`."""
     configured = os.environ.get("RESILIENCE_STATE_DIR")
     if configured:
         return Path(configured)
-    return Path(tempfile.gettempdir()) / f"resilience-{os.getuid()}"
+    return fast_temp_root() / f"resilience-{os.getuid()}"
 
 
 @dataclass(frozen=True, slots=True)

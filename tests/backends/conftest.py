@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from resilience.backends.state import fast_temp_root
+
 
 @pytest.fixture(scope="session")
 def state_dir() -> Iterator[Path]:
@@ -16,7 +18,7 @@ def state_dir() -> Iterator[Path]:
 
     Shared by the session, so the PostgreSQL template is built once.
     """
-    path = Path(tempfile.mkdtemp(prefix="resilience-test-"))
+    path = Path(tempfile.mkdtemp(prefix="resilience-test-", dir=fast_temp_root()))
     path.chmod(0o711)
     try:
         yield path

@@ -38,6 +38,9 @@ PLUGIN_TESTS = textwrap.dedent(
         assert direct.dbsize() == 0
         direct.close()
 
+    def test_b2_typed_client(resilience_toxiproxy):
+        assert set(resilience_toxiproxy.proxies()) == {"postgres", "redis"}
+
     async def test_c_asyncpg_through_the_proxy(asyncpg_conn, resilience_urls):
         assert await asyncpg_conn.fetchval("SELECT 1") == 1
         assert resilience_urls.postgres != resilience_urls.postgres_direct
@@ -68,7 +71,7 @@ def test_lazy_start_fixtures_and_per_test_cleanup(state_dir: Path, tmp_path: Pat
         tmp_path, state_dir, PLUGIN_TESTS, "--resilience-backend=local", "-o", "asyncio_mode=auto"
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 passed" in result.stdout
+    assert "5 passed" in result.stdout
 
 
 def test_importing_the_plugin_is_cheap() -> None:
