@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,6 +65,10 @@ class ToxiproxyServer:
         api: Callable[[], HttpProtocol] = lambda: HttpProtocol(self.api)  # noqa: E731
         host = "127.0.0.1" if self.host == "localhost" else self.host
         self._server = await loop.create_server(api, host, self.port, backlog=1024)
+        for listener in self._server.sockets:
+            # wake up once per request (accept and read together), not twice
+            with contextlib.suppress(OSError, AttributeError):
+                listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
         sock = self._server.sockets[0]
         bound = sock.getsockname()
         self.host, self.port = str(bound[0]), int(bound[1])
