@@ -18,7 +18,6 @@ windows are used.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,33 +154,65 @@ def compare(real: dict[str, Any], sim: dict[str, Any]) -> list[Delta]:
     return deltas
 
 
-def fit_models(history: Any, base: ModelSettings | None = None) -> ModelSettings:
-    """Dependency models fitted to a real history (see the module docstring)."""
+def _redis_errors(history: Any) -> tuple[int, int]:
+    """(errors, commands) of the Redis tier at the end of a run, from the last sample."""
+    for record in reversed(getattr(history, "samples", [])):
+        redis = record.get("stats", {}).get("redis", {})
+        if isinstance(redis, dict) and "errors" in redis:
+            commands = int(redis.get("hits", 0)) + int(redis.get("misses", 0))
+            return int(redis["errors"]), commands
+    return 0, 0
+
+
+def fit_models(
+    history: Any, base: ModelSettings | None = None, *, redis_timeout_s: float = 0.1
+) -> ModelSettings:
+    """Dependency models fitted to a real history (see the module docstring).
+
+    Measured latencies include the real process's event-loop lag, which never
+    makes a command time out (the reply is handled before the late timer).
+    So Redis draws above ``redis_timeout_s`` are kept only in the share of
+    commands that really timed out (the tier's error count); the others are
+    clipped just under the timeout. The query time is the DB-path quantile
+    minus two Redis-path quantiles (the miss before, the write after), never
+    below a quarter of the DB-path quantile.
+    """
     base = base or ModelSettings()
     by_path: dict[str, list[float]] = {p: [] for p in _PATHS}
     for op in history.ops:
         if op.op != "lookup" or op.key == "invalid" or op.phase in ("during", "warmup"):
             continue
-        if op.outcome not in ("success", "fallback") or op.path not in by_path:
-            continue
-        if op.path == "fallback":
+        if op.outcome not in ("success", "fallback") or op.path not in ("cache", "redis", "db"):
             continue
         by_path[op.path].append(op.latency_us / 1e6)
     changes: dict[str, Any] = {}
     cache = by_path["cache"]
+    overhead = 2 * base.clock_read_cost_s
     if len(cache) >= MIN_SAMPLES:
-        changes["clock_read_cost_s"] = max(0.0, statistics.median(cache) / 2)
-    overhead = 2 * changes.get("clock_read_cost_s", base.clock_read_cost_s)
+        per_read = Empirical.from_samples([x / 2 for x in cache])
+        changes["clock_read_cost"] = per_read
+        overhead = 2 * per_read.quantile(0.5)
     redis = by_path["redis"]
-    redis_median = 0.0
+    redis_fit: Empirical | None = None
     if len(redis) >= MIN_SAMPLES:
-        fitted = Empirical.from_samples([max(1e-6, x - overhead) for x in redis])
-        changes["redis_command"] = fitted
-        redis_median = fitted.quantile(0.5)
+        errors, commands = _redis_errors(history)
+        keep = round(len(redis) * errors / commands) if commands else 0
+        ordered = sorted(max(1e-6, x - overhead) for x in redis)
+        limit = 0.95 * redis_timeout_s
+        over = [x for x in ordered if x > limit]
+        clipped = [x for x in ordered if x <= limit] + [limit] * max(0, len(over) - keep)
+        clipped += [redis_timeout_s * 1.5] * min(keep, len(over))
+        redis_fit = Empirical.from_samples(clipped)
+        changes["redis_command"] = redis_fit
     db = by_path["db"]
     if len(db) >= MIN_SAMPLES:
-        shift = overhead + 2 * redis_median
-        changes["db_query"] = Empirical.from_samples([max(1e-6, x - shift) for x in db])
+        fitted_db = Empirical.from_samples(db)
+        points = []
+        for i, value in enumerate(fitted_db.points_s):
+            q = i / (len(fitted_db.points_s) - 1)
+            shift = overhead + (2 * redis_fit.quantile(q) if redis_fit is not None else 0.0)
+            points.append(max(value - shift, value / 4, 1e-6))
+        changes["db_query"] = Empirical(tuple(sorted(points)))
     return base.with_(**changes)
 
 
@@ -194,7 +225,11 @@ def describe_models(models: ModelSettings) -> dict[str, Any]:
     return {
         "db_query_ms": q(models.db_query),
         "redis_command_ms": q(models.redis_command),
-        "clock_read_cost_us": round(models.clock_read_cost_s * 1e6, 3),
+        "clock_read_cost_us": (
+            round(models.clock_read_cost.quantile(0.5) * 1e6, 3)
+            if models.clock_read_cost is not None
+            else round(models.clock_read_cost_s * 1e6, 3)
+        ),
     }
 
 
@@ -228,7 +263,13 @@ def calibrate(
             console.print(f"running {scenario.name} on the real stack …")
         _run_real(scenario, real_history)
     real = read_history(real_history)
-    models = fit_models(real) if fit else ModelSettings()
+    if fit:
+        from resilience.service.config import ServiceConfig
+
+        config = ServiceConfig().with_overrides(scenario.service)
+        models = fit_models(real, redis_timeout_s=config.redis.timeout_s)
+    else:
+        models = ModelSettings()
     sim_history = output / "sim.jsonl"
     if console is not None:
         console.print(f"simulating {scenario.name} …")

@@ -21,10 +21,12 @@ from resilience.sim.distributions import Distribution, LogNormal
 from resilience.sim.pool import Handshake, ModelPool
 from resilience.sim.proxy import ErrorSet, ModelProxy
 
-__all__ = ["DEFAULT_COMMAND_TIME", "REDIS_ERRORS", "ModelRedisClient"]
+__all__ = ["DEFAULT_COMMAND_TIME", "DEFAULT_CONNECT_TIME", "REDIS_ERRORS", "ModelRedisClient"]
 
 DEFAULT_COMMAND_TIME: Distribution = LogNormal(median_s=0.00012, p99_s=0.0006)
 """One GET/SET over loopback, client library included."""
+DEFAULT_CONNECT_TIME: Distribution = LogNormal(median_s=0.0002, p99_s=0.001)
+"""Server-side time of the connection's start-up round trip."""
 
 
 def _redis_error(message: str) -> BaseException:
@@ -60,11 +62,12 @@ class ModelRedisClient:
         rng: random.Random,
         pool_size: int = 50,
         command_time: Distribution = DEFAULT_COMMAND_TIME,
+        connect_time: Distribution = DEFAULT_CONNECT_TIME,
     ) -> None:
         self.proxy = proxy
         self.rng = rng
         self.command_time = command_time
-        hello = Handshake(request_bytes=60, reply_bytes=30, service=command_time)
+        hello = Handshake(request_bytes=60, reply_bytes=30, service=connect_time)
         self.pool = ModelPool(proxy, max_size=pool_size, handshakes=(hello,), rng=rng)
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self.commands = 0

@@ -58,6 +58,8 @@ class ModelSettings:
     redis_command: Distribution = DEFAULT_COMMAND_TIME
     redis_pool_size: int = 50
     clock_read_cost_s: float = 2e-6
+    clock_read_cost: Distribution | None = None
+    """When set, each clock read costs a draw from it (replaces ``clock_read_cost_s``)."""
     wall_start_s: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z: records stay deterministic
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -111,7 +113,16 @@ def build_sim_stack(
 
     models = models or ModelSettings()
     loop = loop or asyncio.get_running_loop()
-    clock = LoopClock(loop, wall_start_s=models.wall_start_s, read_cost_s=models.clock_read_cost_s)
+    costs: tuple[float, ...] = ()
+    if models.clock_read_cost is not None:
+        cost_rng = _rng(seed, "clock")
+        costs = tuple(models.clock_read_cost.sample(cost_rng) for _ in range(4096))
+    clock = LoopClock(
+        loop,
+        wall_start_s=models.wall_start_s,
+        read_cost_s=models.clock_read_cost_s,
+        read_costs_s=costs,
+    )
     pg_proxy = ModelProxy("postgres", errors=POSTGRES_ERRORS, rng=_rng(seed, "proxy:postgres"))
     redis_proxy = ModelProxy("redis", errors=REDIS_ERRORS, rng=_rng(seed, "proxy:redis"))
     repository = ModelSlugRepository(
