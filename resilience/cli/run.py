@@ -30,7 +30,8 @@ def _console() -> Console:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    Console(stderr=True, highlight=False).print(f"[red]error:[/] {message}")
+    width = None if sys.stderr.isatty() else 200
+    Console(stderr=True, highlight=False, width=width).print(f"[red]error:[/] {message}")
     return typer.Exit(code)
 
 

@@ -55,6 +55,16 @@ from resilience.scenario.history import History, OpRecord
 
 __all__ = ["METRIC_NAMES", "evaluate_history", "metrics_for", "timeline_of"]
 
+_MIGRATION_NAMES = (
+    "migration.runs",
+    "migration.failed_runs",
+    "migration.completed",
+    "migration.pending",
+    "migration.failure_rate",
+    "migration.skipped",
+    "migration.consistent",
+)
+
 METRIC_NAMES = frozenset(
     {
         "lookup",
@@ -92,6 +102,7 @@ METRIC_NAMES = frozenset(
         "window_s",
     }
 )
+METRIC_NAMES = METRIC_NAMES | frozenset(_MIGRATION_NAMES)
 """Every metric name the scenario harness produces (gates are checked against it)."""
 
 _HIT_PATHS = frozenset({"cache", "redis"})
@@ -227,17 +238,6 @@ def _migration(history: History) -> dict[str, MetricValue]:
         )
         out["migration.consistent"] = 1.0 if consistent else 0.0
     return out
-
-
-_MIGRATION_NAMES = (
-    "migration.runs",
-    "migration.failed_runs",
-    "migration.completed",
-    "migration.pending",
-    "migration.failure_rate",
-    "migration.skipped",
-    "migration.consistent",
-)
 
 
 def timeline_of(history: History) -> Timeline:

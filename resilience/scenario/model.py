@@ -273,7 +273,8 @@ class MigrationSpec(_Spec):
     ``jobs`` historical jobs without a UUID are seeded first (``unknown_share``
     of them name retired services, to be *skipped*). At ``at`` the backfill
     runs in batches of ``batch_size``; a run that fails is started again after
-    ``retry_interval`` (re-running is safe), at most ``max_runs`` times.
+    ``retry_interval`` (re-running is safe), at most ``max_runs`` times; with
+    ``catch_up`` it runs once more after the faults are removed.
     """
 
     at: Seconds = 0.0
@@ -282,6 +283,8 @@ class MigrationSpec(_Spec):
     batch_size: int = Field(default=100, ge=1)
     retry_interval: PositiveSeconds = 1.0
     max_runs: int = Field(default=30, ge=1)
+    catch_up: bool = True
+    """Run once more after the faults are removed, for jobs posted during the run."""
 
 
 class SteadyStateSpec(_Spec):

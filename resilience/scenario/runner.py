@@ -87,20 +87,30 @@ def _breaker_state(stats: Mapping[str, Any]) -> str | None:
 
 
 async def steady_state_check(
-    stack: Stack, probes: int, *, timeout_s: float = 0.0, interval_s: float = 1.0
+    stack: Stack,
+    probes: int,
+    *,
+    timeout_s: float = 0.0,
+    interval_s: float = 1.0,
+    from_tail: bool = False,
 ) -> tuple[bool, str]:
     """Look up ``probes`` known slugs; ok when all succeed and the breaker is closed.
 
     Retried every ``interval_s`` until it holds or ``timeout_s`` has passed.
+    ``from_tail`` probes the least popular slugs (fresh ones on every try), which
+    are unlikely to be cached, so the probes reach the database and give an open
+    breaker its trial call.
     """
     clock = stack.clock
     deadline = clock.monotonic() + timeout_s
     slugs = list(stack.slugs) or ["missing-catalogue"]
     detail = ""
+    attempt = 0
     while True:
         failures: list[str] = []
         for i in range(probes):
-            slug = slugs[i % len(slugs)]
+            k = attempt * probes + i
+            slug = slugs[-1 - (k % len(slugs))] if from_tail else slugs[k % len(slugs)]
             try:
                 result = await stack.target.lookup(slug)
                 if result.outcome != "success":
@@ -117,6 +127,7 @@ async def steady_state_check(
         )
         if clock.monotonic() >= deadline:
             return False, detail
+        attempt += 1
         await clock.sleep_async(interval_s)
 
 
@@ -413,9 +424,32 @@ class _Run:
             return
 
     async def migration_final(self) -> None:
+        """The catch-up run after the faults (jobs posted meanwhile), then the statistics."""
         capability = getattr(self.stack, "migration", None)
-        if self.scenario.migration is None or capability is None:
+        spec = self.scenario.migration
+        if spec is None or capability is None:
             return
+        if spec.catch_up:
+            self.writer.write({"type": "migration", "t_us": self.t_us(), "event": "catch_up"})
+            try:
+                counts = await asyncio.wait_for(capability.run(batch_size=spec.batch_size), 60.0)
+                self.writer.write(
+                    {
+                        "type": "migration",
+                        "t_us": self.t_us(),
+                        "event": "catch_up_end",
+                        "counts": dict(counts),
+                    }
+                )
+            except Exception as exc:
+                self.writer.write(
+                    {
+                        "type": "migration",
+                        "t_us": self.t_us(),
+                        "event": "catch_up_error",
+                        "error": f"{type(exc).__name__}: {exc}"[:300],
+                    }
+                )
         try:
             stats = await asyncio.wait_for(capability.stats(), 15.0)
         except Exception as exc:
@@ -572,7 +606,7 @@ class _Run:
                     await self.migration_final()
                     self.phase = "steady-after"
                     ok, detail = await steady_state_check(
-                        self.stack, steady.probes, timeout_s=steady.timeout
+                        self.stack, steady.probes, timeout_s=steady.timeout, from_tail=True
                     )
                     self.writer.write(
                         {

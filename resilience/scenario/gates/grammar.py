@@ -318,7 +318,8 @@ def parse_gate(text: str) -> Gate:
     if aggregation in ("count", "per_s", "per_min", "per_hour", "rate") and unit in DURATION_UNITS:
         raise GateSyntaxError(text, n.start(), f"{aggregation} is a number, not a duration")
     gate = Gate(metric, aggregation, percentile, op, value, unit, "")
-    source = f"{gate.subject} {op} {_num(float(n.group(0)))}{unit or ''}"
+    written = n.group(0).lstrip("+")
+    source = f"{gate.subject} {op} {written}{unit or ''}"
     return Gate(metric, aggregation, percentile, op, value, unit, source)
 
 
