@@ -48,6 +48,12 @@ def build_parser(prog: str = "python -m resilience.proxy") -> argparse.ArgumentP
     parser.add_argument(
         "-seed", "--seed", type=_seed, default=None, help="seed for every random decision"
     )
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        help="exit when this process is gone (used by ProxyServerProcess)",
+    )
     for flag, text in (
         ("version", "print the version and exit"),
         ("proxy-metrics", "serve proxy byte counters on /metrics"),
@@ -84,4 +90,4 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m resilience.pr
         proxy_metrics=args.proxy_metrics,
         runtime_metrics=args.runtime_metrics,
     )
-    return run(server)
+    return run(server, parent_pid=args.parent_pid)

@@ -130,6 +130,8 @@ class HttpProtocol(asyncio.Protocol):
         self.buf += data
         if not self.busy:
             self._process()
+        elif len(self.buf) > MAX_BODY_BYTES + MAX_HEADER_BYTES and self.transport is not None:
+            self.transport.pause_reading()  # pipelined input piles up behind a slow handler
 
     def eof_received(self) -> bool:
         self.peer_eof = True
@@ -166,6 +168,8 @@ class HttpProtocol(asyncio.Protocol):
             response = Response(500, b"internal error\n", "text/plain; charset=utf-8")
         self.busy = False
         self._write(response, keep_alive)
+        if self.transport is not None and not self.closing:
+            self.transport.resume_reading()
         if self.buf:
             self._process()
         if self.peer_eof and not self.busy and self.transport is not None:

@@ -57,6 +57,7 @@ class ProxyServerProcess:
         self.startup_timeout_s = startup_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.args = [python, "-m", "resilience.proxy", "-host", host, "-port", str(self.port)]
+        self.args += ["--parent-pid", str(os.getpid())]  # no orphan if we crash
         if seed is not None:
             self.args += ["-seed", str(seed)]
         if config is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from .metrics import metrics_renderer
 __all__ = ["ToxiproxyServer", "new_event_loop", "run"]
 
 _log = logging.getLogger("resilience.proxy.server")
+
+PARENT_POLL_S = 0.5
 
 
 class ToxiproxyServer:
@@ -118,12 +121,23 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def _serve(server: ToxiproxyServer) -> None:
+def _watch_parent(loop: asyncio.AbstractEventLoop, parent_pid: int, stop: asyncio.Event) -> None:
+    """Stop when the process that started us is gone (we were re-parented)."""
+    if os.getppid() != parent_pid:
+        _log.info("Parent process exited", extra={"parent_pid": parent_pid})
+        stop.set()
+    else:
+        loop.call_later(PARENT_POLL_S, _watch_parent, loop, parent_pid, stop)
+
+
+async def _serve(server: ToxiproxyServer, parent_pid: int | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    if parent_pid is not None:
+        _watch_parent(loop, parent_pid, stop)
     await server.start()
     try:
         await stop.wait()
@@ -132,11 +146,14 @@ async def _serve(server: ToxiproxyServer) -> None:
         await server.stop()
 
 
-def run(server: ToxiproxyServer) -> int:
-    """Run server until SIGINT/SIGTERM; 0 on a clean stop, 1 if the API cannot bind."""
+def run(server: ToxiproxyServer, *, parent_pid: int | None = None) -> int:
+    """Run server until SIGINT/SIGTERM (or until parent_pid exits).
+
+    Returns 0 on a clean stop, 1 if the API cannot bind.
+    """
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         try:
-            runner.run(_serve(server))
+            runner.run(_serve(server, parent_pid))
         except OSError as exc:
             _log.error("Failed to start API server", extra={"err": str(exc)})
             return 1

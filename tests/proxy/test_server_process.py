@@ -174,3 +174,25 @@ def test_sync_client_errors_and_unreachable(client: ToxiproxyClient) -> None:
     ):
         nobody.version()
     assert down.value.status == 0
+
+
+def test_server_exits_when_its_parent_dies() -> None:
+    script = (
+        "import os, sys\n"
+        "from resilience.proxy import ProxyServerProcess\n"
+        "p = ProxyServerProcess().start()\n"
+        "print(p.process.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    child = int(out.stdout.strip())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{child}/stat").read_text().split()[2]
+        except OSError:
+            return  # gone
+        if status == "Z":
+            return  # exited, waiting to be reaped by init
+        time.sleep(0.1)
+    raise AssertionError(f"proxy server {child} outlived its parent")
