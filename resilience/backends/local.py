@@ -10,6 +10,7 @@ last check goes *through* the proxies.
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from resilience.backends.binaries import find_postgres, find_redis_server, find_toxiproxy_server
 from resilience.backends.config import EnvironmentConfig, EnvironmentURLs
 from resilience.backends.postgres import LocalPostgres, postgres_answers, unprivileged_account
-from resilience.backends.process import ManagedProcess
+from resilience.backends.process import ManagedProcess, signals_deferred
 from resilience.backends.proxies import LocalProxyServer, ensure_proxy
 from resilience.backends.readiness import free_port, redis_ping, wait_until
 from resilience.backends.redis import LocalRedis
@@ -74,10 +75,14 @@ class LocalBackend:
         self.marker = marker = state.new_environment()
         phases["find_and_reap"] = time.monotonic() - t0
 
+        # Each spawn and its record happen with Ctrl-C held back (see signals_deferred),
+        # so an interrupted start never leaves a server that stop() does not know.
         self.proxy_server = LocalProxyServer(proxy_command, directory=marker.directory / "proxy")
-        self._record(self.proxy_server.spawn())
+        with signals_deferred():
+            self._record(self.proxy_server.spawn())
         self.redis = LocalRedis(redis_server, directory=marker.directory / "redis")
-        self._record(self.redis.spawn())
+        with signals_deferred():
+            self._record(self.redis.spawn())
         t1 = time.monotonic()
         self.postgres = LocalPostgres(
             pg_binaries,
@@ -88,12 +93,15 @@ class LocalBackend:
         )
         self.postgres.prepare()
         phases["postgres_data_dir"] = time.monotonic() - t1
-        self._record(self.postgres.spawn())
+        with signals_deferred():
+            self._record(self.postgres.spawn())
 
         timeout_s = cfg.startup_timeout_s
         pg_listen = f"127.0.0.1:{free_port()}"
         redis_listen = f"127.0.0.1:{free_port()}"
         postgres, redis, proxy_server = self.postgres, self.redis, self.proxy_server
+
+        cancel = threading.Event()
 
         def proxies_ready() -> tuple[tuple[str, int], tuple[str, int]]:
             wait_until(
@@ -101,6 +109,7 @@ class LocalBackend:
                 proxy_server.probe,
                 timeout_s=timeout_s,
                 process=proxy_server.process,
+                cancel=cancel,
             )
             api = proxy_server.api_url
             return (
@@ -112,20 +121,31 @@ class LocalBackend:
 
         t2 = time.monotonic()
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="resilience-ready") as pool:
-            proxies = pool.submit(proxies_ready)
-            redis_wait = pool.submit(
-                wait_until, "redis-server", redis.probe, timeout_s=timeout_s, process=redis.process
-            )
-            pg_wait = pool.submit(
-                wait_until,
-                "postgres",
-                postgres.probe,
-                timeout_s=timeout_s,
-                process=postgres.process,
-            )
-            phases["postgres_ready"] = pg_wait.result()
-            phases["redis_ready"] = redis_wait.result()
-            (pg_host, pg_port), (redis_host, redis_port) = proxies.result()
+            try:
+                proxies = pool.submit(proxies_ready)
+                redis_wait = pool.submit(
+                    wait_until,
+                    "redis-server",
+                    redis.probe,
+                    timeout_s=timeout_s,
+                    process=redis.process,
+                    cancel=cancel,
+                )
+                pg_wait = pool.submit(
+                    wait_until,
+                    "postgres",
+                    postgres.probe,
+                    timeout_s=timeout_s,
+                    process=postgres.process,
+                    cancel=cancel,
+                )
+                phases["postgres_ready"] = pg_wait.result()
+                phases["redis_ready"] = redis_wait.result()
+                (pg_host, pg_port), (redis_host, redis_port) = proxies.result()
+            except BaseException:
+                # Ctrl-C or one server failed: the other waits end now, not at their timeout.
+                cancel.set()
+                raise
         phases["wait_ready"] = time.monotonic() - t2
 
         urls = EnvironmentURLs(
@@ -153,10 +173,18 @@ class LocalBackend:
         return urls
 
     def stop(self) -> None:
+        """Stop every server (each even if stopping another failed), then delete the files."""
+        first_error: BaseException | None = None
         # The proxy first, so clients see a clean cut rather than half-dead servers.
         for server in (self.proxy_server, self.postgres, self.redis):
-            if server is not None:
+            if server is None:
+                continue
+            try:
                 server.stop()
+            except BaseException as exc:  # re-raised below, after the rest is stopped
+                first_error = first_error or exc
         if self.marker is not None:
             shutil.rmtree(self.marker.directory, ignore_errors=True)
             self.marker = None
+        if first_error is not None:
+            raise first_error

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ __all__ = [
     "live_group_members",
     "log_tail",
     "process_start_time",
+    "signals_deferred",
 ]
 
 _PR_SET_PDEATHSIG = 1
@@ -68,23 +69,50 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
 
 
-def _pdeathsig_preexec(sig: int) -> Callable[[], None] | None:
-    """A preexec function that asks the kernel to send ``sig`` when the parent dies.
+_DEFERRED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
-    Only for children of the main thread: the kernel ties the signal to the
-    spawning *thread*, so a worker thread's exit would kill the server.
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back (main thread only) while a child is spawned and recorded.
+
+    A Ctrl-C landing inside ``fork`` can be swallowed by CPython's at-fork
+    handlers, or leave a started child that no object knows, so nobody stops
+    it. Held back, it is delivered when the block ends, after the caller
+    recorded the child. Nesting is fine.
     """
     if threading.current_thread() is not threading.main_thread():
-        return None
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _child_preexec(death_signal: int) -> Callable[[], None]:
+    """The function run in the child between fork and exec.
+
+    It unblocks the signals :func:`signals_deferred` held back and, for
+    children of the main thread, asks the kernel to send
+    ``death_signal`` when the parent dies. Only for the main thread because
+    the kernel ties that signal to the spawning *thread*, so a worker
+    thread's exit would kill the server.
+    """
+    prctl: Callable[..., int] | None = None
     libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return None
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    prctl = libc.prctl
+    if threading.current_thread() is threading.main_thread() and libc_name is not None:
+        prctl = ctypes.CDLL(libc_name, use_errno=True).prctl
+    parent = os.getpid()
 
     def preexec() -> None:
-        # Runs in the child after the uid switch (which would clear the setting).
-        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _DEFERRED_SIGNALS)
+        if prctl is not None:
+            # Runs after the uid switch (which would clear the setting).
+            prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before the prctl
+                os._exit(1)
 
     return preexec
 
@@ -112,7 +140,7 @@ class ManagedProcess:
         self.argv = list(argv)
         self.log_path = log_path
         self.stop_signal = stop_signal
-        with log_path.open("ab") as log:
+        with log_path.open("ab") as log, signals_deferred():
             self.popen: subprocess.Popen[bytes] = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -124,10 +152,10 @@ class ManagedProcess:
                 user=run_as.uid if run_as else None,
                 group=run_as.gid if run_as else None,
                 extra_groups=[] if run_as else None,
-                preexec_fn=_pdeathsig_preexec(stop_signal),
+                preexec_fn=_child_preexec(stop_signal),
             )
-        self.pid = self.popen.pid
-        self.start_time = process_start_time(self.pid)
+            self.pid = self.popen.pid
+            self.start_time = process_start_time(self.pid)
 
     def alive(self) -> bool:
         return self.popen.poll() is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -65,11 +66,13 @@ def wait_until(
     timeout_s: float,
     process: ManagedProcess | None = None,
     interval_s: float = 0.01,
+    cancel: threading.Event | None = None,
 ) -> float:
     """Poll ``probe`` until it returns true; returns the seconds waited.
 
     Raises :class:`StartupFailed` (with ``process``'s log tail) when the
-    process exits first or ``timeout_s`` passes.
+    process exits first, ``timeout_s`` passes or ``cancel`` is set (the
+    caller gave up, e.g. on Ctrl-C, and should not wait for this thread).
     """
     start = time.monotonic()
     deadline = start + timeout_s
@@ -85,6 +88,8 @@ def wait_until(
                 f"{what} exited with code {process.popen.returncode} before it was ready",
                 log_tail=process.log_tail(),
             )
+        if cancel is not None and cancel.is_set():
+            raise StartupFailed(f"waiting for {what} was cancelled")
         if time.monotonic() >= deadline:
             detail = f" (last probe error: {last_error})" if last_error else ""
             raise StartupFailed(

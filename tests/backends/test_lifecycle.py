@@ -55,6 +55,21 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _mentioning(text: str) -> list[int]:
+    """Live processes whose command line mentions ``text`` (servers name their dirs)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+                state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if text in cmdline and state != "Z":
+                found.append(int(entry))
+    return found
+
+
 def _ports(urls: dict[str, str]) -> list[int]:
     return [int(u.rsplit(":", 1)[1].split("/")[0]) for u in urls.values()]
 
@@ -144,6 +159,42 @@ def test_signal_to_the_harness_process_tears_everything_down(
     assert _children(proc.pid) == set()
     _nothing_left(info)
     assert not Path(info["dir"]).exists()
+
+
+def test_ctrl_c_during_start_leaves_nothing(tmp_path: Path, state_dir: Path) -> None:
+    script = tmp_path / "harness.py"
+    script.write_text(HARNESS)
+    envs = state_dir / "envs"
+    existing = set(envs.iterdir()) if envs.exists() else set()
+    proc = subprocess.Popen([sys.executable, str(script), str(state_dir)], stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        # Interrupt as soon as the first server is recorded, before readiness.
+        marker = None
+        deadline = time.monotonic() + 30
+        while marker is None and time.monotonic() < deadline:
+            for directory in set(envs.iterdir()) - existing if envs.exists() else ():
+                try:
+                    loaded = EnvironmentMarker.load(directory)
+                except (OSError, ValueError):
+                    continue
+                if loaded.processes:
+                    marker = loaded
+            time.sleep(0.002)
+        assert marker is not None
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode != 0
+    pids = [p.pid for p in marker.processes]
+    deadline = time.monotonic() + 10
+    while _mentioning(str(marker.directory)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _mentioning(str(marker.directory)) == []
+    assert [p for p in pids if live_group_members(p)] == []
+    assert not marker.directory.exists()
 
 
 def test_after_sigkill_the_next_start_reaps_the_leftovers(tmp_path: Path, state_dir: Path) -> None:
