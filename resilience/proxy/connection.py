@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "ConnectionOwner", "Endpoint"]
 
 _LINGER_RST = struct.pack("ii", 1, 0)
+EARLY_LIMIT_BYTES = 1 << 20  # client bytes buffered while the upstream dial is pending
 
 
 class ConnectionOwner(Protocol):
@@ -44,7 +45,16 @@ class ConnectionOwner(Protocol):
 class Endpoint(asyncio.Protocol):
     """One socket. ``out_link`` carries what it reads; ``in_link`` writes to it."""
 
-    __slots__ = ("conn", "early", "early_eof", "in_link", "is_client", "out_link", "transport")
+    __slots__ = (
+        "conn",
+        "early",
+        "early_bytes",
+        "early_eof",
+        "in_link",
+        "is_client",
+        "out_link",
+        "transport",
+    )
 
     def __init__(self, conn: Connection, is_client: bool) -> None:
         self.conn = conn
@@ -52,8 +62,9 @@ class Endpoint(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.out_link: Link | None = None
         self.in_link: Link | None = None
-        self.early: list[bytes] = []  # read before the links exist (uvloop ignores an
-        self.early_eof = False  # early pause_reading), replayed once they do
+        self.early: list[bytes] = []  # read before the upstream is connected,
+        self.early_bytes = 0  # replayed once the links exist
+        self.early_eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -67,7 +78,8 @@ class Endpoint(asyncio.Protocol):
         link = self.out_link
         if link is None:
             self.early.append(data)
-            if self.transport is not None:
+            self.early_bytes += len(data)
+            if self.early_bytes > EARLY_LIMIT_BYTES and self.transport is not None:
                 self.transport.pause_reading()
             return
         if link.head is None:  # fast path: no toxic on this direction
@@ -88,10 +100,16 @@ class Endpoint(asyncio.Protocol):
     def replay_early(self) -> None:
         """Feed what arrived before the links existed."""
         early, self.early = self.early, []
+        paused = self.early_bytes > EARLY_LIMIT_BYTES
         for data in early:
             self.data_received(data)
-        if self.early_eof and self.out_link is not None:
-            self.out_link.feed_eof()
+        link = self.out_link
+        if link is None:
+            return
+        if self.early_eof:
+            link.feed_eof()
+        elif paused and not link.reading_paused and self.transport is not None:
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -170,7 +188,6 @@ class Connection:
         server.out_link = client.in_link = down
         self.owner.toxics.attach(up)
         self.owner.toxics.attach(down)
-        client.transport.resume_reading()
         server.replay_early()
         client.replay_early()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -59,6 +60,8 @@ def test_reset_closes_only_connections_with_a_timeout_toxic(
     client.add_toxic("other", "latency", attributes={"latency": 1})
     timed = connect(echo.listen_port)
     kept = connect(other.listen_port)
+    assert ping(kept) == b"ping"
+    time.sleep(0.2)  # let the proxy finish dialling the upstream of `timed`
     client.reset()
     assert timed.recv(10) == b""
     assert ping(kept) == b"ping"
