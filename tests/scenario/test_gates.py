@@ -99,7 +99,9 @@ def test_any_well_formed_gate_parses_and_round_trips(metric: str, op: str, value
 
 
 @given(_op, _number, _number)
-def test_evaluation_agrees_with_python_comparison(op: str, threshold: float, observed: float) -> None:
+def test_evaluation_agrees_with_python_comparison(
+    op: str, threshold: float, observed: float
+) -> None:
     gate = parse_gate(f"m {op} {threshold}")
     result = gate({"m": observed})
     expected = {
@@ -117,8 +119,10 @@ def test_evaluation_agrees_with_python_comparison(op: str, threshold: float, obs
 # -- evaluation ------------------------------------------------------------------------
 
 
-@given(st.lists(st.floats(min_value=0, max_value=10, allow_nan=False), min_size=1, max_size=200),
-       st.floats(min_value=0.1, max_value=100))
+@given(
+    st.lists(st.floats(min_value=0, max_value=10, allow_nan=False), min_size=1, max_size=200),
+    st.floats(min_value=0.1, max_value=100),
+)
 def test_percentile_is_exact_nearest_rank(samples: list[float], q: float) -> None:
     ordered = sorted(samples)
     value = percentile(ordered, q)
@@ -143,7 +147,8 @@ def test_per_hour_scales_a_count_by_the_window() -> None:
     result = gate({"breaker.opens": 1, "window_s": 30.0})
     assert result.status == "fail"
     assert result.observed == pytest.approx(120.0)
-    assert "breaker.opens per_hour" in result.message and "120" in result.message
+    assert "breaker.opens per_hour" in result.message
+    assert "120" in result.message
 
 
 def test_failure_message_names_field_rule_and_observed_value() -> None:
@@ -160,15 +165,23 @@ def test_missing_metric_fails_with_a_suggestion() -> None:
 
 def test_no_samples_is_nodata_and_does_not_fail() -> None:
     result = parse_gate("lookup.db avg < 50ms")({"lookup.db": []})
-    assert result.status == "nodata" and result.passed
+    assert result.status == "nodata"
+    assert result.passed
 
 
 def test_defaults_cover_every_targets_md_lookup_target() -> None:
     gates = default_gates()
     assert len(gates) == len(DEFAULT_GATES) == 7
     subjects = {g.gate.subject for g in gates}
-    assert {"cache.hit_rate", "lookup.cache avg", "lookup.db avg", "success_rate",
-            "fallback_rate", "breaker.opens per_hour", "error_rate"} == subjects
+    assert {
+        "cache.hit_rate",
+        "lookup.cache avg",
+        "lookup.db avg",
+        "success_rate",
+        "fallback_rate",
+        "breaker.opens per_hour",
+        "error_rate",
+    } == subjects
 
 
 # -- phases --------------------------------------------------------------------------
@@ -205,15 +218,21 @@ def test_scoped_gates_see_only_their_windows() -> None:
 
 
 def test_recovery_reports_the_time_to_recover() -> None:
-    gates = [parse_scoped_gate("bad == 0 @ recovery: a within 5s"),
-             parse_scoped_gate("bad == 0 @ recovery: a within 2s")]
+    gates = [
+        parse_scoped_gate("bad == 0 @ recovery: a within 5s"),
+        parse_scoped_gate("bad == 0 @ recovery: a within 2s"),
+    ]
     ok, late = evaluate_scoped(gates, TIMELINE, _value_by_time)  # type: ignore[arg-type]
-    assert ok.status == "pass" and ok.observed == pytest.approx(3.0)
-    assert late.status == "fail" and late.observed == pytest.approx(3.0)
+    assert ok.status == "pass"
+    assert ok.observed == pytest.approx(3.0)
+    assert late.status == "fail"
+    assert late.observed == pytest.approx(3.0)
     assert "must recover within 2s" in late.message
 
 
 def test_unknown_fault_in_a_phase_fails_with_a_suggestion() -> None:
-    [result] = evaluate_scoped([parse_scoped_gate("x == 1 @ during: aa")], TIMELINE,
-                               lambda w: {"x": 1.0})
-    assert result.status == "fail" and "did you mean 'a'" in result.message
+    [result] = evaluate_scoped(
+        [parse_scoped_gate("x == 1 @ during: aa")], TIMELINE, lambda w: {"x": 1.0}
+    )
+    assert result.status == "fail"
+    assert "did you mean 'a'" in result.message

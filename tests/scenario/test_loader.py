@@ -27,7 +27,8 @@ def _issues(text: str) -> list[str]:
 
 def test_minimal_scenario_gets_defaults() -> None:
     sc = parse_scenario(MINIMAL)
-    assert sc.workload.duration == 20.0 and sc.workload.warmup == 0.0
+    assert sc.workload.duration == 20.0
+    assert sc.workload.warmup == 0.0
     assert sc.environment.backend == "local"
     assert sc.gates is None
     assert len(sc.scoped_gates()) == 7  # TARGETS.md defaults
@@ -35,7 +36,8 @@ def test_minimal_scenario_gets_defaults() -> None:
 
 def test_durations_accept_units() -> None:
     sc = parse_scenario(MINIMAL.replace("20s", "1.5m") + "  warmup: 250ms\n")
-    assert sc.workload.duration == 90.0 and sc.workload.warmup == 0.25
+    assert sc.workload.duration == 90.0
+    assert sc.workload.warmup == 0.25
 
 
 def test_unknown_key_names_file_line_field_and_suggests() -> None:
@@ -48,7 +50,8 @@ def test_unknown_key_names_file_line_field_and_suggests() -> None:
 def test_bad_choice_lists_valid_choices() -> None:
     [issue] = _issues(MINIMAL + "environment:\n  backend: lcoal\n")
     assert "x.yaml:6: environment.backend" in issue
-    assert "did you mean 'local'" in issue and "local, docker, external" in issue
+    assert "did you mean 'local'" in issue
+    assert "local, docker, external" in issue
 
 
 def test_toxic_attribute_typo_is_caught() -> None:
@@ -57,13 +60,15 @@ def test_toxic_attribute_typo_is_caught() -> None:
         "    toxic: latency\n    attributes: {latncy: 300}\n"
     )
     [issue] = _issues(text)
-    assert "faults[0]" in issue and "did you mean 'latency'" in issue
+    assert "faults[0]" in issue
+    assert "did you mean 'latency'" in issue
 
 
 def test_unknown_toxic_type_suggests() -> None:
     text = MINIMAL + "faults:\n  - {at: 1s, duration: 2s, target: postgres, toxic: latncy}\n"
     [issue] = _issues(text)
-    assert "did you mean 'latency'" in issue and "reset_peer" in issue
+    assert "did you mean 'latency'" in issue
+    assert "reset_peer" in issue
 
 
 def test_all_problems_are_reported_at_once() -> None:
@@ -74,7 +79,8 @@ def test_all_problems_are_reported_at_once() -> None:
 
 def test_yaml_syntax_error_has_a_line() -> None:
     [issue] = _issues("name: t\nworkload: [\n")
-    assert issue.startswith("x.yaml:3") and "not valid YAML" in issue
+    assert issue.startswith("x.yaml:3")
+    assert "not valid YAML" in issue
 
 
 def test_duplicate_keys_are_errors() -> None:
@@ -84,12 +90,14 @@ def test_duplicate_keys_are_errors() -> None:
 
 def test_gate_syntax_error_points_at_the_gate() -> None:
     [issue] = _issues(MINIMAL + "gates:\n  - cache.hit_rate >> 0.7\n")
-    assert "x.yaml:6: gates[0]" in issue and "two comparisons" in issue
+    assert "x.yaml:6: gates[0]" in issue
+    assert "two comparisons" in issue
 
 
 def test_unknown_metric_suggests_a_known_one() -> None:
     [issue] = _issues(MINIMAL + "gates:\n  - cache.hit_rat >= 0.7\n")
-    assert "x.yaml:6" in issue and "did you mean 'cache.hit_rate'" in issue
+    assert "x.yaml:6" in issue
+    assert "did you mean 'cache.hit_rate'" in issue
 
 
 def test_phase_naming_an_unknown_fault_is_an_error() -> None:
@@ -114,7 +122,9 @@ def test_gate_forms_all_normalise_to_the_same_thing() -> None:
 
 
 def test_fault_past_the_end_of_the_workload_is_an_error() -> None:
-    [issue] = _issues(MINIMAL + "faults:\n  - {at: 15s, duration: 10s, target: redis, action: disable}\n")
+    [issue] = _issues(
+        MINIMAL + "faults:\n  - {at: 15s, duration: 10s, target: redis, action: disable}\n"
+    )
     assert "ends at 25 s, after the workload" in issue
 
 

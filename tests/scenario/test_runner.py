@@ -50,7 +50,10 @@ async def test_faults_are_applied_on_schedule_and_removed(tmp_path: Path) -> Non
     assert isinstance(controller, ToxicAwareController)
     assert controller.active == set()
     assert [c for c in controller.calls if c[0] != "clear_all"] == [
-        ("apply", "pg-down"), ("clear", "pg-down"), ("apply", "slow"), ("clear", "slow")
+        ("apply", "pg-down"),
+        ("clear", "pg-down"),
+        ("apply", "slow"),
+        ("clear", "slow"),
     ]
     history = read_history(tmp_path / "h.jsonl")
     events = [(r["event"], r["name"], r["t_us"] / 1e6) for r in history.faults]
@@ -58,7 +61,8 @@ async def test_faults_are_applied_on_schedule_and_removed(tmp_path: Path) -> Non
     assert [e[:2] for e in events] == [p[:2] for p in planned]
     for (_, _, actual), (_, _, wanted) in zip(events, planned, strict=True):
         assert wanted <= actual < wanted + 0.25
-    assert history.meta["mode"] == "fake" and history.end is not None
+    assert history.meta["mode"] == "fake"
+    assert history.end is not None
     assert {o.phase for o in history.ops} == {"warmup", "before", "during", "after"}
 
 
@@ -66,8 +70,8 @@ async def test_faults_are_removed_after_an_injected_crash(tmp_path: Path) -> Non
     controller = ToxicAwareController()
     slugs = [f"svc-{i}" for i in range(150)]
     target = FakeTarget(slugs, controller, crash_after=400)
-    from resilience.scenario.stack import StaticStack
     from resilience.clock import SYSTEM_CLOCK
+    from resilience.scenario.stack import StaticStack
 
     stack = StaticStack(target=target, faults=controller, clock=SYSTEM_CLOCK, slugs=slugs)
     result = await run_scenario(_scenario(), stack=stack, history_path=tmp_path / "h.jsonl")
@@ -76,7 +80,9 @@ async def test_faults_are_removed_after_an_injected_crash(tmp_path: Path) -> Non
     assert ("clear_all", "*") in controller.calls
     assert result.exit_code == 1
     errors = next(r for r in result.results if r.gate.gate.metric == "errors")
-    assert errors.status == "fail" and errors.observed and errors.observed > 0
+    assert errors.status == "fail"
+    assert errors.observed
+    assert errors.observed > 0
 
 
 async def test_a_crash_of_the_harness_itself_still_removes_faults(tmp_path: Path) -> None:
@@ -93,7 +99,8 @@ async def test_a_crash_of_the_harness_itself_still_removes_faults(tmp_path: Path
     result = await run_scenario(_scenario(), stack=stack, history_path=tmp_path / "h.jsonl")
     controller.clear = original  # type: ignore[method-assign]
     assert controller.active == set()  # clear_all ran at the end anyway
-    assert result.exit_code == 2 and result.fault_errors
+    assert result.exit_code == 2
+    assert result.fault_errors
     assert "controller bug" in result.fault_errors[0]
 
 
@@ -111,7 +118,8 @@ async def test_cancellation_removes_faults_and_closes_the_history(tmp_path: Path
         await task
     assert controller.active == set()
     history = read_history(tmp_path / "h.jsonl")
-    assert history.end is not None and history.end["status"] == "interrupted"
+    assert history.end is not None
+    assert history.end["status"] == "interrupted"
 
 
 async def test_fault_that_cannot_be_applied_is_exit_code_2(tmp_path: Path) -> None:
@@ -153,4 +161,5 @@ async def test_runs_on_an_injected_clock(tmp_path: Path) -> None:
     assert result.status == "completed"
     assert loop.time() - started < 3.0
     history = read_history(tmp_path / "h.jsonl")
-    assert history.ops and history.ops[-1].t_us < 4_000_000
+    assert history.ops
+    assert history.ops[-1].t_us < 4_000_000

@@ -206,10 +206,22 @@ class Gate:
         return not math.isclose(observed, t, rel_tol=1e-9, abs_tol=1e-12)
 
     def format_value(self, value: float) -> str:
-        """``value`` (base units) in the unit the gate was written with."""
+        """``value`` (base units) in the unit the gate was written with.
+
+        Durations far below that unit switch to a smaller one (9.9ms, not 0.0099s).
+        """
         if self.unit in DURATION_UNITS:
-            scaled = value / DURATION_UNITS[self.unit]
-            return f"{_num(scaled)}{self.unit}"
+            unit = self.unit
+            for smaller in ("s", "ms", "us"):
+                if (
+                    DURATION_UNITS[smaller] < DURATION_UNITS[unit]
+                    and abs(value) >= DURATION_UNITS[smaller]
+                ):
+                    if abs(value) < 0.1 * DURATION_UNITS[unit]:
+                        unit = smaller
+                    break
+            scaled = value / DURATION_UNITS[unit]
+            return f"{_num(scaled)}{unit}"
         if self.unit == "%":
             return f"{_num(value * 100)}%"
         return _num(value)
