@@ -196,3 +196,24 @@ def test_server_exits_when_its_parent_dies() -> None:
             return  # exited, waiting to be reaped by init
         time.sleep(0.1)
     raise AssertionError(f"proxy server {child} outlived its parent")
+
+
+def test_resilience_proxy_command_passes_flags_through() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from resilience.cli import proxy as proxy_cli
+
+    app = typer.Typer()
+    proxy_cli.register(app)
+
+    @app.command("other")
+    def other() -> None:  # a second command keeps typer in multi-command mode
+        """Unused."""
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["proxy", "-version"])
+    assert result.exit_code == 0
+    assert "toxiproxy-server version 2.12.0" in result.output
+    bad = runner.invoke(app, ["proxy", "-seed", "abc"])
+    assert bad.exit_code == 2
