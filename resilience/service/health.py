@@ -22,6 +22,7 @@ from resilience.clock import SYSTEM_CLOCK, Clock
 from resilience.detector import FailureDetector
 from resilience.service.model import LookupResult
 from resilience.service.stats import breaker_state
+from resilience.service.timeouts import bounded
 
 __all__ = ["HealthProbes", "LookupFailureWindow", "check_health"]
 
@@ -67,7 +68,7 @@ async def _probe(probe: Probe | None, timeout_s: float) -> dict[str, Any]:
     if probe is None:
         return {"status": "disabled"}
     try:
-        await asyncio.wait_for(probe(), timeout_s)
+        await bounded(probe(), timeout_s, what="health probe")
     except Exception as exc:  # any failure of a probe is the component being down
         return {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:200]}
     return {"status": "up"}
@@ -94,7 +95,7 @@ async def check_health(
         tracking: dict[str, Any] = {"status": "disabled"}
     else:
         try:
-            stats = await asyncio.wait_for(probes.error_stats(), probes.timeout_s)
+            stats = await bounded(probes.error_stats(), probes.timeout_s, what="error stats")
             tracking = {"status": _error_tracking_status(stats), **stats}
         except Exception as exc:  # the error store lives in PostgreSQL, which may be down
             tracking = {"status": "unknown", "error": f"{type(exc).__name__}: {exc}"[:200]}

@@ -10,7 +10,8 @@
 (repository, cache, Redis tier, breaker, retry, metrics, clock), so the
 virtual-time simulator runs this very class against modelled dependencies.
 It reads time only from the injected clock, and bounds each database attempt
-with :func:`asyncio.wait_for` (loop time, virtual under the simulator).
+with :func:`~resilience.service.timeouts.bounded` (loop time, virtual under
+the simulator), which gives up without waiting for the cancelled query.
 
 Contract of :meth:`LookupService.lookup`: an invalid slug raises
 :class:`~resilience.errors.InvalidSlug` (not recoverable, never retried, not
@@ -50,6 +51,7 @@ from resilience.service.prometheus import render_service_metrics
 from resilience.service.repository import JobRepository, SlugRepository
 from resilience.service.slug import is_valid_slug, validate_slug
 from resilience.service.stats import ServiceStats
+from resilience.service.timeouts import bounded
 
 __all__ = ["LookupService", "fallback_reason"]
 
@@ -183,7 +185,9 @@ class LookupService:
             nonlocal attempts
             attempts += 1
             try:
-                return await asyncio.wait_for(self.repository.fetch_uuid(slug), self.db_timeout_s)
+                return await bounded(
+                    self.repository.fetch_uuid(slug), self.db_timeout_s, what="slug query"
+                )
             except ResilienceError:
                 raise
             except Exception as exc:
@@ -318,7 +322,9 @@ class LookupService:
             nonlocal attempts
             attempts += 1
             try:
-                return await asyncio.wait_for(self.repository.fetch_many(slugs), self.db_timeout_s)
+                return await bounded(
+                    self.repository.fetch_many(slugs), self.db_timeout_s, what="batch query"
+                )
             except ResilienceError:
                 raise
             except Exception as exc:
@@ -403,7 +409,7 @@ class LookupService:
 
         async def attempt() -> Job:
             try:
-                return await asyncio.wait_for(
+                return await bounded(
                     jobs.insert_job(
                         micro_id=micro_id,
                         micro_uuid=result.uuid,
@@ -427,7 +433,7 @@ class LookupService:
         if self.jobs is None:
             raise RuntimeError("this LookupService was built without a job repository")
         try:
-            return await asyncio.wait_for(self.jobs.get_job(job_id), self.db_timeout_s)
+            return await bounded(self.jobs.get_job(job_id), self.db_timeout_s, what="job read")
         except ResilienceError:
             raise
         except Exception as exc:

@@ -8,6 +8,7 @@ classifies them once (:func:`resilience.classify.classify`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterable, Mapping
@@ -68,15 +69,32 @@ class PostgresSlugRepository:
         self._pool = pool
 
     async def fetch_uuid(self, slug: str) -> uuid.UUID | None:
-        value = await self._pool.fetchval(self._ONE, slug)
+        value = await _on_connection(self._pool, "fetchval", self._ONE, slug)
         return value if value is None or isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
     async def fetch_many(self, slugs: Iterable[str]) -> dict[str, uuid.UUID]:
         wanted = list(dict.fromkeys(slugs))
         if not wanted:
             return {}
-        rows = await self._pool.fetch(self._MANY, wanted)
+        rows = await _on_connection(self._pool, "fetch", self._MANY, wanted)
         return {row["slug"]: uuid.UUID(str(row["id"])) for row in rows}
+
+
+async def _on_connection(pool: Any, method: str, *args: Any) -> Any:
+    """Run one query on a pooled connection; a cancelled query kills its connection.
+
+    asyncpg's own cancellation asks the server to cancel and waits for the
+    answer, which never comes over a hung link: terminating the connection
+    frees the pool slot at once (the pool opens a new one when needed).
+    """
+    conn = await pool.acquire()
+    try:
+        return await getattr(conn, method)(*args)
+    except asyncio.CancelledError:
+        conn.terminate()
+        raise
+    finally:
+        await pool.release(conn)
 
 
 _JOB_COLUMNS = "id, micro_id, micro_uuid, answers, idempotency_key, status, created_at"
@@ -110,17 +128,23 @@ class PostgresJobRepository:
         idempotency_key: str,
     ) -> Job:
         body = json.dumps(dict(answers), separators=(",", ":"), sort_keys=True)
-        async with self._pool.acquire() as conn:
+        conn = await self._pool.acquire()
+        try:
             row = await conn.fetchrow(self._INSERT, micro_id, micro_uuid, body, idempotency_key)
             created = row is not None
             if row is None:
                 row = await conn.fetchrow(self._BY_KEY, idempotency_key)
+        except asyncio.CancelledError:
+            conn.terminate()
+            raise
+        finally:
+            await self._pool.release(conn)
         if row is None:  # deleted between the two statements: a caller-visible oddity, not ours
             raise LookupError(f"job with idempotency key {idempotency_key!r} vanished")
         return _job_from_row(row, created=created)
 
     async def get_job(self, job_id: int) -> Job | None:
-        row = await self._pool.fetchrow(self._BY_ID, job_id)
+        row = await _on_connection(self._pool, "fetchrow", self._BY_ID, job_id)
         return None if row is None else _job_from_row(row, created=False)
 
 

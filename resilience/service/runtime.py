@@ -26,6 +26,7 @@ from resilience.breaker.redis_store import RedisBreakerStore
 from resilience.cache.memory import LookupCache
 from resilience.cache.redis_tier import RedisTier
 from resilience.clock import SYSTEM_CLOCK, Clock
+from resilience.errors import ResilienceError
 from resilience.metrics import MetricsRecorder
 from resilience.retry import Retry
 from resilience.service.analytics import (
@@ -40,6 +41,7 @@ from resilience.service.health import HealthProbes
 from resilience.service.lookup import LookupService
 from resilience.service.model import LookupResult
 from resilience.service.repository import PostgresJobRepository, PostgresSlugRepository
+from resilience.service.timeouts import bounded
 
 __all__ = ["build_breaker", "build_cache", "build_retries", "open_service"]
 
@@ -235,6 +237,6 @@ async def open_service(
 
 async def _close_pool(pool: Any) -> None:
     try:
-        await asyncio.wait_for(pool.close(), 5.0)
-    except (TimeoutError, OSError):
+        await bounded(pool.close(), 2.0, what="closing the PostgreSQL pool")
+    except (ResilienceError, OSError):
         pool.terminate()
