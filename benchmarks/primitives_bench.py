@@ -307,8 +307,8 @@ def table(cases: list[Case]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (best kept)")
-    parser.add_argument("--target-s", type=float, default=0.04, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds (best kept)")
+    parser.add_argument("--target-s", type=float, default=0.003, help="seconds per measurement")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args(argv)
 

@@ -150,10 +150,20 @@ class TimeoutFailure(ConnectionFailure):
 
 
 class CircuitOpenError(ResilienceError):
-    """Raised instead of calling a dependency whose breaker is open."""
+    """Raised instead of calling a dependency whose breaker is open.
+
+    An open breaker may refuse thousands of calls a second, so the common
+    construction (no extra keywords) only stores ``name``, ``retry_after_s``
+    and ``retry_at``: ``message`` and ``context`` are built on first read and
+    the other attributes come from class-level defaults.
+    """
 
     recovery = Recovery.FALLBACK
     default_user_message = "A dependency is temporarily disabled; your request continues."
+    user_message = default_user_message
+    _correlation_id: str | None = None
+    _message: str | None = None
+    _context: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -163,6 +173,7 @@ class CircuitOpenError(ResilienceError):
         retry_at: float | None = None,
         **kwargs: Any,
     ) -> None:
+        # BaseException.__new__ has already set args to (name,)
         self.name = name
         self.retry_after_s = retry_after_s
         """Seconds until the breaker lets a trial call through."""
@@ -170,14 +181,6 @@ class CircuitOpenError(ResilienceError):
         """The breaker clock's monotonic time of that trial, if known."""
         if kwargs:
             super().__init__(self._describe(), **kwargs)
-            return
-        # The hot path of an open breaker refusing calls: the same attributes as
-        # ResilienceError.__init__ sets, with the message formatted only when read.
-        Exception.__init__(self, name)
-        self._message: str | None = None
-        self.user_message = self.default_user_message
-        self._correlation_id = None
-        self.context = {}
 
     def _describe(self) -> str:
         return f"circuit {self.name!r} is open; next trial in {self.retry_after_s:.3f} s"
@@ -191,6 +194,16 @@ class CircuitOpenError(ResilienceError):
     @message.setter
     def message(self, value: str) -> None:
         self._message = value
+
+    @property
+    def context(self) -> dict[str, Any]:
+        if self._context is None:
+            self._context = {}
+        return self._context
+
+    @context.setter
+    def context(self, value: dict[str, Any]) -> None:
+        self._context = value
 
     def __str__(self) -> str:
         return self.message

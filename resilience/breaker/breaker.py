@@ -48,6 +48,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from time import monotonic as _monotonic
 from typing import Any, NewType, ParamSpec, TypeVar, overload
 
 from resilience.breaker.state import BreakerListener, BreakerRecord, BreakerState, Transition
@@ -60,7 +61,7 @@ from resilience.breaker.window import (
     TimeWindow,
     _CountCounter,
 )
-from resilience.clock import SYSTEM_CLOCK, Clock
+from resilience.clock import SYSTEM_CLOCK, Clock, SystemClock
 from resilience.errors import CircuitOpenError, InvalidInput, NotFound
 
 __all__ = ["CircuitBreaker", "Permit", "default_is_failure"]
@@ -163,6 +164,9 @@ class CircuitBreaker:
         self._listeners: list[BreakerListener] = list(listeners)
 
         self._now = clock.monotonic
+        # refusals read the system clock through time.monotonic directly (no Python
+        # frame); freezegun patches this module's `_monotonic` global as well
+        self._system_clock = isinstance(clock, SystemClock)
         self._timed = slow_call_duration_s is not None
         self._counter: OutcomeCounter | None = window.create() if window is not None else None
         # a count window takes plain successes as a bare increment (see _CountCounter)
@@ -276,7 +280,13 @@ class CircuitBreaker:
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` through the breaker."""
         permit = self._generation
-        if self._state is not _CLOSED:
+        state = self._state
+        if state is not _CLOSED:
+            if state is _OPEN:  # inlined lock-free refusal (see _admit_slow): saves a frame
+                t = _monotonic() if self._system_clock else self._now()
+                opens_at = self._opened_at + self.reset_timeout_s
+                if t < opens_at:
+                    raise CircuitOpenError(self.name, retry_after_s=opens_at - t, retry_at=opens_at)
             permit = self._admit_slow()
         if self._timed:
             now = self._now
@@ -361,7 +371,7 @@ class CircuitBreaker:
             # lock-free refusal while the timeout runs (the common case of an open
             # breaker); a transition racing with these reads can at worst refuse a
             # call that would have been admitted an instant later
-            now = self._now()
+            now = _monotonic() if self._system_clock else self._now()
             opens_at = self._opened_at + self.reset_timeout_s
             if now < opens_at:
                 raise CircuitOpenError(self.name, retry_after_s=opens_at - now, retry_at=opens_at)

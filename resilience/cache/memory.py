@@ -11,8 +11,9 @@ Contract
   ``negative_ttl_s`` (default 60 s); lookups then return :data:`NEGATIVE`,
   distinct from :data:`MISSING` (nothing known).
 - Expired entries are removed when touched, and all of them every
-  ``sweep_interval_s`` (default 300 s) by the first ``get`` or ``set`` after
-  that interval: a lazy sweep driven by the clock, no background thread.
+  ``sweep_interval_s`` (default 300 s) by the first set, miss or negative hit
+  after that interval (positive hits skip the check to stay cheap): a lazy
+  sweep driven by the clock, no background thread.
 - :meth:`LookupCache.get_or_load` / :meth:`LookupCache.aget_or_load` call the
   loader at most once per key at a time: N concurrent misses (threads, or
   tasks) cause one load and all N get its result or its exception. A loader
@@ -41,20 +42,27 @@ misses and reloads).
 Loads and sweeps use a lock; the protected loader never runs under it.
 
 Each entry is a ``(value, expires_at)`` tuple in one ``OrderedDict``; every
-operation reads the clock once. All time comes from ``clock.monotonic()``.
+operation reads the clock once. A positive hit is one dict lookup, one clock
+read, one comparison, one ``move_to_end`` and one counter increment; negative
+entries are shaped so that they fail the hit test and take a slower branch.
+All time comes from the clock; for the :data:`~resilience.clock.SYSTEM_CLOCK`
+the cache calls ``time.monotonic`` through a module global instead of the
+clock's Python method (freezegun patches that global too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Generic, TypeVar
+from time import monotonic as _monotonic
+from typing import Generic, TypeAlias, TypeVar
 
 from resilience.cache.results import MISSING, NEGATIVE, CacheSentinel, CacheStats, Negative
-from resilience.clock import SYSTEM_CLOCK, Clock
+from resilience.clock import SYSTEM_CLOCK, Clock, SystemClock
 from resilience.errors import NotFound
 
 # MISSING, NEGATIVE and the types are re-exported for callers importing them from here
@@ -62,6 +70,13 @@ __all__ = ["MISSING", "NEGATIVE", "CacheSentinel", "CacheStats", "LookupCache", 
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+_NEVER_FRESH = -math.inf
+# An entry is (value, expires_at) or, for a negative entry,
+# (NEGATIVE, _NEVER_FRESH, expires_at): the hit path tests only `now < entry[1]`,
+# so negative entries take the slow path and positive hits need no extra check.
+# `entry[-1]` is the expiry of both kinds.
+_Entry: TypeAlias = tuple[V, float] | tuple[Negative, float, float]
 
 
 class _Flight(Generic[V]):
@@ -86,15 +101,17 @@ class LookupCache(Generic[K, V]):
         "_aflights",
         "_clock",
         "_data",
+        "_data_get",
         "_evictions",
         "_expirations",
         "_flights",
-        "_hits",
+        "_hit_counter",
         "_load_errors",
         "_loads",
         "_lock",
         "_max_size",
         "_misses",
+        "_move_to_end",
         "_negative_hits",
         "_negative_ttl_s",
         "_next_sweep_at",
@@ -102,10 +119,17 @@ class LookupCache(Generic[K, V]):
         "_stale_hits",
         "_stale_s",
         "_sweep_interval_s",
+        "_system_clock",
         "_tasks",
         "_ttl_s",
+        "get",
         "name",
     )
+
+    get: Callable[[K], V | CacheSentinel]
+    """``get(key)``: the fresh value, :data:`NEGATIVE`, or :data:`MISSING`; a hit
+    becomes the most recently used entry. (A per-instance closure: see
+    :func:`_hit_path`.)"""
 
     def __init__(
         self,
@@ -137,14 +161,24 @@ class LookupCache(Generic[K, V]):
         self._stale_s = float(stale_s)
         self._clock = clock
         self._now = clock.monotonic
-        self._data: OrderedDict[K, tuple[V | Negative, float]] = OrderedDict()
+        self._data: OrderedDict[K, _Entry[V]] = OrderedDict()
+        # bound once: saves two attribute lookups per hit
+        self._data_get = self._data.get
+        self._move_to_end = self._data.move_to_end
+        # the system clock is read through time.monotonic directly (a C call, no
+        # Python frame); freezegun still sees it because it patches this module's
+        # `_monotonic` global like any other reference to time.monotonic
+        self._system_clock = isinstance(clock, SystemClock)
         self._lock = threading.Lock()
         self._flights: dict[K, _Flight[V]] = {}
         self._aflights: dict[K, asyncio.Future[V | Negative]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._next_sweep_at = self._now() + self._sweep_interval_s
-        self._hits = self._negative_hits = self._stale_hits = self._misses = 0
+        self._next_sweep_at = self._time() + self._sweep_interval_s
+        self._negative_hits = self._stale_hits = self._misses = 0
         self._loads = self._load_errors = self._evictions = self._expirations = 0
+        hit_path = _hit_path(self)
+        self.get = hit_path[0]
+        self._hit_counter = hit_path[1]
 
     # -- configuration -------------------------------------------------------------
 
@@ -162,42 +196,39 @@ class LookupCache(Generic[K, V]):
 
     # -- reads -----------------------------------------------------------------
 
-    def get(self, key: K) -> V | CacheSentinel:
-        """The fresh value, :data:`NEGATIVE`, or :data:`MISSING`; a hit becomes most recent."""
-        entry = self._data.get(key)
-        if entry is not None:
-            now = self._now()
-            if now < entry[1]:
-                try:  # noqa: SIM105 (contextlib.suppress costs ~100 ns on the hit path)
-                    self._data.move_to_end(key)
-                except KeyError:  # removed by another thread meanwhile; still a hit
-                    pass
-                value = entry[0]
-                if value is NEGATIVE:
-                    self._negative_hits += 1
-                else:
-                    self._hits += 1
-                if now >= self._next_sweep_at:
-                    self.sweep()
-                return value
-            self._expire(key, entry, now)
-        else:
-            now = self._now()
+    def _get_miss(self) -> CacheSentinel:
         self._misses += 1
-        if now >= self._next_sweep_at:
+        if self._time() >= self._next_sweep_at:
             self.sweep()
         return MISSING
 
+    def _get_slow(self, key: K, entry: _Entry[V], now: float) -> V | CacheSentinel:
+        """A negative entry, or an expired one."""
+        if now < entry[-1]:
+            try:  # noqa: SIM105 (see get)
+                self._move_to_end(key)
+            except KeyError:
+                pass
+            self._negative_hits += 1
+            result: V | CacheSentinel = NEGATIVE
+        else:
+            self._expire(key, entry, now)
+            self._misses += 1
+            result = MISSING
+        if now >= self._next_sweep_at:
+            self.sweep()
+        return result
+
     def peek(self, key: K) -> V | CacheSentinel:
         """Like :meth:`get` but without touching LRU order or statistics."""
-        entry = self._data.get(key)
-        if entry is not None and self._now() < entry[1]:
+        entry = self._data_get(key)
+        if entry is not None and self._time() < entry[-1]:
             return entry[0]
         return MISSING
 
     def __contains__(self, key: object) -> bool:
-        entry = self._data.get(key)  # type: ignore[arg-type]
-        return entry is not None and self._now() < entry[1]
+        entry = self._data_get(key)  # type: ignore[arg-type]
+        return entry is not None and self._time() < entry[-1]
 
     def __len__(self) -> int:
         """Entries held, including expired ones not yet swept."""
@@ -211,14 +242,16 @@ class LookupCache(Generic[K, V]):
 
     def set(self, key: K, value: V, *, ttl_s: float | None = None) -> None:
         """Store ``value`` for ``ttl_s`` (default: the cache's) as the most recent entry."""
-        self._put(key, value, self._ttl_s if ttl_s is None else ttl_s)
+        now = _monotonic() if self._system_clock else self._now()
+        self._put(key, (value, now + (self._ttl_s if ttl_s is None else ttl_s)), now)
 
     def set_negative(self, key: K, *, ttl_s: float | None = None) -> None:
         """Remember that ``key`` does not exist, for ``ttl_s`` (default ``negative_ttl_s``)."""
-        self._put(key, NEGATIVE, self._negative_ttl_s if ttl_s is None else ttl_s)
+        now = self._time()
+        ttl = self._negative_ttl_s if ttl_s is None else ttl_s
+        self._put(key, (NEGATIVE, _NEVER_FRESH, now + ttl), now)
 
-    def _put(self, key: K, value: V | Negative, ttl_s: float) -> None:
-        now = self._now()
+    def _put(self, key: K, entry: _Entry[V], now: float) -> None:
         data = self._data
         if key in data:
             try:  # noqa: SIM105 (hot path: suppress() is a context manager call)
@@ -234,7 +267,7 @@ class LookupCache(Generic[K, V]):
                 except KeyError:  # emptied by another thread meanwhile
                     break
                 self._evictions += 1
-        data[key] = (value, now + ttl_s)
+        data[key] = entry
         if now >= self._next_sweep_at:
             self.sweep()
 
@@ -257,21 +290,21 @@ class LookupCache(Generic[K, V]):
     def sweep(self) -> int:
         """Remove every expired entry now; returns how many were removed."""
         with self._lock:
-            now = self._now()
+            now = self._time()
             self._next_sweep_at = now + self._sweep_interval_s
             data = self._data
             stale_s = self._stale_s
             removed = 0
             for key, entry in list(data.items()):
-                if now >= entry[1] + stale_s and data.get(key) is entry:
+                if now >= entry[-1] + stale_s and data.get(key) is entry:
                     del data[key]
                     removed += 1
             self._expirations += removed
             return removed
 
-    def _expire(self, key: K, entry: tuple[V | Negative, float], now: float) -> None:
+    def _expire(self, key: K, entry: _Entry[V], now: float) -> None:
         """Drop an expired entry found by a lookup (kept while it may still be served stale)."""
-        if now < entry[1] + self._stale_s:
+        if now < entry[-1] + self._stale_s:
             return
         with self._lock:
             if self._data.get(key) is entry:
@@ -282,7 +315,7 @@ class LookupCache(Generic[K, V]):
 
     def stats(self) -> CacheStats:
         return CacheStats(
-            hits=self._hits,
+            hits=self._hit_counter(False),
             negative_hits=self._negative_hits,
             stale_hits=self._stale_hits,
             misses=self._misses,
@@ -295,7 +328,8 @@ class LookupCache(Generic[K, V]):
         )
 
     def reset_stats(self) -> None:
-        self._hits = self._negative_hits = self._stale_hits = self._misses = 0
+        self._hit_counter(True)
+        self._negative_hits = self._stale_hits = self._misses = 0
         self._loads = self._load_errors = self._evictions = self._expirations = 0
 
     # -- loading (sync) --------------------------------------------------------------
@@ -366,8 +400,8 @@ class LookupCache(Generic[K, V]):
         """The value of an expired entry still inside the stale window, else MISSING."""
         if not self._stale_s:
             return MISSING
-        entry = self._data.get(key)
-        if entry is not None and self._now() < entry[1] + self._stale_s:
+        entry = self._data_get(key)
+        if entry is not None and self._time() < entry[-1] + self._stale_s:
             return entry[0]
         return MISSING
 
@@ -459,5 +493,71 @@ class LookupCache(Generic[K, V]):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _time(self) -> float:
+        return _monotonic() if self._system_clock else self._now()
+
     def __repr__(self) -> str:
         return f"LookupCache(name={self.name!r}, size={len(self._data)}, max_size={self._max_size})"
+
+
+_HitPath: TypeAlias = tuple[Callable[[K], V | CacheSentinel], Callable[[bool], int]]
+
+
+def _hit_path(cache: LookupCache[K, V]) -> _HitPath[K, V]:
+    """Build ``cache.get`` as a closure, plus a reader (and resetter) of its hit count.
+
+    A closure reads its collaborators from cells instead of attributes and
+    counts hits in a cell, which makes a hit ~10 % cheaper than a method: the
+    difference between meeting and missing the benchmark target. Everything
+    but a fresh positive hit goes to the cache's methods.
+    """
+    data_get = cache._data.get
+    move_to_end = cache._data.move_to_end
+    slow = cache._get_slow
+    miss = cache._get_miss
+    hits = 0
+
+    def hit_counter(reset: bool) -> int:
+        nonlocal hits
+        value = hits
+        if reset:
+            hits = 0
+        return value
+
+    if cache._system_clock:
+
+        def get(key: K) -> V | CacheSentinel:
+            nonlocal hits
+            entry = data_get(key)
+            if entry is None:
+                return miss()
+            now = _monotonic()
+            if now < entry[1]:  # negative entries never pass: their [1] is -inf
+                try:  # noqa: SIM105 (contextlib.suppress costs ~100 ns on the hit path)
+                    move_to_end(key)
+                except KeyError:  # removed by another thread meanwhile; still a hit
+                    pass
+                hits += 1
+                return entry[0]
+            return slow(key, entry, now)
+
+        return get, hit_counter
+
+    now_fn = cache._now
+
+    def get_with_clock(key: K) -> V | CacheSentinel:
+        nonlocal hits
+        entry = data_get(key)
+        if entry is None:
+            return miss()
+        now = now_fn()
+        if now < entry[1]:
+            try:  # noqa: SIM105 (see above)
+                move_to_end(key)
+            except KeyError:
+                pass
+            hits += 1
+            return entry[0]
+        return slow(key, entry, now)
+
+    return get_with_clock, hit_counter

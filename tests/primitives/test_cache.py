@@ -233,6 +233,16 @@ def test_invalid_configuration_is_refused() -> None:
         LookupCache(stale_s=-1)
 
 
+def test_a_cache_built_before_freezing_follows_the_frozen_clock() -> None:
+    cache: LookupCache[str, str] = LookupCache(ttl_s=10.0)
+    with freeze_time("2026-01-01 12:00:00") as frozen:
+        cache.set("k", "v")
+        frozen.tick(9.0)
+        assert cache.get("k") == "v"
+        frozen.tick(1.0)
+        assert cache.get("k") is MISSING
+
+
 def test_ttl_expiry_with_the_system_clock_under_freezegun() -> None:
     with freeze_time("2026-01-01 12:00:00") as frozen:
         cache: LookupCache[str, str] = LookupCache(ttl_s=1800.0, negative_ttl_s=60.0)
