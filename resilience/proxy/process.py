@@ -29,6 +29,10 @@ class ProxyServerError(RuntimeError):
     """The proxy server process failed to start (the message has its log tail)."""
 
 
+class _PortTaken(ProxyServerError):
+    """Another process took the free port we picked before the child bound it."""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free on host a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -53,16 +57,17 @@ class ProxyServerProcess:
         env: dict[str, str] | None = None,
     ) -> None:
         self.host = host
+        self._fixed_port = port is not None
         self.port = port if port is not None else free_port(host)
         self.startup_timeout_s = startup_timeout_s
         self.stop_timeout_s = stop_timeout_s
-        self.args = [python, "-m", "resilience.proxy", "-host", host, "-port", str(self.port)]
-        self.args += ["--parent-pid", str(os.getpid())]  # no orphan if we crash
+        self.python = python
+        self.options = ["--parent-pid", str(os.getpid())]  # no orphan if we crash
         if seed is not None:
-            self.args += ["-seed", str(seed)]
+            self.options += ["-seed", str(seed)]
         if config is not None:
-            self.args += ["-config", os.fspath(config)]
-        self.args += list(extra_args)
+            self.options += ["-config", os.fspath(config)]
+        self.options += list(extra_args)
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: tempfile._TemporaryFileWrapper[bytes] | None = None
@@ -84,7 +89,22 @@ class ProxyServerProcess:
             return ""
         return data[-max_bytes:].decode(errors="replace")
 
+    @property
+    def args(self) -> list[str]:
+        """The child's command line."""
+        head = [self.python, "-m", "resilience.proxy", "-host", self.host, "-port", str(self.port)]
+        return head + self.options
+
     def start(self) -> ProxyServerProcess:
+        """Start the child and wait for its API; a lost port race is retried twice."""
+        for _attempt in range(2):
+            try:
+                return self._start_once()
+            except _PortTaken:
+                self.port = free_port(self.host)
+        return self._start_once()
+
+    def _start_once(self) -> ProxyServerProcess:
         self._log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in stop)
             prefix="resilience-proxy-", suffix=".log", delete=False
         )
@@ -105,6 +125,8 @@ class ProxyServerProcess:
             if self.process.poll() is not None:
                 tail = self.log_tail()
                 self.stop()
+                if not self._fixed_port and "address already in use" in tail:
+                    raise _PortTaken(tail)
                 raise ProxyServerError(
                     f"proxy server exited with {self.process.returncode}; log tail:\n{tail}"
                 )
