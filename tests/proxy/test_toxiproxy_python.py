@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import toxiproxy
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
+from toxiproxy.utils import can_connect_to
 
 from resilience.proxy import ProxyServerProcess, ToxiproxyClient
 
@@ -89,10 +90,15 @@ def test_down_disables_and_keeps_port_and_toxics(
 
 
 def test_reset_and_populate_and_destroy_all(tp: toxiproxy.Toxiproxy) -> None:
-    proxy = tp.create(upstream="localhost:3306", name="one", enabled=False)
-    proxy.add_toxic(type="latency")
+    proxy = tp.create(upstream="localhost:3306", name="one")
+    host, port = proxy.listen.split(":")
+    proxy.disable()
+    assert not can_connect_to(host, int(port))
+    proxy.add_toxic(type="latency", attributes={"latency": 123})
     assert tp.reset()
+    assert can_connect_to(host, int(port))
     assert tp.get_proxy("one").enabled is True
+    assert tp.get_proxy("one").listen == proxy.listen
     assert proxy.toxics() == {}
     created = tp.populate(
         [
