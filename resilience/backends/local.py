@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 
 from resilience.backends.binaries import find_postgres, find_redis_server, find_toxiproxy_server
 from resilience.backends.config import EnvironmentConfig, EnvironmentURLs
-from resilience.backends.postgres import LocalPostgres, postgres_answers, unprivileged_account
+from resilience.backends.postgres import (
+    LocalPostgres,
+    postgres_answers,
+    remove_orphan_shared_memory,
+    unprivileged_account,
+)
 from resilience.backends.process import ManagedProcess, signals_deferred
 from resilience.backends.proxies import LocalProxyServer, ensure_proxy
 from resilience.backends.readiness import free_port, redis_ping, wait_until
@@ -72,6 +77,9 @@ class LocalBackend:
         proxy_command = find_toxiproxy_server(cfg.toxiproxy_server)
         state = StateDir(cfg.state_dir)
         state.reap()
+        run_as = unprivileged_account()
+        if run_as is not None:
+            remove_orphan_shared_memory(run_as)
         self.marker = marker = state.new_environment()
         phases["find_and_reap"] = time.monotonic() - t0
 
@@ -87,7 +95,7 @@ class LocalBackend:
         self.postgres = LocalPostgres(
             pg_binaries,
             directory=marker.directory / "postgres",
-            run_as=unprivileged_account(),
+            run_as=run_as,
             template_cache=state.cache if cfg.pg_template_cache else None,
             settings=cfg.pg_settings,
         )

@@ -13,6 +13,8 @@ account ``resilience`` (created with ``useradd`` when missing).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import os
@@ -29,13 +31,21 @@ from resilience.backends.errors import ConfigurationError, StartupFailed
 from resilience.backends.process import ManagedProcess, RunAs, log_tail
 from resilience.backends.readiness import free_port
 
-__all__ = ["FAST_SETTINGS", "LocalPostgres", "postgres_answers", "unprivileged_account"]
+__all__ = [
+    "FAST_SETTINGS",
+    "LocalPostgres",
+    "postgres_answers",
+    "remove_orphan_shared_memory",
+    "unprivileged_account",
+]
 
 FAST_SETTINGS: dict[str, str] = {
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
     "unix_socket_directories": "",
+    # Dynamic shared memory as files in the data dir, so they go with it.
+    "dynamic_shared_memory_type": "mmap",
     "max_connections": "200",
     "log_min_messages": "warning",
 }
@@ -77,7 +87,30 @@ def unprivileged_account(name: str = "resilience") -> RunAs | None:
     return RunAs(uid=entry.pw_uid, gid=entry.pw_gid, name=entry.pw_name)
 
 
-def check_reachable(path: Path, run_as: RunAs) -> None:
+def remove_orphan_shared_memory(run_as: RunAs) -> int:
+    """Remove SysV segments of ``run_as`` that nobody attaches and whose creator is gone.
+
+    PostgreSQL's small interlock segment outlives a server killed with SIGKILL.
+    Only segments of our own throwaway account are touched. Returns how many.
+    """
+    try:
+        rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    except OSError:
+        return 0
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return 0
+    shmctl = ctypes.CDLL(libc_name, use_errno=True).shmctl
+    removed = 0
+    for row in rows:
+        fields = row.split()
+        shmid, cpid, nattch, uid = int(fields[1]), int(fields[4]), int(fields[6]), int(fields[7])
+        if uid == run_as.uid and nattch == 0 and not Path(f"/proc/{cpid}").exists():
+            removed += shmctl(shmid, 0, None) == 0  # 0 is IPC_RMID
+    return removed
+
+
+def check_reachable(path: Path, run_as: RunAs, *, advice: str) -> None:
     """Raise :class:`ConfigurationError` unless ``run_as`` may traverse every ancestor of path."""
     for directory in [path, *path.parents]:
         st = directory.stat()
@@ -90,8 +123,7 @@ def check_reachable(path: Path, run_as: RunAs) -> None:
         if not ok:
             raise ConfigurationError(
                 f"PostgreSQL runs as the unprivileged user {run_as.name!r} (it refuses root), "
-                f"which cannot enter {directory}; choose a state_dir it can reach "
-                "(the default is under the system temp dir)"
+                f"which cannot enter {directory}; {advice}"
             )
 
 
@@ -249,7 +281,17 @@ class LocalPostgres:
         """Create the data dir: copy the cached template, or run initdb without a cache."""
         self.directory.mkdir(mode=0o711, exist_ok=True)
         if self.run_as is not None:
-            check_reachable(self.directory, self.run_as)
+            check_reachable(
+                self.directory,
+                self.run_as,
+                advice="choose a state_dir it can reach (the default is)",
+            )
+            check_reachable(
+                self.binaries.bin_dir,
+                self.run_as,
+                advice="install PostgreSQL system-wide (`apt-get install postgresql`) or point "
+                "RESILIENCE_PG_BIN at binaries outside private directories",
+            )
         if self.template_cache is None:
             self.password = secrets.token_urlsafe(18)
             build_data_dir(self.binaries, self.data_dir, password=self.password, run_as=self.run_as)

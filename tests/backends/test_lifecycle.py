@@ -228,3 +228,30 @@ def test_reaper_kills_recorded_processes_of_a_dead_owner(tmp_path: Path) -> None
     assert sleeper.wait(timeout=5) == -signal.SIGKILL
     assert not directory.exists()
     assert live.directory.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root caller runs PostgreSQL as another user")
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs the system Python")
+def test_orphaned_shared_memory_of_the_postgres_account_is_removed() -> None:
+    from resilience.backends.postgres import remove_orphan_shared_memory, unprivileged_account
+
+    run_as = unprivileged_account()
+    assert run_as is not None
+    make_segment = (
+        "import ctypes, ctypes.util; libc = ctypes.CDLL(ctypes.util.find_library('c')); "
+        "print(libc.shmget(0, 56, 0o1600))"  # IPC_PRIVATE, IPC_CREAT | 0600
+    )
+    # The system Python: the venv's may live where the unprivileged account cannot go.
+    out = subprocess.run(["/usr/bin/python3", "-c", make_segment], user=run_as.uid,
+                         group=run_as.gid, cwd="/", capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    shmid = int(out)
+    assert shmid >= 0
+
+    def present() -> bool:
+        rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+        return any(int(r.split()[1]) == shmid for r in rows)
+
+    assert present()
+    assert remove_orphan_shared_memory(run_as) >= 1
+    assert not present()
