@@ -20,7 +20,9 @@ same virtual instant, simultaneous events run.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
+import math
 import time
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from pathlib import Path
@@ -73,6 +75,28 @@ async def _continue(coro: Coroutine[Any, Any, Any], first: Any) -> Any:
     return await _Resume(coro, first)
 
 
+def _merged_windows(faults: Sequence[Any]) -> tuple[list[float], list[float]]:
+    """Start and end lists of the merged active windows of ``faults`` (``enable`` never is)."""
+    spans = []
+    for fault in faults:
+        if fault.action == "enable":
+            continue
+        for i in range(fault.times):
+            start = fault.at + i * (fault.every or 0.0)
+            end = start + fault.duration if fault.duration is not None else math.inf
+            spans.append((start, end))
+    spans.sort()
+    starts: list[float] = []
+    ends: list[float] = []
+    for start, end in spans:
+        if ends and start <= ends[-1]:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
 class _Slots:
     """The concurrency limit as a counter (``release`` is what operations call)."""
 
@@ -92,6 +116,21 @@ if _RunnerRun is not None:
 
     class _FastRun(_RunnerRun):
         """The runner's run with timer-driven arrivals and eager operation starts."""
+
+        def phase_at(self, t_s: float) -> str:
+            """The runner's phase rule, with the fault windows merged once and bisected."""
+            windows = getattr(self, "_fault_windows", None)
+            if windows is None:
+                windows = self._fault_windows = _merged_windows(self.scenario.faults)
+            if t_s < self.scenario.workload.warmup:
+                return "warmup"
+            starts = windows[0]
+            i = bisect.bisect_right(starts, t_s) - 1
+            if i >= 0 and t_s < windows[1][i]:
+                return "during"
+            if self.first_fault_s is None or t_s < self.first_fault_s:
+                return "before"
+            return "after"
 
         async def workload(self) -> None:
             from resilience.scenario.workload import arrivals

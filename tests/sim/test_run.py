@@ -143,3 +143,31 @@ def test_gate_metrics_do_not_depend_on_wall_clock_speed(
     observed = [r.observed for r in evaluate_history(read_history(base), gates)]
     assert observed == [r.observed for r in evaluate_history(read_history(slow), gates)]
     assert base.read_bytes() == slow.read_bytes()
+
+
+def test_fast_path_phases_match_the_runner_rule() -> None:
+    """The merged-window phase lookup gives the runner's phase at every instant."""
+    from resilience.scenario.faults import active_faults
+    from resilience.sim.fastpath import _merged_windows
+
+    scenario = make_scenario(
+        faults=[
+            {"name": "a", "at": 5, "duration": 3, "target": "postgres", "action": "disable"},
+            {
+                "name": "b",
+                "at": 6,
+                "duration": 1,
+                "every": 10,
+                "times": 3,
+                "target": "redis",
+                "toxic": "latency",
+                "attributes": {"latency": 5},
+            },
+            {"name": "c", "at": 30, "target": "redis", "action": "enable"},
+        ]
+    )
+    starts, ends = _merged_windows(scenario.faults)
+    for tenth in range(400):
+        t = tenth / 10
+        inside = any(a <= t < b for a, b in zip(starts, ends, strict=True))
+        assert inside == bool(active_faults(scenario.faults, t)), t
