@@ -81,6 +81,10 @@ class Environment:
         config: EnvironmentConfig | None = None,
         backend_impl: Backend | None = None,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ConfigurationError(
+                f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}"
+            )
         self.config = config if config is not None else EnvironmentConfig.from_env()
         self._requested = backend
         self._backend: Backend | None = backend_impl
