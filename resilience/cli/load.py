@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option(help="default: ./loadtests/locustfile.py")
         ] = None,
     ) -> None:
-        """Run a load profile headless and exit with its gate verdict (0 pass, 1 fail).
+        """Run a load profile headless; exit 0 when every gate holds, 1 if one fails, 2 on errors.
 
         Arguments after the options go to Locust unchanged, e.g.
         ``resilience load smoke -- --shape-params users=50 --only-summary``.

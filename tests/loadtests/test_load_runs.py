@@ -236,6 +236,32 @@ def test_distributed_run_with_two_local_worker_processes(tmp_path: Path, service
     assert report["endpoints"]["lookup"]["requests"] > 50  # aggregated from both workers
 
 
+def test_master_and_separate_workers_as_across_machines(tmp_path: Path, service: str) -> None:
+    """Workers started on their own get the profile options from the master."""
+    profile = write_profile(tmp_path, "master", users=6, duration="2s")
+    port = free_port()
+    worker = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker",
+              "--master-host", "127.0.0.1", "--master-port", str(port)]  # fmt: skip
+    workers = [subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               for _ in range(2)]  # fmt: skip
+    try:
+        result = run_locust(
+            service, profile, tmp_path,
+            "--master", "--expect-workers", "2", "--master-bind-port", str(port),
+        )  # fmt: skip
+    finally:
+        for process in workers:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = gates_report(tmp_path)
+    assert report["locust_workers"] == 2
+    assert report["endpoints"]["job_post"]["requests"] > 0  # workers ran the profile's mix
+
+
 def test_a_fault_that_cannot_be_applied_makes_the_run_an_error(
     tmp_path: Path, service: str
 ) -> None:
