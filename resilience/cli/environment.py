@@ -1,7 +1,8 @@
 """``resilience up`` / ``resilience down``: a throwaway environment from the shell.
 
 ``up`` starts PostgreSQL, Redis and the two proxies, prints their URLs (or
-JSON with ``--json``, also as ``RESILIENCE_*`` variables with ``--env``) and
+JSON with ``--json``, or ``export RESILIENCE_*=...`` lines with ``--env`` so
+that ``eval "$(resilience up -d --env)"`` points later runs at them) and
 keeps them until Ctrl-C or SIGTERM. ``up --detach`` leaves them running in a
 background process recorded in ``<state dir>/up.json``; ``down`` stops it.
 """
@@ -46,7 +47,11 @@ def _print_urls(urls: dict[str, str], *, as_json: bool, as_env: bool, backend: s
     if as_env:
         from resilience.backends import EnvironmentURLs
 
-        for key, value in EnvironmentURLs(**urls).as_env().items():
+        # With RESILIENCE_BACKEND=external, later commands and pytest reuse these servers.
+        for key, value in {
+            "RESILIENCE_BACKEND": "external",
+            **EnvironmentURLs(**urls).as_env(),
+        }.items():
             typer.echo(f"export {key}='{value}'")
         return
     width = max(len(k) for k in urls)

@@ -10,7 +10,14 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-__all__ = ["SCHEMA_SQL", "TABLES", "apply_schema", "apply_schema_async", "truncate_all"]
+__all__ = [
+    "SCHEMA_SQL",
+    "TABLES",
+    "TRUNCATE_SQL",
+    "apply_schema",
+    "apply_schema_async",
+    "truncate_all",
+]
 
 SCHEMA_SQL: str = resources.files(__package__).joinpath("schema.sql").read_text()
 """The whole schema as one SQL script."""
