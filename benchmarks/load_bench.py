@@ -5,13 +5,17 @@ share the machine, so the figures are for *this* machine):
 
 * cache path: 100 known slugs (all fit the in-memory cache), lookups only, no
   think time; user counts step up until p95 of ``/services/[slug]`` reaches
-  50 ms. Sustainable throughput = the best requests/s seen with p95 < 50 ms.
+  50 ms. Sustainable throughput = the best lookups/s seen with p95 < 50 ms.
 * DB path: the same with the in-memory cache cut to one entry and Redis off,
   over 1000 slugs drawn uniformly, so nearly every lookup queries PostgreSQL.
 * outage: the realistic wizard mix (Zipf over 1000 slugs, 3 % unknown, jobs)
   at a steady user count, with PostgreSQL disabled for the middle third;
   reports the lookup failure ratio seen by clients and the service's own
   success/fallback rates, against the same run without the outage.
+
+Each step runs ``--repeat`` times (default 2) on a fresh service and the try
+with the most lookups/s counts: on a shared machine a slower try measures the
+neighbours. The 1-minute load average before each measured run is recorded.
 
     .venv/bin/python benchmarks/load_bench.py [--quick] [--service-workers 1,2] [--out DIR]
 
@@ -149,23 +153,31 @@ def step_search(
     catalogue_size: int,
     options: Sequence[str],
     processes: int,
+    repeat: int = 1,
 ) -> list[dict[str, Any]]:
     rows = []
     for users in steps:
-        port, ctx = stack.service(workers=workers, overrides=overrides)
-        url = f"http://127.0.0.1:{port}"
-        with ctx as process:
-            wait_until_up(f"{url}/health", timeout_s=30, process=process)
-            # warm-up run (fills caches, pools), then the measured run
-            locust_run(url, stack.out / f"{name}-w{workers}-u{users}-warm", users=users,
-                       duration_s=3, catalogue_size=catalogue_size, options=options,
-                       processes=processes, seed=stack.runs * 2)  # fmt: skip
-            summary = locust_run(
-                url, stack.out / f"{name}-w{workers}-u{users}", users=users,
-                duration_s=duration_s, catalogue_size=catalogue_size, options=options,
-                processes=processes, seed=stack.runs * 2 + 1,
-            )  # fmt: skip
-        row = {"path": name, "service_workers": workers, "users": users, **figures(summary)}
+        tries = []
+        for attempt in range(repeat):
+            port, ctx = stack.service(workers=workers, overrides=overrides)
+            url = f"http://127.0.0.1:{port}"
+            with ctx as process:
+                wait_until_up(f"{url}/health", timeout_s=30, process=process)
+                # warm-up run (fills caches, pools), then the measured run
+                locust_run(url, stack.out / f"{name}-w{workers}-u{users}-{attempt}-warm",
+                           users=users, duration_s=3, catalogue_size=catalogue_size,
+                           options=options, processes=processes,
+                           seed=stack.runs * 2)  # fmt: skip
+                load_before = os.getloadavg()[0]
+                summary = locust_run(
+                    url, stack.out / f"{name}-w{workers}-u{users}-{attempt}", users=users,
+                    duration_s=duration_s, catalogue_size=catalogue_size, options=options,
+                    processes=processes, seed=stack.runs * 2 + 1,
+                )  # fmt: skip
+            tries.append({**figures(summary), "load_avg_1m": round(load_before, 2)})
+        # best of the tries: the machine is shared, so slower tries measure the neighbours
+        chosen = max(tries, key=lambda t: t["lookup_rps"])
+        row = {"path": name, "service_workers": workers, "users": users, **chosen}
         print(json.dumps(row), flush=True)
         rows.append(row)
         if (row["p95_ms"] or 0) >= P95_LIMIT_MS * 2:
@@ -225,13 +237,15 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Machine: {result['machine']}",
         "",
-        "| path | service workers | users | lookups/s | p50 ms | p95 ms | p99 ms | failures |",
-        "|---|---|---|---|---|---|---|---|",
+        "| path | service workers | users | lookups/s | p50 ms | p95 ms | p99 ms | failures "
+        "| load avg |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["steps"]:
         lines.append(
             f"| {r['path']} | {r['service_workers']} | {r['users']} | {r['lookup_rps']} | "
-            f"{r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['failures']} |"
+            f"{r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['failures']} | "
+            f"{r['load_avg_1m']} |"
         )
     lines += ["", "| path | service workers | sustainable lookups/s (p95 < 50 ms) | at users |",
               "|---|---|---|---|"]  # fmt: skip
@@ -261,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--service-workers", default="1", help="comma list, e.g. 1,2")
     parser.add_argument("--processes", type=int, default=0, help="Locust worker processes")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--repeat", type=int, default=2, help="tries per step; the best counts")
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="load-bench-"))
     duration = 5.0 if args.quick else 10.0
@@ -287,13 +302,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             cache = step_search(
                 stack, "cache", workers=workers, overrides={}, steps=steps,
                 duration_s=duration, catalogue_size=100, options=lookups_only,
-                processes=args.processes,
+                processes=args.processes, repeat=args.repeat,
             )  # fmt: skip
             db = step_search(
                 stack, "db", workers=workers,
                 overrides={"cache.max_size": 1, "redis.enabled": "false"}, steps=steps,
                 duration_s=duration, catalogue_size=1000,
                 options=[*lookups_only, "--zipf-s", "0"], processes=args.processes,
+                repeat=args.repeat,
             )  # fmt: skip
             result["steps"] += cache + db
             result["sustainable"][f"cache, {workers} worker(s)"] = best(cache)
