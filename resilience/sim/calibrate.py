@@ -5,7 +5,8 @@ and in simulation, and compares, over the measured window: hit, success and
 fallback rates (difference in percentage points), p50/p95/p99 lookup latency
 by path (relative difference) and breaker opens. The targets for the default
 suite: every rate within 2 points and every p95 within 20 %
-(:data:`RATE_TARGET_POINTS`, :data:`P95_TARGET`).
+(:data:`RATE_TARGET_POINTS`, :data:`P95_TARGET`); a p95 is judged only when
+both sides have :data:`MIN_COMPARE` lookups on that path.
 
 :func:`fit_models` derives the dependency models from the real history: the
 empirical quantiles of the Redis-path latency become the Redis command time,
@@ -43,7 +44,10 @@ RATE_TARGET_POINTS = 2.0
 P95_TARGET = 0.20
 """Largest acceptable relative difference of a path's p95 latency."""
 MIN_SAMPLES = 20
-"""A path needs this many lookups on both sides for its latency to be compared."""
+"""A path needs this many lookups (outside faults) for its latency to be fitted."""
+MIN_COMPARE = 100
+"""A path's p95 is judged only with this many lookups on both sides (at fewer, fewer than
+five samples lie above the 95th percentile and it is mostly noise)."""
 
 _RATES = ("hit_rate", "success_rate", "fallback_rate")
 _PATHS = ("cache", "redis", "db", "fallback")
@@ -139,7 +143,7 @@ def compare(real: dict[str, Any], sim: dict[str, Any]) -> list[Delta]:
         ok = None if diff is None else abs(diff) <= RATE_TARGET_POINTS
         deltas.append(Delta(name, a, b, diff, "points", RATE_TARGET_POINTS, ok))
     for path in _PATHS:
-        enough = min(real[f"{path}.count"], sim[f"{path}.count"]) >= MIN_SAMPLES
+        enough = min(real[f"{path}.count"], sim[f"{path}.count"]) >= MIN_COMPARE
         for q in _QS:
             a, b = real[f"{path}.p{q}"], sim[f"{path}.p{q}"]
             diff = None if a is None or b is None or a == 0 else (b - a) / a
@@ -147,7 +151,10 @@ def compare(real: dict[str, Any], sim: dict[str, Any]) -> list[Delta]:
             ok = None
             if target is not None and diff is not None and enough:
                 ok = abs(diff) <= target
-            deltas.append(Delta(f"lookup.{path} p{q}", a, b, diff, "relative", target, ok))
+            name = f"lookup.{path} p{q}"
+            if q == 50:
+                name += f" (n={real[f'{path}.count']}/{sim[f'{path}.count']})"
+            deltas.append(Delta(name, a, b, diff, "relative", target, ok))
     opens_real, opens_sim = real.get("breaker.opens"), sim.get("breaker.opens")
     diff = None if opens_real is None or opens_sim is None else float(opens_sim - opens_real)
     deltas.append(Delta("breaker.opens", opens_real, opens_sim, diff, "count", None, None))

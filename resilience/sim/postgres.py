@@ -3,7 +3,9 @@
 Queries go through a :class:`~resilience.sim.pool.ModelPool` (asyncpg's pool
 of ``pool_size`` connections) over the ``postgres``
 :class:`~resilience.sim.proxy.ModelProxy`, with message sizes of asyncpg's
-extended protocol, and take a service time drawn from ``query_time``. Failures
+extended protocol, and take a service time drawn from ``query_time``; like
+asyncpg's pool, each query is followed by the connection reset on release (a
+second round trip, which a latency toxic delays too). Failures
 raise what asyncpg raises: :class:`ConnectionRefusedError` when the proxy is
 disabled, :class:`ConnectionResetError` for an RST, and asyncpg's
 ``ConnectionDoesNotExistError`` when the connection closes mid-query (a plain
@@ -38,6 +40,9 @@ _QUERY_OVERHEAD_BYTES = 56  # Bind + Execute + Sync around the parameter
 _REPLY_FOUND_BYTES = 71  # BindComplete + DataRow(uuid) + CommandComplete + ReadyForQuery
 _REPLY_EMPTY_BYTES = 38
 _ROW_BYTES = 40
+_RESET_BYTES = 120  # the pool's reset query on release
+_RESET_REPLY_BYTES = 60
+_RESET_TIME_S = 0.00005
 
 
 def _closed() -> BaseException:
@@ -102,6 +107,9 @@ class ModelSlugRepository:
             await self.proxy.exchange(
                 conn, request_bytes, reply_bytes, self.query_time.sample(self.rng)
             )
+            # asyncpg's pool resets a connection on release (one more round trip,
+            # inside the caller's timeout): pg_advisory_unlock_all, CLOSE ALL, RESET ALL.
+            await self.proxy.exchange(conn, _RESET_BYTES, _RESET_REPLY_BYTES, _RESET_TIME_S)
             ok = True
         finally:
             pool.release(conn, broken=not ok)
