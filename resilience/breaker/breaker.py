@@ -166,7 +166,7 @@ class CircuitBreaker:
         self._now = clock.monotonic
         # refusals read the system clock through time.monotonic directly (no Python
         # frame); freezegun patches this module's `_monotonic` global as well
-        self._system_clock = isinstance(clock, SystemClock)
+        self._system_clock = type(clock) is SystemClock  # not subclasses: they may override
         self._timed = slow_call_duration_s is not None
         self._counter: OutcomeCounter | None = window.create() if window is not None else None
         # a count window takes plain successes as a bare increment (see _CountCounter)

@@ -168,7 +168,7 @@ class LookupCache(Generic[K, V]):
         # the system clock is read through time.monotonic directly (a C call, no
         # Python frame); freezegun still sees it because it patches this module's
         # `_monotonic` global like any other reference to time.monotonic
-        self._system_clock = isinstance(clock, SystemClock)
+        self._system_clock = type(clock) is SystemClock  # not subclasses: they may override
         self._lock = threading.Lock()
         self._flights: dict[K, _Flight[V]] = {}
         self._aflights: dict[K, asyncio.Future[V | Negative]] = {}
