@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Path, Request, Response
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -179,13 +181,19 @@ def create_app(
         responses={400: {"model": ErrorOut}, 503: {"model": ErrorOut}},
         summary="Look a micro service up by slug",
     )
-    async def get_service(slug: str, response: Response) -> Any:
+    async def get_service(
+        slug: Annotated[
+            str,
+            Path(
+                min_length=1,
+                max_length=MAX_SLUG_LENGTH,
+                pattern=SLUG_PATTERN,
+                description="Lowercase letters and digits in groups joined by single hyphens.",
+            ),
+        ],
+        response: Response,
+    ) -> Any:
         result = await svc().lookup_result(slug)
-        if result.outcome == "invalid":
-            try:
-                validate_slug(slug)
-            except InvalidSlug as exc:
-                return _error(400, exc, "invalid_slug")
         headers = {
             "X-Lookup-Path": result.path,
             "X-Lookup-Outcome": result.outcome,
@@ -237,7 +245,7 @@ def create_app(
         responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
         summary="Read a job back",
     )
-    async def get_job(job_id: int) -> Any:
+    async def get_job(job_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Any:
         try:
             job = await svc().get_job(job_id)
         except ResilienceError as exc:
@@ -266,6 +274,19 @@ def create_app(
     @app.get("/stats", summary="Lookup metrics as JSON")
     async def stats() -> dict[str, Any]:
         return svc().stats()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # A bad slug in the path is refused with the slug rules spelled out (400).
+        slug = request.path_params.get("slug")
+        if slug is not None and any(
+            tuple(e.get("loc", ())) == ("path", "slug") for e in exc.errors()
+        ):
+            try:
+                validate_slug(slug)
+            except InvalidSlug as error:
+                return _error(400, error, "invalid_slug")
+        return await request_validation_exception_handler(request, exc)
 
     @app.exception_handler(ResilienceError)
     async def _resilience_error(_: Request, exc: ResilienceError) -> JSONResponse:

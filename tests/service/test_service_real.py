@@ -204,3 +204,21 @@ async def test_breaker_transitions_and_analytics_are_written(
     assert analytics == 15
     assert ("closed", "open") in [(r["from_state"], r["to_state"]) for r in transitions]
     assert errors >= 2
+
+
+async def test_hung_postgres_costs_the_timeout_not_the_driver_cancellation(
+    urls: Any, postgres_proxy: Any
+) -> None:
+    """A `timeout` toxic (replies never come): attempts give up at db.timeout_s and fall back."""
+    config = FAST.with_overrides({"db.timeout_s": 0.05, "retry.max_attempts": 2})
+    async with open_service(config, postgres_url=urls.postgres, redis_url=None) as service:
+        await service.lookup("roof-repair")  # a pooled connection exists
+        service.cache.clear()
+        postgres_proxy.add_toxic(
+            name="hang", type="timeout", stream="downstream", attributes={"timeout": 0}
+        )
+        result = await asyncio.wait_for(service.lookup("roof-repair"), 5.0)
+        postgres_proxy.destroy_toxic("hang")
+        recovered = await service.lookup("roof-repair")
+    assert (result.outcome, result.reason, result.attempts) == ("fallback", "timeout", 2)
+    assert recovered.outcome == "success"
