@@ -1,0 +1,96 @@
+"""Calibration: fitting models to a history, comparing two runs, and a real short run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from resilience.scenario.history import read_history
+from resilience.sim.calibrate import (
+    calibrate,
+    compare,
+    fit_models,
+    print_calibration,
+    side_metrics,
+)
+from resilience.sim.distributions import Empirical, Fixed, LogNormal
+from resilience.sim.run import run_simulated
+from resilience.sim.stack import ModelSettings
+
+from .conftest import make_scenario
+
+
+def test_empirical_distribution_quantiles_and_sampling() -> None:
+    dist = Empirical.from_samples([0.001 * i for i in range(1, 101)])
+    assert dist.quantile(0.0) == pytest.approx(0.001)
+    assert dist.quantile(1.0) == pytest.approx(0.1)
+    assert dist.quantile(0.5) == pytest.approx(0.0505, rel=1e-3)
+    import random
+
+    rng = random.Random(1)
+    draws = sorted(dist.sample(rng) for _ in range(2000))
+    assert draws[1000] == pytest.approx(0.0505, rel=0.1)
+    with pytest.raises(ValueError, match="sorted"):
+        Empirical((0.2, 0.1))
+
+
+def test_lognormal_is_set_by_median_and_p99() -> None:
+    dist = LogNormal(median_s=0.001, p99_s=0.01)
+    assert dist.quantile(0.5) == pytest.approx(0.001)
+    assert dist.quantile(0.99) == pytest.approx(0.01, rel=1e-6)
+    assert Fixed(0.2).quantile(0.9) == 0.2
+
+
+def test_identical_runs_compare_as_identical(tmp_path: Path) -> None:
+    scenario = make_scenario()
+    path = tmp_path / "h.jsonl"
+    run_simulated(scenario, history_path=path)
+    metrics = side_metrics(read_history(path))
+    deltas = compare(metrics, metrics)
+    assert all(d.ok is not False for d in deltas)
+    assert all(d.diff in (0.0, None) for d in deltas)
+
+
+def test_fitted_models_reproduce_a_run(tmp_path: Path) -> None:
+    """Fit models to a run made with known (slower) models; the re-simulation matches it."""
+    slow = ModelSettings(
+        db_query=LogNormal(median_s=0.004, p99_s=0.03),
+        redis_command=LogNormal(median_s=0.001, p99_s=0.008),
+        clock_read_cost_s=5e-6,
+    )
+    scenario = make_scenario(faults=[], workload={"duration": 60, "rate": 150, "warmup": 2})
+    reference = tmp_path / "reference.jsonl"
+    run_simulated(scenario, history_path=reference, models=slow)
+    fitted = fit_models(read_history(reference))
+    assert fitted.redis_command.quantile(0.5) == pytest.approx(0.001, rel=0.3)
+    assert fitted.clock_read_cost is not None
+    report = calibrate(scenario, output=tmp_path / "out", real_history=reference)
+    rates = {d.metric: d for d in report.deltas if d.unit == "points"}
+    assert all(abs(d.diff or 0.0) <= 2.0 for d in rates.values())
+    redis_p95 = next(d for d in report.deltas if d.metric == "lookup.redis p95")
+    assert redis_p95.diff is not None
+    assert abs(redis_p95.diff) <= 0.2
+    console = Console(record=True, width=140)
+    print_calibration(report, console)
+    assert "hit_rate" in console.export_text()
+    json.dumps(report.to_dict())
+
+
+@pytest.mark.slow
+def test_calibration_against_the_real_stack(tmp_path: Path) -> None:
+    """A short scenario run for real and simulated: rates within the 2-point target."""
+    scenario = make_scenario(
+        faults=[],
+        workload={"duration": 8, "rate": 100, "warmup": 2, "keys": {"catalogue_size": 50}},
+    )
+    try:
+        report = calibrate(scenario, output=tmp_path)
+    except RuntimeError as exc:
+        pytest.skip(f"the real stack is not available here: {exc}")
+    rates = [d for d in report.deltas if d.unit == "points"]
+    assert rates
+    assert all(d.ok for d in rates), [(d.metric, d.real, d.sim) for d in rates]
+    assert read_history(report.real_history).meta["mode"] == "real"
