@@ -30,21 +30,23 @@ Concurrency and speed
 ---------------------
 The hit path takes no lock. It relies on CPython's GIL making each single
 ``OrderedDict`` operation (``get``, ``move_to_end``, ``__setitem__``,
-``popitem``) atomic for keys with C-level ``__hash__``/``__eq__`` (str, int,
-UUID's int-backed hash is Python-level but side-effect free), and on the eval
-loop only switching threads at calls and backward jumps, so ``self.x += 1`` on
-an int is not interleaved. Multi-step writers tolerate races: a ``move_to_end``
-on a key another thread just removed is ignored; threads inserting new keys at
-the same instant may leave the cache a few entries above ``max_size`` until
-the next insert trims it (or below it, after concurrent evictions); and a sweep
-racing with a ``set`` of the same key may drop the new entry (the next lookup
-misses and reloads).
+``popitem``) atomic for keys hashed in C (str, int, bytes, tuples of them; a
+key with a Python ``__hash__`` such as ``UUID`` can be interrupted inside the
+hash, which dict lookups tolerate), and on the eval loop switching threads
+only at calls and backward jumps, so a counter ``+= 1`` is not interleaved.
+Multi-step writers tolerate races: a ``move_to_end`` on a key another thread
+just removed is ignored; threads inserting new keys at the same instant may
+leave the cache a few entries above ``max_size`` until the next insert trims
+it (or below it, after concurrent evictions); and a sweep racing with a
+``set`` of the same key may drop the new entry (the next lookup misses and
+reloads).
 Loads and sweeps use a lock; the protected loader never runs under it.
 
-Each entry is a ``(value, expires_at)`` tuple in one ``OrderedDict``; every
-operation reads the clock once. A positive hit is one dict lookup, one clock
-read, one comparison, one ``move_to_end`` and one counter increment; negative
-entries are shaped so that they fail the hit test and take a slower branch.
+Each entry is a tuple in one ``OrderedDict`` (see ``_Entry``); every
+operation reads the clock once. ``get`` is a per-instance closure (see
+:func:`_hit_path`): a positive hit is one dict lookup, one clock read, one
+comparison, one ``move_to_end`` and one counter increment; negative entries
+are shaped so that they fail the hit test and take a slower branch.
 All time comes from the clock; for the :data:`~resilience.clock.SYSTEM_CLOCK`
 the cache calls ``time.monotonic`` through a module global instead of the
 clock's Python method (freezegun patches that global too).
@@ -205,7 +207,7 @@ class LookupCache(Generic[K, V]):
     def _get_slow(self, key: K, entry: _Entry[V], now: float) -> V | CacheSentinel:
         """A negative entry, or an expired one."""
         if now < entry[-1]:
-            try:  # noqa: SIM105 (see get)
+            try:  # noqa: SIM105 (see _hit_path)
                 self._move_to_end(key)
             except KeyError:
                 pass
@@ -296,9 +298,9 @@ class LookupCache(Generic[K, V]):
             stale_s = self._stale_s
             removed = 0
             for key, entry in list(data.items()):
+                # pop, not del: a lock-free delete may have removed it meanwhile
                 if now >= entry[-1] + stale_s and data.get(key) is entry:
-                    del data[key]
-                    removed += 1
+                    removed += data.pop(key, None) is not None
             self._expirations += removed
             return removed
 
@@ -307,8 +309,7 @@ class LookupCache(Generic[K, V]):
         if now < entry[-1] + self._stale_s:
             return
         with self._lock:
-            if self._data.get(key) is entry:
-                del self._data[key]
+            if self._data.get(key) is entry and self._data.pop(key, None) is not None:
                 self._expirations += 1
 
     # -- statistics ---------------------------------------------------------------
