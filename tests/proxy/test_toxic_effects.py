@@ -38,10 +38,12 @@ def rtt_s(port: int, payload: bytes = b"ping") -> float:
 
 
 def test_latency_adds_delay_within_bounds(client: ToxiproxyClient, echo: ProxyInfo) -> None:
+    """Every round trip waits at least latency − jitter − 1 ms; the typical one no more
+    than latency + jitter + slack (the median, so one starved sample cannot fail it)."""
     client.add_toxic("echo", "latency", attributes={"latency": 60, "jitter": 10})
-    for _ in range(5):
-        elapsed = rtt_s(echo.listen_port)
-        assert 0.060 - 0.010 - 0.001 <= elapsed <= 0.060 + 0.010 + SLACK_S
+    samples = sorted(rtt_s(echo.listen_port) for _ in range(7))
+    assert samples[0] >= 0.060 - 0.010 - 0.001
+    assert samples[len(samples) // 2] <= 0.060 + 0.010 + SLACK_S
 
 
 def test_latency_on_both_streams_adds_up(client: ToxiproxyClient, echo: ProxyInfo) -> None:
@@ -84,7 +86,7 @@ def test_timeout_closes_after_silence(client: ToxiproxyClient, echo: ProxyInfo) 
     assert recv_until_eof(sock) == b""
     elapsed = time.perf_counter() - started
     sock.close()
-    assert 0.199 <= elapsed <= 0.2 + SLACK_S * 2
+    assert 0.199 <= elapsed <= 0.2 + SLACK_S * 4
 
 
 def test_timeout_zero_never_closes_until_removed(client: ToxiproxyClient, echo: ProxyInfo) -> None:
@@ -150,7 +152,7 @@ def test_slow_close_delays_eof(client: ToxiproxyClient, upstreams: UpstreamServe
     assert recv_until_eof(sock) == b"bye"
     elapsed = time.perf_counter() - started
     sock.close()
-    assert 0.299 <= elapsed <= 0.3 + SLACK_S * 2
+    assert 0.299 <= elapsed <= 0.3 + SLACK_S * 4
 
 
 def test_disabled_proxy_refuses(client: ToxiproxyClient, echo: ProxyInfo) -> None:
