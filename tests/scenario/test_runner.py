@@ -132,10 +132,10 @@ async def test_fault_that_cannot_be_applied_is_exit_code_2(tmp_path: Path) -> No
 
 
 async def test_open_model_records_lateness_instead_of_slowing_arrivals(tmp_path: Path) -> None:
-    """With one slot and 50 ms database lookups, arrivals queue: their lateness is recorded."""
+    """With one slot and 20 ms database lookups, arrivals queue: their lateness is recorded."""
     text = BASE.format(duration="2s", rate=100, concurrency=1).split("faults:")[0]
     scenario = parse_scenario(text + "gates: [late_rate < 0.9]\n")
-    stack = fake_stack(db_latency_s=0.05, cache_size=1)
+    stack = fake_stack(db_latency_s=0.02, cache_size=1)
     result = await run_scenario(scenario, stack=stack, history_path=tmp_path / "h.jsonl")
     history = read_history(tmp_path / "h.jsonl")
     assert len(history.ops) > 150  # every scheduled arrival was issued
