@@ -219,6 +219,9 @@ class HttpProtocol(asyncio.Protocol):
             consumed = body_start + length
         del buf[:consumed]
         self.sent_continue = False
+        if target.startswith(("http://", "https://")):  # absolute-form (proxies send it)
+            slash = target.find("/", target.find("//") + 2)
+            target = target[slash:] if slash >= 0 else "/"
         path, _, query = target.partition("?")
         connection = headers.get("connection", "").lower()
         keep_alive = (

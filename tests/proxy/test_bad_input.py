@@ -73,6 +73,12 @@ def test_keep_alive_pipelining_and_chunked_bodies(server: ProxyServerProcess) ->
     assert b"HTTP/1.1 204" in reply
 
 
+def test_absolute_form_target(server: ProxyServerProcess) -> None:
+    reply = raw(server, b"GET http://127.0.0.1/version HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert reply.endswith(b'{"version": "2.12.0"}\n')
+
+
 def test_expect_100_continue(server: ProxyServerProcess) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(b"POST /reset HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
