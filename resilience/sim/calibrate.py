@@ -161,28 +161,18 @@ def compare(real: dict[str, Any], sim: dict[str, Any]) -> list[Delta]:
     return deltas
 
 
-def _redis_errors(history: Any) -> tuple[int, int]:
-    """(errors, commands) of the Redis tier at the end of a run, from the last sample."""
-    for record in reversed(getattr(history, "samples", [])):
-        redis = record.get("stats", {}).get("redis", {})
-        if isinstance(redis, dict) and "errors" in redis:
-            commands = int(redis.get("hits", 0)) + int(redis.get("misses", 0))
-            return int(redis["errors"]), commands
-    return 0, 0
-
-
 def fit_models(
     history: Any, base: ModelSettings | None = None, *, redis_timeout_s: float = 0.1
 ) -> ModelSettings:
     """Dependency models fitted to a real history (see the module docstring).
 
     Measured latencies include the real process's event-loop lag, which never
-    makes a command time out (the reply is handled before the late timer).
-    So Redis draws above ``redis_timeout_s`` are kept only in the share of
-    commands that really timed out (the tier's error count); the others are
-    clipped just under the timeout. The query time is the DB-path quantile
-    minus two Redis-path quantiles (the miss before, the write after), never
-    below a quarter of the DB-path quantile.
+    makes a command time out (the reply is handled before the late timer), and
+    the few real Redis timeouts come in bursts (one stall, many commands)
+    that independent draws would scatter into many separate "Redis down"
+    periods. So Redis draws are clipped just under ``redis_timeout_s``. The
+    query time is the DB-path quantile minus two Redis-path quantiles (the miss
+    before, the write after), never below a quarter of the DB-path quantile.
     """
     base = base or ModelSettings()
     by_path: dict[str, list[float]] = {p: [] for p in _PATHS}
@@ -202,13 +192,8 @@ def fit_models(
     redis = by_path["redis"]
     redis_fit: Empirical | None = None
     if len(redis) >= MIN_SAMPLES:
-        errors, commands = _redis_errors(history)
-        keep = round(len(redis) * errors / commands) if commands else 0
-        ordered = sorted(max(1e-6, x - overhead) for x in redis)
         limit = 0.95 * redis_timeout_s
-        over = [x for x in ordered if x > limit]
-        clipped = [x for x in ordered if x <= limit] + [limit] * max(0, len(over) - keep)
-        clipped += [redis_timeout_s * 1.5] * min(keep, len(over))
+        clipped = [min(limit, max(1e-6, x - overhead)) for x in redis]
         redis_fit = Empirical.from_samples(clipped)
         changes["redis_command"] = redis_fit
     db = by_path["db"]
