@@ -561,7 +561,9 @@ class _Run:
             breaker.add_listener(_BreakerRecorder(self))
             self.breaker_from_listener = True
         self.phase = "steady-before"
-        ok, detail = await steady_state_check(self.stack, steady.probes, timeout_s=10.0)
+        ok, detail = await steady_state_check(
+            self.stack, steady.probes, timeout_s=min(10.0, steady.timeout)
+        )
         self.w0 = self.clock.monotonic()
         self.writer.write(
             {"type": "steady", "t_us": 0, "when": "before", "ok": ok, "detail": detail}

@@ -163,3 +163,32 @@ async def test_runs_on_an_injected_clock(tmp_path: Path) -> None:
     history = read_history(tmp_path / "h.jsonl")
     assert history.ops
     assert history.ops[-1].t_us < 4_000_000
+
+
+async def test_an_environment_that_cannot_start_is_exit_code_2(tmp_path: Path) -> None:
+    from contextlib import asynccontextmanager
+
+    from resilience.scenario.runner import RunAborted
+    from resilience.scenario.suite import run_suite
+
+    @asynccontextmanager
+    async def broken(scenario: Scenario):  # type: ignore[no-untyped-def]
+        raise RunAborted("the local environment could not start: no postgres binary")
+        yield
+
+    suite = await run_suite([_scenario()], directory=tmp_path, stack_factory=broken)
+    [result] = suite.results
+    assert result.status == "aborted"
+    assert suite.exit_code == 2
+    assert "no postgres binary" in (tmp_path / "report.json").read_text()
+
+
+async def test_a_steady_state_that_never_holds_aborts_before_the_workload(tmp_path: Path) -> None:
+    stack = fake_stack()
+    assert isinstance(stack.faults, ToxicAwareController)
+    await stack.faults.apply(_scenario().faults[0])  # postgres down before the run starts
+    result = await run_scenario(_scenario(), stack=stack, history_path=tmp_path / "h.jsonl")
+    assert result.status == "aborted"
+    assert result.exit_code == 2
+    assert "steady state does not hold" in (result.error or "")
+    assert not read_history(tmp_path / "h.jsonl").ops

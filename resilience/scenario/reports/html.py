@@ -20,7 +20,7 @@ from resilience.scenario.runner import RunResult
 __all__ = ["render_html", "write_html"]
 
 W, H = 860, 220
-ML, MR, MT, MB = 60, 120, 16, 28
+ML, MR, MT, MB = 60, 120, 24, 28
 PATH_COLOURS = {"cache": "#2b8a3e", "redis": "#1971c2", "db": "#e8590c", "fallback": "#c92a2a"}
 BREAKER_COLOURS = {"closed": "#b2f2bb", "half_open": "#ffec99", "open": "#ffa8a8"}
 Series = list[tuple[float, float]]
@@ -55,7 +55,7 @@ def _axes(frame: _Frame, y_label: str, fmt: str = "{:g}") -> list[str]:
     out = [
         f'<line x1="{ML}" y1="{H - MB}" x2="{W - MR}" y2="{H - MB}" stroke="#555"/>',
         f'<line x1="{ML}" y1="{MT}" x2="{ML}" y2="{H - MB}" stroke="#555"/>',
-        f'<text x="12" y="{MT + 10}" font-size="11" fill="#333">{_esc(y_label)}</text>',
+        f'<text x="4" y="12" font-size="11" fill="#333">{_esc(y_label)}</text>',
     ]
     steps = 6
     for i in range(steps + 1):
@@ -95,10 +95,21 @@ def _shading(
                 f'<rect class="fault" x="{x0:.1f}" y="{MT}" width="{max(x1 - x0, 1):.1f}" '
                 f'height="{H - MT - MB}" fill="#ff6b6b" fill-opacity="0.15">'
                 f"<title>fault {_esc(name)}: {a:.1f}–{b:.1f}s</title></rect>"
-                f'<text x="{x0 + 2:.1f}" y="{MT + 10}" font-size="10" fill="#c92a2a">'
+                f'<text x="{x0 + 2:.1f}" y="{MT - 3}" font-size="10" fill="#c92a2a">'
                 f"{_esc(name)}</text>"
             )
     return out
+
+
+def _runs(points: Series, gap_s: float) -> list[Series]:
+    """Split ``points`` where consecutive x values are more than ``gap_s`` apart (no data)."""
+    runs: list[Series] = []
+    for point in points:
+        if runs and point[0] - runs[-1][-1][0] <= gap_s:
+            runs[-1].append(point)
+        else:
+            runs.append([point])
+    return runs
 
 
 def _chart(
@@ -112,6 +123,7 @@ def _chart(
     log: bool = False,
     y_range: tuple[float, float] | None = None,
     fmt: str = "{:g}",
+    gap_s: float = float("inf"),
 ) -> str:
     values = [v for pts, _, _ in series.values() for _, v in pts if v is not None]
     if y_range is not None:
@@ -125,8 +137,12 @@ def _chart(
     parts += _shading(frame, faults, warmup)
     parts += _axes(frame, y_label, fmt)
     for i, (name, (pts, colour, dash)) in enumerate(series.items()):
-        if pts:
-            coords = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in pts)
+        for run in _runs(pts, gap_s):
+            coords = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in run)
+            if len(run) == 1:  # an isolated bucket: a dot, not an invisible line
+                x, y = frame.x(run[0][0]), frame.y(run[0][1])
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="1.8" fill="{colour}"/>')
+                continue
             parts.append(
                 f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" '
                 f'stroke-dasharray="{dash}" points="{coords}"><title>{_esc(name)}</title>'
@@ -225,7 +241,7 @@ def charts(history: History) -> str:
         if valid:
             hit.append((t, sum(o.path in ("cache", "redis") for o in valid) / len(valid)))
             fallback.append((t, sum(o.outcome == "fallback" for o in valid) / len(valid)))
-    chart = functools.partial(_chart, x_max=x_max, faults=faults, warmup=warmup)
+    chart = functools.partial(_chart, x_max=x_max, faults=faults, warmup=warmup, gap_s=width * 1.5)
     return "".join(
         [
             chart(
