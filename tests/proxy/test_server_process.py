@@ -217,3 +217,27 @@ def test_resilience_proxy_command_passes_flags_through() -> None:
     assert "toxiproxy-server version 2.12.0" in result.output
     bad = runner.invoke(app, ["proxy", "-seed", "abc"])
     assert bad.exit_code == 2
+
+
+async def test_embedded_server_on_the_default_event_loop(upstreams: UpstreamServers) -> None:
+    """ToxiproxyServer runs inside any asyncio loop (here: not uvloop)."""
+    import asyncio
+
+    from resilience.proxy import ToxiproxyServer
+
+    server = ToxiproxyServer(port=0, seed=3)
+    await server.start()
+    try:
+        async with AsyncToxiproxyClient(server.api_url) as api:
+            proxy = await api.create_proxy(
+                "e", listen="127.0.0.1:0", upstream=f"127.0.0.1:{upstreams.echo_port}"
+            )
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.listen_port)
+            writer.write(b"hello")
+            assert await reader.readexactly(5) == b"hello"
+            await api.add_toxic("e", "slicer", attributes={"average_size": 2})
+            writer.write(b"sliced!")
+            assert await reader.readexactly(7) == b"sliced!"
+            writer.close()
+    finally:
+        await server.stop()
