@@ -18,7 +18,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-__all__ = ["AnalyticsBatcher", "AnalyticsEvent", "BatchWriter", "postgres_analytics_writer"]
+from resilience.errors import ResilienceError
+from resilience.service.timeouts import bounded
+
+__all__ = [
+    "AnalyticsBatcher",
+    "AnalyticsEvent",
+    "BatchWriter",
+    "drain_until",
+    "postgres_analytics_writer",
+]
 
 T = TypeVar("T")
 
@@ -134,8 +143,7 @@ class BatchWriter(Generic[T]):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.flush(), self._close_timeout_s)
+        await drain_until(self.flush, lambda: bool(self._buffer), self._close_timeout_s)
 
     async def _run(self) -> None:
         # No asyncio.wait_for here: on Python 3.11 a cancellation racing its
@@ -149,6 +157,25 @@ class BatchWriter(Generic[T]):
                 timer.cancel()
             self._wake.clear()
             await self.flush()
+
+
+async def drain_until(
+    flush: Callable[[], Awaitable[object]], pending: Callable[[], bool], timeout_s: float
+) -> None:
+    """Call ``flush`` until nothing is pending or ``timeout_s`` has passed.
+
+    A first write after an outage often fails on a stale pooled connection;
+    trying again a few times within the budget lets shutdown flush anyway.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while pending() and loop.time() < deadline:
+        try:
+            await bounded(flush(), max(0.0, deadline - loop.time()), what="final flush")
+        except ResilienceError:
+            return
+        if pending():
+            await asyncio.sleep(0.05)
 
 
 class AnalyticsBatcher(BatchWriter[AnalyticsEvent]):

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from resilience.errors import ResilienceError
+from resilience.service.analytics import drain_until
 
 __all__ = ["ErrorEvent", "ErrorEventRepository", "ErrorTracker", "Severity"]
 
@@ -265,8 +266,7 @@ class ErrorTracker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.drain(), timeout_s)
+        await drain_until(self.drain, lambda: bool(self._pending), timeout_s)
 
     def stats(self) -> dict[str, int]:
         return {
