@@ -183,10 +183,19 @@ async def test_breaker_transitions_and_analytics_are_written(
     urls: Any, postgres_proxy: Any
 ) -> None:
     """Transitions land in circuit_breaker_events; lookups in analytics_events, flushed on exit."""
-    config = FAST.with_overrides({"retry.max_attempts": 1, "breaker.failure_threshold": 2})
+    config = FAST.with_overrides(
+        {
+            "retry.max_attempts": 1,
+            "breaker.failure_threshold": 2,
+            "analytics.flush_interval_s": 60,  # writes only full batches, and at exit
+        }
+    )
     async with open_service(config, postgres_url=urls.postgres, redis_url=None) as service:
         for i in range(12):
             await service.lookup(f"missing-{i}")
+        # Nothing in flight when the proxy goes away: a batch whose commit reply is
+        # lost would be written again (analytics are at-least-once).
+        await service.analytics.flush()
         postgres_proxy.disable()
         for i in range(3):
             await service.lookup(f"other-{i}")
