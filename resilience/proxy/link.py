@@ -82,6 +82,7 @@ class Link:
         "source",
         "source_ended",
         "stages",
+        "toxics",
     )
 
     def __init__(self, owner: Owner, direction: Direction, source: Side, dest: Side) -> None:
@@ -90,6 +91,7 @@ class Link:
         self.source = source
         self.dest = dest
         self.stages: list[Stage] = []
+        self.toxics: list[Toxic] = []  # the toxic of each stage
         self.head: Outlet | None = None
         self.inflight = 0
         self.received = 0
@@ -211,31 +213,48 @@ class Link:
             self.head = self
 
     def add_stage(self, toxic: Toxic) -> None:
-        """Append toxic at the end of this link's chain."""
+        """Append toxic at the end of this link's chain.
+
+        As in Toxiproxy, the stage before it is restarted (its output moves),
+        which rolls its toxicity again; what it held is kept, in order.
+        """
         spec = REGISTRY[toxic.type]
         stage = self._make_stage(toxic, spec.stage.new_state())
         stage.out = self
-        if self.stages:
-            self.stages[-1].out = stage
         self.stages.append(stage)
+        self.toxics.append(toxic)
+        if len(self.stages) > 1:
+            self.stages[-2].out = stage
+            self._restart(len(self.stages) - 2)
         self._set_head()
 
     def replace_stage(self, index: int, toxic: Toxic) -> None:
-        """Restart the stage at index with toxic's new settings (re-rolls toxicity)."""
+        """Restart the stage at index with toxic's (new) settings; re-rolls toxicity."""
         old = self.stages[index]
         held = old.stop()
         stage = self._make_stage(toxic, old.state)
         stage.out = old.out
         self.stages[index] = stage
+        self.toxics[index] = toxic
         if index > 0:
             self.stages[index - 1].out = stage
         for item in held:
             stage.push(item)
         self._set_head()
 
+    def _restart(self, index: int) -> None:
+        # a stage that has finished (passed end-of-stream, or reset_peer that fired)
+        # stays as it is
+        if not self.stages[index].closed:
+            self.replace_stage(index, self.toxics[index])
+
     def remove_stage(self, index: int, close: bool) -> None:
-        """Splice out the stage at index; what it held flows on. close: then send EOF."""
+        """Splice out the stage at index; what it held flows on. close: then send EOF.
+
+        The stage before it is restarted, as in Toxiproxy (toxicity rolled again).
+        """
         old = self.stages.pop(index)
+        del self.toxics[index]
         held = old.stop()
         nxt = old.out
         if index > 0:
@@ -244,6 +263,8 @@ class Link:
             nxt.push(item)
         if close:
             nxt.push(None)
+        if index > 0 and index <= len(self.stages):
+            self._restart(index - 1)
         self._set_head()
 
     def stop(self) -> None:
@@ -251,6 +272,7 @@ class Link:
         for stage in self.stages:
             stage.stop()
         self.stages = []
+        self.toxics = []
         self.sink_done = True
         self.dest_open = False
         self.head = self

@@ -3,7 +3,9 @@
 Each direction has an ordered chain. Every change is applied at once to the
 chain and to every live link of that direction (synchronously, so no byte is
 lost or reordered). Names are unique per proxy across both directions. The
-API lists the upstream chain first, then the downstream chain.
+API lists the upstream chain first, then the downstream chain. A stage that
+restarts (its toxic updated, or its successor added or removed) rolls its
+toxicity again, as in Toxiproxy.
 """
 
 from __future__ import annotations

@@ -119,3 +119,31 @@ def test_timeout_is_an_idle_timeout(client: ToxiproxyClient, echo: ProxyInfo) ->
     sock.settimeout(5)
     assert sock.recv(10) == b""  # closes once we stop talking
     sock.close()
+
+
+def _delayed(sock: socket.socket) -> bool:
+    started = time.perf_counter()
+    assert ping(sock, b"r") == b"r"
+    return time.perf_counter() - started >= 0.019
+
+
+def test_toxicity_is_rolled_again_when_the_stage_restarts(
+    client: ToxiproxyClient, echo: ProxyInfo
+) -> None:
+    """One connection: updating the toxic, or adding/removing the toxic right after it,
+    restarts it and rolls its toxicity again (TOXIPROXY.md §6.4)."""
+    client.add_toxic("echo", "latency", toxicity=0.5, attributes={"latency": 20})
+    sock = connect(echo.listen_port)
+    seen = {_delayed(sock)}
+    for _ in range(8):
+        client.update_toxic("echo", "latency_downstream", toxicity=0.5)
+        seen.add(_delayed(sock))
+    assert seen == {True, False}
+    seen = set()
+    for _ in range(8):
+        client.add_toxic("echo", "noop", name="after")
+        seen.add(_delayed(sock))
+        client.remove_toxic("echo", "after")
+        seen.add(_delayed(sock))
+    assert seen == {True, False}
+    sock.close()
