@@ -91,9 +91,14 @@ async def measure(rate: int, seconds: float, directory: Path) -> tuple[float, fl
     await run_scenario(scenario, stack=cache_path_stack(), history_path=path)
     history = read_history(path)
     m = metrics_for(history, [(1.0, seconds + 1)])
-    late = sorted(m["late"] or [])  # type: ignore[arg-type]
+    samples = m["late"]
+    late = sorted(samples) if isinstance(samples, list) else []
     p99 = late[int(len(late) * 0.99)] * 1e3 if late else 0.0
-    return float(m["throughput"] or 0.0), float(m["late_rate"] or 0.0), p99
+    return _number(m["throughput"]), _number(m["late_rate"]), p99
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from resilience.scenario.gates import (
     DEFAULT_GATES,
     GateSyntaxError,
+    Metrics,
     Phase,
     Timeline,
     check,
@@ -133,7 +134,7 @@ def test_percentile_is_exact_nearest_rank(samples: list[float], q: float) -> Non
 
 def test_aggregations_over_latency_samples() -> None:
     samples = [0.001, 0.002, 0.003, 0.004, 0.100]
-    metrics = {"lat": samples, "window_s": 10.0}
+    metrics: Metrics = {"lat": samples, "window_s": 10.0}
     assert check(parse_gate("lat avg < 30ms"), metrics).observed == pytest.approx(0.022)
     assert check(parse_gate("lat med < 1s"), metrics).observed == pytest.approx(0.003)
     assert check(parse_gate("lat p(80) < 1s"), metrics).observed == pytest.approx(0.004)
