@@ -83,3 +83,85 @@ def test_registry_lists_every_toxic_with_its_wire_attributes() -> None:
         "slicer": ("average_size", "size_variation", "delay"),
         "limit_data": ("bytes",),
     }
+
+
+class _Ctx:
+    """A LinkContext without a link: stages that never need timers."""
+
+    def __init__(self, seed: int = 1) -> None:
+        import asyncio
+        import random
+
+        self.loop = asyncio.new_event_loop()
+        self.rng = random.Random(seed)
+        self.discarded = 0
+
+    def discard(self, nbytes: int) -> None:
+        self.discarded += nbytes
+
+    def reset_connection(self) -> None:
+        raise AssertionError("not expected")
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.items: list[object] = []
+
+    def push(self, item: object) -> None:
+        self.items.append(item)
+
+
+def test_slicer_cuts_like_toxiproxy() -> None:
+    """1000 bytes at average 10, variation 0: 128 pieces of 7-8 bytes (TOXIPROXY.md §7)."""
+    from resilience.proxy.toxics import Chunk
+    from resilience.proxy.toxics.slicer import SlicerStage
+
+    ctx = _Ctx()
+    stage = SlicerStage(ctx, {"average_size": 10, "size_variation": 0, "delay": 0})
+    out = _Collect()
+    stage.out = out
+    data = bytes(range(250)) * 4
+    stage.push(Chunk(data, 0.0))
+    stage.push(None)
+    pieces = out.items[:-1]
+    assert out.items[-1] is None
+    assert len(pieces) == 128
+    assert {len(p.data) for p in pieces} <= {7, 8}  # type: ignore[attr-defined]
+    assert b"".join(p.data for p in pieces) == data  # type: ignore[attr-defined]
+    ctx.loop.close()
+
+
+def test_slicer_with_variation_is_seeded_and_lossless() -> None:
+    from resilience.proxy.toxics import Chunk
+    from resilience.proxy.toxics.slicer import SlicerStage
+
+    def run(seed: int) -> list[int]:
+        ctx = _Ctx(seed)
+        stage = SlicerStage(ctx, {"average_size": 16, "size_variation": 6, "delay": 0})
+        out = _Collect()
+        stage.out = out
+        stage.push(Chunk(b"x" * 5000, 0.0))
+        ctx.loop.close()
+        sizes = [len(p.data) for p in out.items]  # type: ignore[attr-defined]
+        assert sum(sizes) == 5000
+        assert max(sizes) <= 16 + 6
+        return sizes
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)
+
+
+def test_limit_data_cuts_and_closes() -> None:
+    from resilience.proxy.toxics import Chunk
+    from resilience.proxy.toxics.limit_data import LimitDataStage
+
+    ctx = _Ctx()
+    stage = LimitDataStage(ctx, {"bytes": 5}, LimitDataStage.new_state())
+    out = _Collect()
+    stage.out = out
+    stage.push(Chunk(b"abc", 0.0))
+    stage.push(Chunk(b"defg", 0.0))
+    stage.push(Chunk(b"late", 0.0))
+    assert [getattr(i, "data", None) for i in out.items] == [b"abc", b"de", None]
+    assert ctx.discarded == 2 + 4
+    ctx.loop.close()

@@ -12,9 +12,8 @@ variation ≥ ``average_size`` is used as ``average_size - 1``.
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .base import Chunk, Item, LinkContext, Stage, ToxicSpec, monotonic_s
@@ -23,7 +22,21 @@ __all__ = ["SPEC", "SlicerStage"]
 
 
 class SlicerStage(Stage):
-    __slots__ = ("average", "delay_s", "held", "next_s", "variation")
+    """Slices lazily: only the chunk at the head is being cut, piece by piece, so a
+    tiny ``average_size`` costs no memory for the chunks queued behind it."""
+
+    __slots__ = (
+        "average",
+        "delay_s",
+        "has_peeked",
+        "head",
+        "held",
+        "next_s",
+        "offset",
+        "peeked",
+        "pieces",
+        "variation",
+    )
 
     def __init__(self, ctx: LinkContext, attrs: Mapping[str, int], state: Any = None) -> None:
         super().__init__(ctx, attrs, state)
@@ -32,43 +45,82 @@ class SlicerStage(Stage):
         self.delay_s = max(attrs["delay"], 0) / 1e6
         self.held: deque[Item] = deque()
         self.next_s = 0.0
+        self.head: Chunk | None = None  # the chunk being cut
+        self.offset = 0  # bytes of head already emitted
+        self.pieces: Iterator[Chunk] | None = None
+        self.peeked: Item = None  # the next item to emit, once taken
+        self.has_peeked = False
 
-    def cuts(self, start: int, end: int) -> list[int]:
-        """Piece boundaries of data[start:end], both ends included."""
-        if (end - start) - self.average <= self.variation:
-            return [start, end]
-        mid = start + (end - start) // 2
-        if self.variation > 0:
-            mid += self.ctx.rng.randrange(self.variation * 2) - self.variation
-        return self.cuts(start, mid) + self.cuts(mid, end)[1:]
+    def cut(self, chunk: Chunk) -> Iterator[Chunk]:
+        """The pieces of chunk, in order (Toxiproxy's recursive halving, iteratively).
+
+        Nodes are visited in the recursion's order, so the random draws are too.
+        """
+        data, arrived = chunk.data, chunk.arrived_s
+        stack = [(0, len(data))]
+        while stack:
+            start, end = stack.pop()
+            if (end - start) - self.average <= self.variation:
+                if end > start:
+                    yield Chunk(data[start:end], arrived)
+                continue
+            mid = start + (end - start) // 2
+            if self.variation > 0:
+                mid += self.ctx.rng.randrange(self.variation * 2) - self.variation
+            stack.append((mid, end))
+            stack.append((start, mid))
 
     def on_item(self, item: Item) -> None:
-        if not self.held and self.timer is None:  # idle: the schedule starts now
+        idle = not self.held and self.pieces is None and not self.has_peeked
+        if idle and self.timer is None:  # the schedule starts now
             self.next_s = max(self.next_s, monotonic_s())
-        if item is None:
-            self.held.append(None)
-        else:
-            data, arrived = item.data, item.arrived_s
-            bounds = self.cuts(0, len(data))
-            self.held.extend(Chunk(data[a:b], arrived) for a, b in itertools.pairwise(bounds))
+        self.held.append(item)
         if self.timer is None:
             self._pump()
 
+    def _peek(self) -> bool:
+        """Make ``peeked`` the next item to emit; False when there is none."""
+        while not self.has_peeked:
+            if self.pieces is not None:
+                piece = next(self.pieces, None)
+                if piece is not None:
+                    self.peeked, self.has_peeked = piece, True
+                    break
+                self.pieces, self.head = None, None
+            if not self.held:
+                return False
+            item = self.held.popleft()
+            if item is None:
+                self.peeked, self.has_peeked = None, True
+            else:
+                self.head, self.offset, self.pieces = item, 0, self.cut(item)
+        return True
+
     def _pump(self) -> None:
         self.timer = None
-        held = self.held
-        while held and not self.stopped:
+        while not self.stopped and self._peek():
             if self.delay_s > 0:
                 now = monotonic_s()
                 if self.next_s > now:
                     self.call_later(self.next_s - now, self._pump)
                     return
-                self.next_s += self.delay_s  # catches up if the timer fired late
-            self.emit(held.popleft())
+            item, self.peeked, self.has_peeked = self.peeked, None, False
+            if item is None:
+                self.emit(None)
+                return
+            self.next_s += self.delay_s  # catches up if the timer fired late
+            self.offset += len(item.data)
+            self.emit(item)
 
     def take_held(self) -> list[Item]:
-        items = list(self.held)
+        items: list[Item] = []
+        if self.head is not None and self.offset < len(self.head.data):
+            items.append(Chunk(self.head.data[self.offset :], self.head.arrived_s))
+        elif self.has_peeked and self.peeked is None:
+            items.append(None)
+        items.extend(self.held)
         self.held.clear()
+        self.head, self.pieces, self.peeked, self.has_peeked = None, None, None, False
         return items
 
 
