@@ -416,3 +416,9 @@ def test_error_headers(http: httpx.Client) -> None:
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.content == b'{"error":"proxy not found","status":404}\n'
+
+
+def test_proxies_are_keyed_by_name_in_sorted_order(http: httpx.Client) -> None:
+    for name in ("zeta", "alpha", "mid"):
+        make(http, name)
+    assert list(http.get("/proxies").json()) == ["alpha", "mid", "zeta"]
