@@ -14,11 +14,33 @@ See docs/simulation.md.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from resilience.sim.bounds import poisson_upper, rate_upper_bound
 from resilience.sim.clock import LoopClock
 from resilience.sim.loop import SimulationDeadlock, VirtualEventLoop, run_virtual
-from resilience.sim.run import run_simulated, run_simulated_async
-from resilience.sim.stack import ModelSettings, SimStack, build_sim_stack
+
+if TYPE_CHECKING:
+    from resilience.sim.run import run_simulated, run_simulated_async
+    from resilience.sim.stack import ModelSettings, SimStack, build_sim_stack
+
+# The service (and its web app) load only when a simulation is built.
+_LAZY = {
+    "run_simulated": "resilience.sim.run",
+    "run_simulated_async": "resilience.sim.run",
+    "ModelSettings": "resilience.sim.stack",
+    "SimStack": "resilience.sim.stack",
+    "build_sim_stack": "resilience.sim.stack",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'resilience.sim' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "LoopClock",

@@ -13,12 +13,14 @@ import itertools
 import random
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from resilience.service.model import Job
 from resilience.sim.distributions import Distribution, LogNormal
 from resilience.sim.pool import ModelPool
 from resilience.sim.proxy import ModelProxy
+
+if TYPE_CHECKING:
+    from resilience.service.model import Job
 
 __all__ = ["DEFAULT_INSERT_TIME", "ModelJobRepository"]
 
@@ -55,6 +57,8 @@ class ModelJobRepository:
         answers: Mapping[str, Any],
         idempotency_key: str,
     ) -> Job:
+        from resilience.service.model import Job
+
         conn = await self.pool.acquire()
         ok = False
         service_s = self.insert_time.sample(self.rng)

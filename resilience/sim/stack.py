@@ -39,7 +39,6 @@ from resilience.sim.postgres import (
 )
 from resilience.sim.proxy import ModelProxy
 from resilience.sim.redis import DEFAULT_COMMAND_TIME, REDIS_ERRORS, ModelRedisClient
-from resilience.sim.stats import CountedServiceStats
 
 __all__ = ["ModelSettings", "SimStack", "build_sim_stack"]
 
@@ -110,6 +109,7 @@ def build_sim_stack(
         build_metrics,
         build_retries,
     )
+    from resilience.sim.stats import CountedServiceStats
 
     models = models or ModelSettings()
     loop = loop or asyncio.get_running_loop()
