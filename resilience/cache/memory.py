@@ -204,8 +204,9 @@ class LookupCache(Generic[K, V]):
             self.sweep()
         return MISSING
 
-    def _get_slow(self, key: K, entry: _Entry[V], now: float) -> V | CacheSentinel:
-        """A negative entry, or an expired one."""
+    def _get_slow(self, key: K, entry: _Entry[V]) -> V | CacheSentinel:
+        """A negative entry, or an expired one (the clock only moves forward)."""
+        now = self._time()
         if now < entry[-1]:
             try:  # noqa: SIM105 (see _hit_path)
                 self._move_to_end(key)
@@ -532,15 +533,14 @@ def _hit_path(cache: LookupCache[K, V]) -> _HitPath[K, V]:
             entry = data_get(key)
             if entry is None:
                 return miss()
-            now = _monotonic()
-            if now < entry[1]:  # negative entries never pass: their [1] is -inf
+            if _monotonic() < entry[1]:  # negative entries never pass: their [1] is -inf
                 try:  # noqa: SIM105 (contextlib.suppress costs ~100 ns on the hit path)
                     move_to_end(key)
                 except KeyError:  # removed by another thread meanwhile; still a hit
                     pass
                 hits += 1
                 return entry[0]
-            return slow(key, entry, now)
+            return slow(key, entry)
 
         return get, hit_counter
 
@@ -551,14 +551,13 @@ def _hit_path(cache: LookupCache[K, V]) -> _HitPath[K, V]:
         entry = data_get(key)
         if entry is None:
             return miss()
-        now = now_fn()
-        if now < entry[1]:
+        if now_fn() < entry[1]:
             try:  # noqa: SIM105 (see above)
                 move_to_end(key)
             except KeyError:
                 pass
             hits += 1
             return entry[0]
-        return slow(key, entry, now)
+        return slow(key, entry)
 
     return get_with_clock, hit_counter
