@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -155,3 +156,44 @@ async def test_asyncio_tasks_lose_no_outcomes() -> None:
 
 def _raise() -> None:
     raise Boom("down")
+
+
+def test_mixed_traffic_with_resets_and_time_keeps_the_breaker_consistent() -> None:
+    """Threads calling, failing, resetting and forcing open while time moves: no stray errors."""
+    clock = ManualClock()
+    breaker = CircuitBreaker(
+        "mixed",
+        failure_threshold=3,
+        reset_timeout_s=0.5,
+        window=CountWindow(20),
+        failure_rate_threshold=0.5,
+        minimum_calls=5,
+        half_open_max_calls=2,
+        clock=clock,
+    )
+    barrier = threading.Barrier(THREADS)
+
+    def work(worker: int) -> None:
+        barrier.wait()
+        for i in range(1_000):
+            try:
+                if (worker + i) % 3 == 0:
+                    breaker.call(_raise)
+                else:
+                    breaker.call(int)
+            except (Boom, CircuitOpenError):
+                pass
+            if worker == 0 and i % 10 == 0:
+                clock.advance(0.1)
+            if worker == 1 and i % 97 == 0:
+                breaker.reset()
+            if worker == 2 and i % 131 == 0:
+                breaker.force_open()
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(work, range(THREADS)))
+    assert breaker._trials_in_flight >= 0
+    assert breaker.opens >= 1
+    log = breaker.transitions
+    for before, after in itertools.pairwise(log):
+        assert before.to_state == after.from_state

@@ -155,3 +155,34 @@ def test_threads_hammering_gets_and_sets_keep_exact_counts() -> None:
     gets = sum(1 for i in range(per_thread) if i % 3) * 8
     assert stats.hits + stats.negative_hits + stats.misses == gets
     assert stats.size <= 64 + 8  # racing inserts may overshoot by one per thread
+
+
+def test_concurrent_sets_deletes_and_sweeps_never_raise() -> None:
+    """Lock-free writers racing with sweeps and expiry: no KeyError, no RuntimeError."""
+    clock = ManualClock()
+    cache: LookupCache[int, int] = LookupCache(
+        max_size=32, ttl_s=1.0, negative_ttl_s=0.5, sweep_interval_s=0.1, clock=clock
+    )
+    barrier = threading.Barrier(6)
+
+    def writer(worker: int) -> None:
+        barrier.wait()
+        for i in range(4_000):
+            key = (worker + i) % 48
+            action = i % 5
+            if action == 0:
+                cache.set(key, i)
+            elif action == 1:
+                cache.set_negative(key)
+            elif action == 2:
+                cache.delete(key)
+            elif action == 3:
+                cache.sweep()
+            else:
+                cache.get(key)
+            if worker == 0 and i % 50 == 0:
+                clock.advance(0.05)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(writer, range(6)))  # re-raises any exception from a worker
+    assert len(cache) <= 32 + 6
