@@ -9,6 +9,10 @@ state checked again → history closed → gates evaluated.
 The loop reads time only from the stack's clock and sleeps only through it
 or asyncio, all inside one event loop, so the simulator runs it unchanged on
 virtual time.
+
+(Slightly over 500 lines: the run object's steps — workload, fault timeline,
+sampler, clean-up — share its state and read best together; the probes, the
+backfill steps and the result live in their own modules.)
 """
 
 from __future__ import annotations
@@ -16,119 +20,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from resilience.errors import InvalidInput, ResilienceError
+from resilience.scenario.backfill import BackfillSteps
 from resilience.scenario.faults import FaultControlError, active_faults, plan
-from resilience.scenario.gates import GateResult, ScopedGate, parse_scoped_gate
+from resilience.scenario.gates import ScopedGate, parse_scoped_gate
 from resilience.scenario.history import HistoryWriter, read_history
 from resilience.scenario.metrics import evaluate_history
 from resilience.scenario.model import FaultSpec, Scenario
+from resilience.scenario.probes import (
+    breaker_opens_of,
+    breaker_state_of,
+    quick_breaker_state,
+    steady_state_check,
+)
 from resilience.scenario.progress import Snapshot
+from resilience.scenario.result import RunAborted, RunResult
 from resilience.scenario.stack import Stack
 from resilience.scenario.workload import Arrival, arrivals
 
-__all__ = ["RunAborted", "RunResult", "run_scenario", "steady_state_check"]
+__all__ = [
+    "ProgressSink",
+    "RunAborted",
+    "RunResult",
+    "StackFactory",
+    "implicit_gates",
+    "run_scenario",
+    "steady_state_check",
+]
 
 ProgressSink = Callable[[Snapshot], None]
 StackFactory = Callable[[Scenario], AbstractAsyncContextManager[Stack]]
 
 CLEAR_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 20.0
-
-
-class RunAborted(RuntimeError):
-    """The run could not start: the environment failed or the steady state never held."""
-
-
-@dataclass
-class RunResult:
-    """What one run produced. ``status``: completed, interrupted, crashed or aborted."""
-
-    scenario: Scenario
-    history_path: Path
-    results: list[GateResult] = field(default_factory=list)
-    status: str = "completed"
-    error: str | None = None
-    wall_s: float = 0.0
-    fault_errors: list[str] = field(default_factory=list)
-    report_dir: Path | None = None
-
-    @property
-    def passed(self) -> bool:
-        return (
-            self.status == "completed"
-            and not self.fault_errors
-            and all(r.passed for r in self.results)
-        )
-
-    @property
-    def exit_code(self) -> int:
-        """0 every gate holds, 1 a gate failed, 2 the run itself could not be done."""
-        if self.status != "completed" or self.fault_errors:
-            return 2
-        return 0 if self.passed else 1
-
-    @property
-    def verdict(self) -> str:
-        return {0: "PASS", 1: "FAIL"}.get(self.exit_code, "ERROR")
-
-
-def _breaker_state(stats: Mapping[str, Any]) -> str | None:
-    breaker = stats.get("breaker") if isinstance(stats, Mapping) else None
-    if isinstance(breaker, Mapping):
-        state = breaker.get("state")
-        return str(state) if state is not None else None
-    return None
-
-
-async def steady_state_check(
-    stack: Stack,
-    probes: int,
-    *,
-    timeout_s: float = 0.0,
-    interval_s: float = 1.0,
-    from_tail: bool = False,
-) -> tuple[bool, str]:
-    """Look up ``probes`` known slugs; ok when all succeed and the breaker is closed.
-
-    Retried every ``interval_s`` until it holds or ``timeout_s`` has passed.
-    ``from_tail`` probes the least popular slugs (fresh ones on every try), which
-    are unlikely to be cached, so the probes reach the database and give an open
-    breaker its trial call.
-    """
-    clock = stack.clock
-    deadline = clock.monotonic() + timeout_s
-    slugs = list(stack.slugs) or ["missing-catalogue"]
-    detail = ""
-    attempt = 0
-    while True:
-        failures: list[str] = []
-        for i in range(probes):
-            k = attempt * probes + i
-            slug = slugs[-1 - (k % len(slugs))] if from_tail else slugs[k % len(slugs)]
-            try:
-                result = await stack.target.lookup(slug)
-                if result.outcome != "success":
-                    failures.append(f"{slug}: {result.outcome} ({result.reason})")
-            except Exception as exc:
-                failures.append(f"{slug}: {type(exc).__name__}: {exc}")
-        state = _breaker_state(stack.target.stats())
-        if not failures and state in (None, "closed", "unknown"):
-            return True, f"{probes} probes succeeded, breaker {state or 'n/a'}"
-        detail = (
-            f"{len(failures)}/{probes} probes failed"
-            + (f" (first: {failures[0]})" if failures else "")
-            + f", breaker {state}"
-        )
-        if clock.monotonic() >= deadline:
-            return False, detail
-        attempt += 1
-        await clock.sleep_async(interval_s)
 
 
 class _BreakerRecorder:
@@ -146,7 +75,7 @@ class _BreakerRecorder:
         )
 
 
-class _Run:
+class _Run(BackfillSteps):
     def __init__(
         self,
         scenario: Scenario,
@@ -178,7 +107,7 @@ class _Run:
         self.idem_prefix = f"{scenario.name}-{scenario.seed}-{int(self.clock.wall() * 1000)}"
         faults = scenario.faults
         self.first_fault_s = min((f.at for f in faults), default=None)
-        self.quick_state = _quick_breaker_state(stack.target)
+        self.quick_state = quick_breaker_state(stack.target)
 
     def t_us(self) -> int:
         return int((self.clock.monotonic() - self.w0) * 1e6)
@@ -380,92 +309,6 @@ class _Run:
             )
         self.applied.clear()
 
-    # -- the migration backfill ---------------------------------------------------
-
-    async def migration(self) -> None:
-        """Run the backfill at its time, again after each failed run, until one completes."""
-        spec = self.scenario.migration
-        capability = getattr(self.stack, "migration", None)
-        if spec is None:
-            return
-        if capability is None:
-            self.writer.write({"type": "migration", "t_us": self.t_us(), "event": "unsupported"})
-            return
-        wait = self.w0 + spec.at - self.clock.monotonic()
-        if wait > 0:
-            await self.clock.sleep_async(wait)
-        for run in range(1, spec.max_runs + 1):
-            self.writer.write(
-                {"type": "migration", "t_us": self.t_us(), "event": "run_start", "run": run}
-            )
-            try:
-                counts = await capability.run(batch_size=spec.batch_size)
-            except Exception as exc:
-                self.writer.write(
-                    {
-                        "type": "migration",
-                        "t_us": self.t_us(),
-                        "event": "run_error",
-                        "run": run,
-                        "error": f"{type(exc).__name__}: {exc}"[:300],
-                    }
-                )
-                await self.clock.sleep_async(spec.retry_interval)
-                continue
-            self.writer.write(
-                {
-                    "type": "migration",
-                    "t_us": self.t_us(),
-                    "event": "run_end",
-                    "run": run,
-                    "counts": dict(counts),
-                }
-            )
-            return
-
-    async def migration_final(self) -> None:
-        """The catch-up run after the faults (jobs posted meanwhile), then the statistics."""
-        capability = getattr(self.stack, "migration", None)
-        spec = self.scenario.migration
-        if spec is None or capability is None:
-            return
-        if spec.catch_up:
-            self.writer.write({"type": "migration", "t_us": self.t_us(), "event": "catch_up"})
-            try:
-                counts = await asyncio.wait_for(capability.run(batch_size=spec.batch_size), 60.0)
-                self.writer.write(
-                    {
-                        "type": "migration",
-                        "t_us": self.t_us(),
-                        "event": "catch_up_end",
-                        "counts": dict(counts),
-                    }
-                )
-            except Exception as exc:
-                self.writer.write(
-                    {
-                        "type": "migration",
-                        "t_us": self.t_us(),
-                        "event": "catch_up_error",
-                        "error": f"{type(exc).__name__}: {exc}"[:300],
-                    }
-                )
-        try:
-            stats = await asyncio.wait_for(capability.stats(), 15.0)
-        except Exception as exc:
-            self.writer.write(
-                {
-                    "type": "migration",
-                    "t_us": self.t_us(),
-                    "event": "final_error",
-                    "error": f"{type(exc).__name__}: {exc}"[:300],
-                }
-            )
-            return
-        self.writer.write(
-            {"type": "migration", "t_us": self.t_us(), "event": "final", "stats": dict(stats)}
-        )
-
     # -- sampling and progress ----------------------------------------------------
 
     async def sampler(self) -> None:
@@ -479,8 +322,8 @@ class _Run:
             now = self.clock.monotonic()
             full = now >= next_sample
             stats = self.stack.target.stats() if full or self.quick_state is None else {}
-            state = self.quick_state() if self.quick_state is not None else _breaker_state(stats)
-            opens = _opens(stats) if stats else previous_opens
+            state = self.quick_state() if self.quick_state is not None else breaker_state_of(stats)
+            opens = breaker_opens_of(stats) if stats else previous_opens
             if not self.breaker_from_listener and state is not None:
                 if state != self.breaker_state:
                     if (
@@ -544,14 +387,6 @@ class _Run:
             await asyncio.wait(pending, timeout=5.0)
 
     # -- the whole run ------------------------------------------------------------
-
-    async def _finish_migration(self, task: asyncio.Future[None]) -> None:
-        """Let a backfill still running after the workload finish (faults are gone by then)."""
-        if task.done():
-            return
-        await self.clear_all()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(task), 60.0)
 
     async def execute(self) -> tuple[str, str | None]:
         scenario = self.scenario
@@ -631,26 +466,6 @@ class _Run:
                 )
                 self.writer.flush()
         return status, error
-
-
-def _quick_breaker_state(target: object) -> Callable[[], str] | None:
-    """A cheap reader of the target's breaker state, if it exposes ``breaker.state``."""
-    breaker = getattr(target, "breaker", None)
-    if breaker is None or not hasattr(breaker, "state"):
-        return None
-
-    def read() -> str:
-        state = breaker.state
-        return str(getattr(state, "value", state))
-
-    return read
-
-
-def _opens(stats: Mapping[str, Any]) -> int | None:
-    breaker = stats.get("breaker") if isinstance(stats, Mapping) else None
-    if isinstance(breaker, Mapping) and isinstance(breaker.get("opens"), int):
-        return int(breaker["opens"])
-    return None
 
 
 def implicit_gates(scenario: Scenario) -> list[ScopedGate]:

@@ -1,0 +1,48 @@
+"""What a run produced: :class:`RunResult` (verdict and exit code) and :class:`RunAborted`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from resilience.scenario.gates import GateResult
+from resilience.scenario.model import Scenario
+
+__all__ = ["RunAborted", "RunResult"]
+
+
+class RunAborted(RuntimeError):
+    """The run could not start: the environment failed or the steady state never held."""
+
+
+@dataclass
+class RunResult:
+    """What one run produced. ``status``: completed, interrupted, crashed or aborted."""
+
+    scenario: Scenario
+    history_path: Path
+    results: list[GateResult] = field(default_factory=list)
+    status: str = "completed"
+    error: str | None = None
+    wall_s: float = 0.0
+    fault_errors: list[str] = field(default_factory=list)
+    report_dir: Path | None = None
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.status == "completed"
+            and not self.fault_errors
+            and all(r.passed for r in self.results)
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """0 every gate holds, 1 a gate failed, 2 the run itself could not be done."""
+        if self.status != "completed" or self.fault_errors:
+            return 2
+        return 0 if self.passed else 1
+
+    @property
+    def verdict(self) -> str:
+        return {0: "PASS", 1: "FAIL"}.get(self.exit_code, "ERROR")
