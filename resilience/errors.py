@@ -216,7 +216,11 @@ class UpstreamHTTPError(ResilienceError):
     """An HTTP dependency answered with an error status."""
 
     def __init__(
-        self, status: int, *, retry_after_s: float | None = None, message: str | None = None,
+        self,
+        status: int,
+        *,
+        retry_after_s: float | None = None,
+        message: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retryable", status in _RETRYABLE_HTTP)
