@@ -26,54 +26,10 @@ PREPARE_TIMEOUT_S = 60.0
 
 
 def toxiproxy_client(api_url: str) -> Any:
-    """An async Toxiproxy API client for ``api_url`` (the package's typed one when present)."""
-    try:
-        from resilience.proxy.client import AsyncToxiproxyClient
-    except ImportError:
-        return _HttpToxiproxy(api_url)
+    """The package's async Toxiproxy API client for ``api_url``."""
+    from resilience.proxy.client import AsyncToxiproxyClient
+
     return AsyncToxiproxyClient(api_url)
-
-
-class _HttpToxiproxy:
-    """The four Toxiproxy API calls the fault controller needs, over httpx."""
-
-    def __init__(self, api_url: str) -> None:
-        import httpx
-
-        self._client = httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=5.0)
-
-    async def _send(self, method: str, url: str, body: Any = None) -> None:
-        response = await self._client.request(method, url, json=body)
-        if response.status_code >= 400:
-            raise RuntimeError(f"Toxiproxy {method} {url}: {response.status_code} {response.text}")
-
-    async def add_toxic(
-        self,
-        proxy: str,
-        type: str,
-        *,
-        name: str,
-        stream: str = "downstream",
-        toxicity: float = 1.0,
-        attributes: dict[str, Any] | None = None,
-    ) -> None:
-        body = {
-            "name": name,
-            "type": type,
-            "stream": stream,
-            "toxicity": toxicity,
-            "attributes": attributes or {},
-        }
-        await self._send("POST", f"/proxies/{proxy}/toxics", body)
-
-    async def remove_toxic(self, proxy: str, name: str) -> None:
-        await self._send("DELETE", f"/proxies/{proxy}/toxics/{name}")
-
-    async def update_proxy(self, name: str, *, enabled: bool) -> None:
-        await self._send("POST", f"/proxies/{name}", {"enabled": enabled})
-
-    async def reset(self) -> None:
-        await self._send("POST", "/reset")
 
 
 class EnvironmentPool:
@@ -199,13 +155,24 @@ async def _prepare(urls: Any, scenario: Scenario) -> list[Any]:
 async def open_real_stack(
     scenario: Scenario, *, pool: EnvironmentPool | None = None
 ) -> AsyncIterator[StaticStack]:
-    """The real stack for ``scenario``; :class:`RunAborted` when it cannot be built."""
-    own = pool is None
-    envs = pool or EnvironmentPool()
-    try:
+    """The real stack for ``scenario``; :class:`RunAborted` when it cannot be built.
+
+    Torn down in reverse order: faults removed, service closed (analytics
+    flushed), API client closed, then the environment if this call started it.
+    """
+    from resilience.service.config import ServiceConfig
+    from resilience.service.runtime import open_service
+
+    async with contextlib.AsyncExitStack() as exits:
+        envs = pool
+        if envs is None:
+            envs = EnvironmentPool()
+            exits.push_async_callback(envs.aclose)
         env = await envs.get(scenario.environment)
         urls = env.urls
-        controller = ToxiproxyFaultController(toxiproxy_client(urls.toxiproxy_api))
+        client = toxiproxy_client(urls.toxiproxy_api)
+        exits.push_async_callback(_quietly, client.aclose())
+        controller = ToxiproxyFaultController(client)
         try:
             await controller.clear_all()
             entries = await asyncio.wait_for(_prepare(urls, scenario), PREPARE_TIMEOUT_S)
@@ -221,31 +188,29 @@ async def open_real_stack(
             raise RunAborted(
                 f"could not prepare the environment: {type(exc).__name__}: {exc}"
             ) from exc
-        from resilience.service.config import ServiceConfig
-        from resilience.service.runtime import open_service
-
         config = ServiceConfig().with_overrides(scenario.service)
+        service_cm = open_service(
+            config, postgres_url=urls.postgres, redis_url=urls.redis, clock=SYSTEM_CLOCK
+        )
         try:
-            service_cm = open_service(
-                config, postgres_url=urls.postgres, redis_url=urls.redis, clock=SYSTEM_CLOCK
-            )
             service = await service_cm.__aenter__()
         except Exception as exc:
             raise RunAborted(f"the service could not start: {type(exc).__name__}: {exc}") from exc
-        try:
-            yield StaticStack(
-                target=service,
-                faults=controller,
-                clock=SYSTEM_CLOCK,
-                slugs=[e.slug for e in entries],
-                mode="real",
-                migration=migration,
-            )
-        finally:
-            with contextlib.suppress(Exception):
-                await controller.clear_all()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(service_cm.__aexit__(None, None, None), 15.0)
-    finally:
-        if own:
-            await envs.aclose()
+        exits.push_async_callback(
+            _quietly, asyncio.wait_for(service_cm.__aexit__(None, None, None), 15.0)
+        )
+        exits.push_async_callback(_quietly, controller.clear_all())
+        yield StaticStack(
+            target=service,
+            faults=controller,
+            clock=SYSTEM_CLOCK,
+            slugs=[e.slug for e in entries],
+            mode="real",
+            migration=migration,
+        )
+
+
+async def _quietly(awaitable: Any) -> None:
+    """Await a clean-up step; its failure must not hide the run's own outcome."""
+    with contextlib.suppress(Exception):
+        await awaitable
