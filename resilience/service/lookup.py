@@ -228,6 +228,10 @@ class LookupService:
             await self.redis_tier.set(slug, found)
         return self._finish(started, slug, found, "db", "success", None, attempts)
 
+    def warm(self, pairs: Iterable[tuple[str, uuid.UUID]]) -> int:
+        """Load known (slug, UUID) pairs into the in-memory tier; returns how many."""
+        return self.cache.warm(pairs)
+
     def cache_not_found(self, slug: str) -> None:
         """Negative-cache ``slug`` in the in-memory tier."""
         self.cache.set_negative(slug)

@@ -182,7 +182,14 @@ async def open_service(
 
         errors_repo = ErrorEventRepository(pool)
         tracker = ErrorTracker(errors_repo)
-        failures = FailureAggregator(pool, clock=clock)
+        holder: list[LookupService] = []
+        failures = FailureAggregator(
+            pool,
+            clock=clock,
+            health=lambda: (
+                str(holder[0].failure_window.status()["status"]) if holder else "healthy"
+            ),
+        )
         listeners: list[Any] = [_error_listener(tracker), failures]
         analytics: AnalyticsBatcher | None = None
         if config.analytics.enabled:
@@ -220,6 +227,7 @@ async def open_service(
                 timeout_s=config.db.timeout_s,
             ),
         )
+        holder.append(service)
         service.config = config
         service.error_tracker = tracker
         service.analytics = analytics
