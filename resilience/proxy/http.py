@@ -5,8 +5,8 @@ It parses requests (Content-Length or chunked bodies, ``Expect:
 application callable and writes the :class:`Response` it returns (directly, or
 once an awaitable resolves). Limits: headers 64 KiB (431), body
 :data:`MAX_BODY_BYTES` (413, as a JSON error like the API's). A malformed
-request gets 400 and the connection is closed; nothing here can raise into the
-event loop.
+request gets 400 and the connection is closed, as does one idle for
+:data:`IDLE_TIMEOUT_S`; nothing here can raise into the event loop.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = ["MAX_BODY_BYTES", "HttpProtocol", "Request", "Response"]
 
 MAX_BODY_BYTES = 8 << 20
 MAX_HEADER_BYTES = 64 << 10
+IDLE_TIMEOUT_S = 60.0  # a connection with no complete request for this long is closed
 
 _log = logging.getLogger("resilience.proxy.http")
 
@@ -119,12 +120,21 @@ class HttpProtocol(asyncio.Protocol):
         self.sent_continue = False
         self.peer_eof = False
         self.task: asyncio.Task[None] | None = None
+        self.idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.idle = asyncio.get_running_loop().call_later(IDLE_TIMEOUT_S, self._idle_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        if self.idle is not None:
+            self.idle.cancel()
+
+    def _idle_out(self) -> None:
+        self.idle = None
+        if self.transport is not None and not self.busy:
+            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -281,6 +291,9 @@ class HttpProtocol(asyncio.Protocol):
         if not keep_alive:
             self.closing = True
             transport.close()
+        elif self.idle is not None:
+            self.idle.cancel()
+            self.idle = asyncio.get_running_loop().call_later(IDLE_TIMEOUT_S, self._idle_out)
 
 
 def _too_large() -> _BadRequest:
