@@ -54,15 +54,31 @@ def plan(faults: Sequence[FaultSpec]) -> list[FaultEvent]:
     return sorted(events, key=lambda e: (e.t_s, e.event != "stop"))
 
 
+def _open_end(faults: Sequence[FaultSpec], fault: FaultSpec, start: float) -> float:
+    """When a fault without a duration ends: a later ``enable`` of a disabled proxy, else never."""
+    if fault.action != "disable":
+        return float("inf")
+    enables = [
+        f.at for f in faults if f.action == "enable" and f.target == fault.target and f.at > start
+    ]
+    return min(enables, default=float("inf"))
+
+
 def active_faults(faults: Sequence[FaultSpec], t_s: float) -> list[str]:
-    """Names of the faults planned to be active at ``t_s`` (``enable`` actions never are)."""
+    """Names of the faults planned to be active at ``t_s`` (``enable`` actions never are).
+
+    A ``disable`` without a duration lasts until the next ``enable`` of the same proxy.
+    """
     names: list[str] = []
     for fault in faults:
         if fault.action == "enable":
             continue
         for i in range(fault.times):
             start = fault.at + i * (fault.every or 0.0)
-            end = start + fault.duration if fault.duration is not None else float("inf")
+            if fault.duration is not None:
+                end = start + fault.duration
+            else:
+                end = _open_end(faults, fault, start)
             if start <= t_s < end:
                 names.append(fault.name)
                 break

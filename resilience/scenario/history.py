@@ -134,13 +134,22 @@ class History:
         """Fault name → [(start_s, stop_s)] from start/stop records (open ones end with the run)."""
         windows: dict[str, list[tuple[float, float]]] = {}
         open_at: dict[str, float] = {}
+        disabled: dict[str, str] = {}  # target → name of the open ``disable`` fault
         for rec in self.faults:
             name = str(rec.get("name"))
             t = float(rec["t_us"]) / 1e6
-            if rec.get("event") == "start":
+            event = rec.get("event")
+            if event == "start":
                 open_at[name] = t
-            elif rec.get("event") == "stop" and name in open_at:
+                if rec.get("action") == "disable":
+                    disabled[str(rec.get("target"))] = name
+            elif event == "stop" and name in open_at:
                 windows.setdefault(name, []).append((open_at.pop(name), t))
+            elif event == "instant" and rec.get("action") == "enable":
+                # an explicit enable ends an open-ended disable of the same proxy
+                ended = disabled.pop(str(rec.get("target")), None)
+                if ended is not None and ended in open_at:
+                    windows.setdefault(ended, []).append((open_at.pop(ended), t))
         for name, start in open_at.items():
             windows.setdefault(name, []).append((start, max(start, self.duration_s)))
         return windows

@@ -192,3 +192,23 @@ async def test_a_steady_state_that_never_holds_aborts_before_the_workload(tmp_pa
     assert result.exit_code == 2
     assert "steady state does not hold" in (result.error or "")
     assert not read_history(tmp_path / "h.jsonl").ops
+
+
+async def test_disable_then_enable_actions_make_one_fault_window(tmp_path: Path) -> None:
+    text = BASE.format(duration="3s", rate=200, concurrency=512).split("faults:")[0] + (
+        "faults:\n"
+        "  - {name: cut, at: 1s, target: postgres, action: disable}\n"
+        "  - {name: restore, at: 2s, target: postgres, action: enable}\n"
+        "gates: ['breaker.opens >= 1 @ during: cut', 'fallback_rate < 0.2 @ after: cut']\n"
+    )
+    stack = fake_stack(reset_timeout_s=0.3)
+    result = await run_scenario(
+        parse_scenario(text), stack=stack, history_path=tmp_path / "h.jsonl"
+    )
+    history = read_history(tmp_path / "h.jsonl")
+    [(start, stop)] = history.fault_windows()["cut"]
+    assert start == pytest.approx(1.0, abs=0.1)
+    assert stop == pytest.approx(2.0, abs=0.1)
+    assert {o.phase for o in history.ops if 1.1 < o.t_us / 1e6 < 1.9} == {"during"}
+    assert {o.phase for o in history.ops if o.t_us / 1e6 > 2.1} == {"after"}
+    assert result.exit_code == 0, [r.message for r in result.results]
