@@ -185,3 +185,22 @@ def test_config_overrides_by_dotted_name() -> None:
         ServiceConfig().with_overrides({"nope": 1})
     with pytest.raises(ValueError, match="failure_treshold"):
         ServiceConfig().with_overrides({"breaker.failure_treshold": 1})
+
+
+def test_public_names_are_stable() -> None:
+    """The facade other packages (simulator, scenarios, load tests) import from."""
+    import resilience.service as facade
+
+    assert facade.__all__ == sorted(facade.__all__, key=lambda n: (not n.isupper(), n))
+    assert {
+        "LookupService",
+        "LookupResult",
+        "Job",
+        "ServiceConfig",
+        "SlugRepository",
+        "create_app",
+        "open_service",
+        "validate_slug",
+    } <= set(facade.__all__)
+    for name in facade.__all__:
+        assert getattr(facade, name) is not None
