@@ -231,3 +231,22 @@ async def test_hung_postgres_costs_the_timeout_not_the_driver_cancellation(
         recovered = await service.lookup("roof-repair")
     assert (result.outcome, result.reason, result.attempts) == ("fallback", "timeout", 2)
     assert recovered.outcome == "success"
+
+
+async def test_hung_redis_costs_its_timeout_then_is_skipped(
+    urls: Any, known: dict[str, uuid.UUID], redis_proxy: Any
+) -> None:
+    """Redis stops answering: one lookup pays redis.timeout_s, the next ones skip Redis."""
+    slugs = list(known)[:3]
+    async with open_service(FAST, postgres_url=urls.postgres, redis_url=urls.redis) as service:
+        await service.lookup(slugs[0])  # Redis connection established
+        service.cache.clear()
+        redis_proxy.add_toxic(
+            name="hang", type="timeout", stream="downstream", attributes={"timeout": 0}
+        )
+        results = [await asyncio.wait_for(service.lookup(s), 5.0) for s in slugs]
+        tier = service.redis_tier
+        redis_proxy.destroy_toxic("hang")
+    assert [r.outcome for r in results] == ["success"] * 3
+    assert tier is not None
+    assert tier.skipped >= 1  # type: ignore[attr-defined]
