@@ -27,7 +27,7 @@ from typing import Any
 
 from resilience.errors import InvalidInput, ResilienceError
 from resilience.scenario.backfill import BackfillSteps
-from resilience.scenario.faults import FaultControlError, active_faults, plan
+from resilience.scenario.faults import active_faults, plan
 from resilience.scenario.gates import ScopedGate, parse_scoped_gate
 from resilience.scenario.history import HistoryWriter, read_history
 from resilience.scenario.metrics import evaluate_history
@@ -261,7 +261,7 @@ class _Run(BackfillSteps):
                     await self.stack.faults.clear(fault)
                     with contextlib.suppress(ValueError):
                         self.applied.remove(fault)
-            except (FaultControlError, Exception) as exc:
+            except Exception as exc:  # FaultControlError, or a controller bug
                 message = f"{event.event} {fault.name}: {exc}"
                 self.fault_errors.append(message)
                 self.writer.write({**base, "t_us": self.t_us(), "event": "error", "error": message})
