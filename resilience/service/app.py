@@ -86,7 +86,7 @@ class JobIn(BaseModel):
 
 
 class JobOut(BaseModel):
-    id: int
+    id: int | None = Field(description="None while the job waits in the outbox (202).")
     micro_id: str
     micro_uuid: uuid.UUID | None
     answers: dict[str, Any]
@@ -227,6 +227,7 @@ def create_app(
         status_code=201,
         responses={
             200: {"model": JobOut, "description": "Stored earlier under the same key"},
+            202: {"model": JobOut, "description": "Accepted into the outbox; stored later"},
             503: {"model": ErrorOut},
         },
         summary="Post a job (exactly once per idempotency key)",
@@ -236,7 +237,9 @@ def create_app(
             job = await svc().post_job(body.micro_id, body.answers, body.idempotency_key)
         except ResilienceError as exc:
             return _error(503, exc)
-        if not job.created:
+        if job.status == "queued":
+            response.status_code = 202
+        elif not job.created:
             response.status_code = 200
         return _job_out(job)
 

@@ -106,6 +106,9 @@ class JobsConfig(_Section):
     initial_delay_s: Seconds = 0.5
     multiplier: float = Field(default=2.0, ge=1.0)
     max_delay_s: Seconds = 2.0
+    outbox: bool = True
+    """Queue jobs in Redis while PostgreSQL is unavailable (answered 202)."""
+    outbox_drain_interval_s: PositiveSeconds = 1.0
 
 
 class AnalyticsConfig(_Section):

@@ -47,6 +47,7 @@ from resilience.errors import (
 from resilience.metrics import MetricsRecorder
 from resilience.service.health import HealthProbes, LookupFailureWindow, check_health
 from resilience.service.model import Job, LookupOutcome, LookupPath, LookupResult
+from resilience.service.outbox import JobOutbox
 from resilience.service.prometheus import render_service_metrics
 from resilience.service.repository import JobRepository, SlugRepository
 from resilience.service.slug import is_valid_slug, validate_slug
@@ -97,6 +98,7 @@ class LookupService:
         job_retry: Any | None = None,
         listeners: Iterable[LookupListener] = (),
         probes: HealthProbes | None = None,
+        outbox: JobOutbox | None = None,
     ) -> None:
         self.repository = repository
         self.cache = cache
@@ -112,6 +114,7 @@ class LookupService:
         self.failure_window = LookupFailureWindow(clock=clock)
         self.listeners: list[LookupListener] = [self.failure_window, *listeners]
         self.probes = probes if probes is not None else HealthProbes()
+        self.outbox = outbox
         self.config: Any = None
         """The :class:`ServiceConfig` it was built from, when built by ``open_service``."""
         self.analytics: Any = None
@@ -400,37 +403,61 @@ class LookupService:
 
         Raises :class:`InvalidSlug` (job refused) for a malformed ``micro_id``.
         ``micro_uuid`` is the lookup's UUID, ``None`` when the lookup fell back.
-        The write is retried (storage-write policy); a reply lost after the
-        commit is harmless because the retry finds the stored row. Raises the
-        classified error when every attempt failed (nothing was stored, or
-        the earlier stored row is returned by the caller's own retry).
+        The write goes through the breaker and the storage-write retry; a reply
+        lost after the commit is harmless because the retry finds the stored
+        row (``Job.created`` is then ``False``). When PostgreSQL is unavailable
+        (breaker open, or every attempt failed recoverably) and an ``outbox`` is
+        configured, the job is queued there and returned with
+        ``status="queued"`` and no id; otherwise the classified error is raised.
         """
         if self.jobs is None:
             raise RuntimeError("this LookupService was built without a job repository")
         jobs = self.jobs
         validate_slug(micro_id)
         result = await self.lookup_result(micro_id)
+        fields: dict[str, Any] = {
+            "micro_id": micro_id,
+            "micro_uuid": result.uuid,
+            "answers": answers,
+            "idempotency_key": idempotency_key,
+        }
 
         async def attempt() -> Job:
             try:
-                return await bounded(
-                    jobs.insert_job(
-                        micro_id=micro_id,
-                        micro_uuid=result.uuid,
-                        answers=answers,
-                        idempotency_key=idempotency_key,
-                    ),
-                    self.db_timeout_s,
-                )
+                return await bounded(jobs.insert_job(**fields), self.db_timeout_s, what="job write")
             except ResilienceError:
                 raise
             except Exception as exc:
                 raise classify(exc) from exc
 
-        job: Job = await self.job_retry.acall(attempt)
+        try:
+            permit = self.breaker.before_call()
+        except CircuitOpenError as exc:
+            return await self._queue_job(fields, exc, result.path)
+        called = self.clock.monotonic()
+        try:
+            job: Job = await self.job_retry.acall(attempt)
+        except Exception as exc:
+            error = exc if isinstance(exc, ResilienceError) else classify(exc)
+            self.breaker.on_failure(permit, error, self.clock.monotonic() - called)
+            if error.retryable or error.recovery is not Recovery.ABORT:
+                return await self._queue_job(fields, error, result.path)
+            raise error from exc
+        except BaseException:
+            self.breaker.on_ignored(permit)
+            raise
+        self.breaker.on_success(permit, self.clock.monotonic() - called)
         self.counters.jobs_stored += int(job.created)
         self.counters.jobs_replayed += int(not job.created)
         return _with_path(job, result.path)
+
+    async def _queue_job(self, fields: dict[str, Any], error: ResilienceError, path: str) -> Job:
+        """Put a job that could not be written into the outbox, or raise ``error``."""
+        outbox = self.outbox
+        if outbox is None or not await outbox.put(**fields):
+            raise error
+        self.counters.jobs_queued += 1
+        return _with_path(outbox.queued_job(**fields), path)
 
     async def get_job(self, job_id: int) -> Job | None:
         """The job with ``job_id`` (``None`` if unknown); raises the classified error on failure."""
@@ -460,6 +487,8 @@ class LookupService:
             stats["analytics"] = self.analytics.stats()
         if self.error_tracker is not None:
             stats["error_tracking"] = self.error_tracker.stats()
+        if self.outbox is not None:
+            stats["outbox"] = self.outbox.stats()
         return stats
 
 

@@ -55,9 +55,13 @@ class LookupResult:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A stored job. ``micro_uuid`` is ``None`` when the lookup fell back."""
+    """A stored job. ``micro_uuid`` is ``None`` when the lookup fell back.
 
-    id: int
+    ``id`` is ``None`` (and ``status`` is ``"queued"``) for a job accepted into
+    the outbox while PostgreSQL was unavailable; it gets an id once written.
+    """
+
+    id: int | None
     micro_id: str
     micro_uuid: uuid.UUID | None
     answers: dict[str, Any]

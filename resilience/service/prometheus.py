@@ -52,8 +52,8 @@ def render_service_metrics(
         MetricFamily(
             f"{namespace}_jobs",
             "counter",
-            "Job posts: stored once, or replayed by idempotency key.",
-            tuple(({"result": k}, float(jobs.get(k, 0))) for k in ("stored", "replayed")),
+            "Job posts: stored, replayed by idempotency key, or queued in the outbox.",
+            tuple(({"result": k}, float(jobs.get(k, 0))) for k in ("stored", "replayed", "queued")),
         ),
     ]
     for writer in ("analytics", "error_tracking"):

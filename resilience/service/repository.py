@@ -221,15 +221,16 @@ class InMemoryJobRepository:
                 created_at=job.created_at,
                 created=False,
             )
+        job_id = len(self.by_id) + 1
         job = Job(
-            id=len(self.by_id) + 1,
+            id=job_id,
             micro_id=micro_id,
             micro_uuid=micro_uuid,
             answers=dict(answers),
             idempotency_key=idempotency_key,
         )
-        self.by_id[job.id] = job
-        self.by_key[idempotency_key] = job.id
+        self.by_id[job_id] = job
+        self.by_key[idempotency_key] = job_id
         return job
 
     async def get_job(self, job_id: int) -> Job | None:

@@ -40,6 +40,7 @@ from resilience.service.events import BreakerEventRecorder, FailureAggregator
 from resilience.service.health import HealthProbes
 from resilience.service.lookup import LookupService
 from resilience.service.model import LookupResult
+from resilience.service.outbox import JobOutbox
 from resilience.service.repository import PostgresJobRepository, PostgresSlugRepository
 from resilience.service.timeouts import bounded
 
@@ -208,6 +209,18 @@ async def open_service(
             if not await redis_client.ping():
                 raise ConnectionError("Redis did not answer PING")
 
+        jobs_repo = PostgresJobRepository(pool)
+        outbox: JobOutbox | None = None
+        if redis_client is not None and config.jobs.outbox:
+            outbox = JobOutbox(
+                redis_client,
+                jobs_repo,
+                prefix=config.redis.key_prefix,
+                timeout_s=max(config.redis.timeout_s, 0.2),
+                drain_interval_s=config.jobs.outbox_drain_interval_s,
+                write_timeout_s=config.db.timeout_s,
+            )
+
         service = LookupService(
             repository=PostgresSlugRepository(pool),
             cache=build_cache(config, clock),
@@ -217,7 +230,8 @@ async def open_service(
             metrics=build_metrics(clock),
             clock=clock,
             db_timeout_s=config.db.timeout_s,
-            jobs=PostgresJobRepository(pool),
+            jobs=jobs_repo,
+            outbox=outbox,
             job_retry=job_retry,
             listeners=listeners,
             probes=HealthProbes(
@@ -237,6 +251,9 @@ async def open_service(
             writer.start()
             stack.push_async_callback(writer.aclose)
         stack.callback(failures.roll)
+        if outbox is not None:
+            outbox.start()
+            stack.push_async_callback(outbox.aclose)
         if analytics is not None:
             analytics.start()
             stack.push_async_callback(analytics.aclose)

@@ -53,6 +53,7 @@ class ServiceStats:
         self.breaker_opens = 0
         self.jobs_stored = 0
         self.jobs_replayed = 0
+        self.jobs_queued = 0
 
     def observe(self, result: LookupResult) -> None:
         self.outcomes[result.outcome] += 1
@@ -94,7 +95,11 @@ class ServiceStats:
                 "opens": int(getattr(breaker, "opens", self.breaker_opens)),
             },
             "redis": redis_tier.stats() if redis_tier is not None else {"available": False},
-            "jobs": {"stored": self.jobs_stored, "replayed": self.jobs_replayed},
+            "jobs": {
+                "stored": self.jobs_stored,
+                "replayed": self.jobs_replayed,
+                "queued": self.jobs_queued,
+            },
         }
 
 

@@ -17,6 +17,7 @@ FAST = ServiceConfig().with_overrides(
         "redis.retry_interval_s": 0.1,
         "redis.breaker_sync_interval_s": 0.1,
         "analytics.flush_interval_s": 0.1,
+        "jobs.outbox_drain_interval_s": 0.1,
     }
 )
 """Defaults with millisecond backoff, so fault tests finish quickly."""

@@ -141,3 +141,38 @@ async def test_jobs_stored_exactly_once_when_replies_are_lost(
         assert stored[key] == (1, job_id)
     assert len(stored) == 21
     assert jobs["replayed"] >= 1  # some commit lost its reply and the retry found it
+
+
+async def test_jobs_posted_during_a_postgres_outage_are_queued_then_stored_once(
+    urls: Any, postgres_proxy: Any
+) -> None:
+    """PostgreSQL down: POST /jobs answers 202 (queued in Redis); once it is back the job is
+    written exactly once, and posting the same key again returns the stored job."""
+    config = FAST.with_overrides({"jobs.max_attempts": 2, "retry.max_attempts": 1})
+    body = {"micro_id": "roof-repair", "answers": {"rooms": 1}, "idempotency_key": "outage-1"}
+    async with (
+        open_service(config, postgres_url=urls.postgres, redis_url=urls.redis) as service,
+        _client(service) as client,
+    ):
+        postgres_proxy.disable()
+        queued = await client.post("/jobs", json=body)
+        queued_again = await client.post("/jobs", json=body)
+        postgres_proxy.enable()
+        outbox = service.outbox
+        assert outbox is not None
+        for _ in range(250):  # the drainer runs every 0.1 s
+            if await outbox.pending() == 0:
+                break
+            await asyncio.sleep(0.02)
+        replay = await client.post("/jobs", json=body)
+    conn = await asyncpg.connect(urls.postgres_direct)
+    try:
+        rows = await conn.fetch("SELECT id FROM jobs WHERE idempotency_key = 'outage-1'")
+    finally:
+        await conn.close()
+    assert queued.status_code == 202
+    assert (queued.json()["status"], queued.json()["id"]) == ("queued", None)
+    assert queued_again.status_code == 202
+    assert len(rows) == 1
+    assert replay.status_code == 200
+    assert replay.json()["id"] == rows[0]["id"]
