@@ -237,3 +237,32 @@ def test_unknown_fault_in_a_phase_fails_with_a_suggestion() -> None:
     )
     assert result.status == "fail"
     assert "did you mean 'a'" in result.message
+
+
+@given(
+    st.floats(min_value=0, max_value=10),
+    st.lists(
+        st.tuples(st.floats(min_value=0, max_value=100), st.floats(min_value=0.1, max_value=20)),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_before_during_after_cover_the_run_without_overlap(
+    warmup: float, spans: list[tuple[float, float]]
+) -> None:
+    """With the faults inside the run, before + during + gaps + after = the measured span."""
+    end = 150.0
+    faults = {f"f{i}": [(warmup + at, warmup + at + d)] for i, (at, d) in enumerate(spans)}
+    timeline = Timeline(warmup, end, faults)
+    before = windows_for(Phase("before"), timeline)
+    during = windows_for(Phase("during"), timeline)
+    after = windows_for(Phase("after"), timeline)
+    pieces = sorted(before + during + after)
+    for (_, b), (c, _) in zip(pieces, pieces[1:], strict=False):
+        assert b <= c + 1e-9  # no overlap
+    assert pieces[0][0] == warmup or not before
+    assert during[0][0] == (before[0][1] if before else warmup)
+    assert (after[-1][1] if after else during[-1][1]) == pytest.approx(end)
+    covered = sum(b - a for a, b in pieces)
+    gaps = sum(max(0.0, c - b) for (_, b), (c, _) in zip(during, during[1:], strict=False))
+    assert covered + gaps == pytest.approx(end - warmup)
