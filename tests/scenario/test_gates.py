@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -258,11 +259,11 @@ def test_before_during_after_cover_the_run_without_overlap(
     during = windows_for(Phase("during"), timeline)
     after = windows_for(Phase("after"), timeline)
     pieces = sorted(before + during + after)
-    for (_, b), (c, _) in zip(pieces, pieces[1:], strict=False):
+    for (_, b), (c, _) in itertools.pairwise(pieces):
         assert b <= c + 1e-9  # no overlap
     assert pieces[0][0] == warmup or not before
     assert during[0][0] == (before[0][1] if before else warmup)
     assert (after[-1][1] if after else during[-1][1]) == pytest.approx(end)
     covered = sum(b - a for a, b in pieces)
-    gaps = sum(max(0.0, c - b) for (_, b), (c, _) in zip(during, during[1:], strict=False))
+    gaps = sum(max(0.0, c - b) for (_, b), (c, _) in itertools.pairwise(during))
     assert covered + gaps == pytest.approx(end - warmup)
