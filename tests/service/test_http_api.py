@@ -127,6 +127,12 @@ async def test_jobs_stored_exactly_once_when_replies_are_lost(
         await asyncio.sleep(0.3)
         postgres_proxy.destroy_toxic("storm")
         results = await posts
+        outbox = service.outbox
+        assert outbox is not None
+        for _ in range(250):  # jobs accepted into the outbox (202) are written by now
+            if await outbox.pending() == 0:
+                break
+            await asyncio.sleep(0.02)
         jobs = service.stats()["jobs"]
     conn = await asyncpg.connect(urls.postgres_direct)
     try:
@@ -136,11 +142,14 @@ async def test_jobs_stored_exactly_once_when_replies_are_lost(
     finally:
         await conn.close()
     stored = {r["idempotency_key"]: (r["n"], r["id"]) for r in rows}
-    assert all(job_id is not None for _, _, job_id in results)
-    for key, _, job_id in results:
-        assert stored[key] == (1, job_id)
+    assert all(status in (200, 201, 202) for _, status, _ in results)
+    for key, status, job_id in results:
+        assert stored[key][0] == 1
+        if status != 202:  # 202: queued, the id is known once written
+            assert stored[key][1] == job_id
     assert len(stored) == 21
-    assert jobs["replayed"] >= 1  # some commit lost its reply and the retry found it
+    # some commit lost its reply and a retry found it, or the job went through the outbox
+    assert jobs["replayed"] + jobs["queued"] >= 1
 
 
 async def test_jobs_posted_during_a_postgres_outage_are_queued_then_stored_once(
