@@ -208,11 +208,15 @@ async def test_breaker_transitions_and_analytics_are_written(
         )
         transitions = await conn.fetch("SELECT from_state, to_state FROM circuit_breaker_events")
         errors = await conn.fetchval("SELECT count(*) FROM error_events")
+        failures = await conn.fetchrow(
+            "SELECT sum(total_count) AS total, sum(failure_count) AS failed FROM failure_metrics"
+        )
     finally:
         await conn.close()
     assert analytics == 15
     assert ("closed", "open") in [(r["from_state"], r["to_state"]) for r in transitions]
     assert errors >= 2
+    assert (failures["total"], failures["failed"]) == (15, 3)
 
 
 async def test_hung_postgres_costs_the_timeout_not_the_driver_cancellation(
