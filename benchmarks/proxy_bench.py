@@ -10,14 +10,21 @@ its figures followed by the ratios against the targets of the proxy issue:
   connection rate >= 0.50 x direct  toxic add+remove <= 0.8 ms
   100 ms latency toxic within +-1 ms
 
-Usage: python benchmarks/proxy_bench.py [--strict] [shared-script args, e.g. --quick]
+With ``--baseline`` it then measures, in the same minutes, a bare uvloop
+forwarder (a minimal asyncio proxy with no features, built into this file) the
+same way, so figures taken on a busy shared machine can be read against the
+best an asyncio forwarder does under the same conditions.
+
+Usage: python benchmarks/proxy_bench.py [--strict] [--baseline] [shared-script args]
 Exit status: 2 on set-up errors, else 0 (with --strict: 1 when a target is missed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -87,9 +94,134 @@ def _ratios(res: dict) -> list[tuple[str, str, bool]]:  # type: ignore[type-arg]
     return rows
 
 
+class _Pipe(asyncio.Protocol):
+    """Bare forwarder endpoint: every read is written to the peer, nothing else."""
+
+    def __init__(self, upstream_port: int, peer: _Pipe | None = None) -> None:
+        self.upstream_port, self.peer = upstream_port, peer
+        self.transport: asyncio.Transport | None = None
+        self.early: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self.peer is None:  # accepted client: dial the upstream
+            other = _Pipe(self.upstream_port, self)
+            self.peer = other
+            loop = asyncio.get_running_loop()
+            loop.create_task(loop.create_connection(lambda: other, "127.0.0.1", self.upstream_port))
+        else:  # upstream connected: flush what the client sent meanwhile
+            for data in self.peer.early:
+                transport.write(data)  # type: ignore[attr-defined]
+            self.peer.early = []
+
+    def data_received(self, data: bytes) -> None:
+        peer = self.peer
+        if peer is not None and peer.transport is not None:
+            peer.transport.write(data)
+        else:
+            self.early.append(data)
+
+    def eof_received(self) -> bool:
+        self.connection_lost(None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+
+
+async def _baseline_server(api_port: int) -> None:
+    """Speaks just the API calls the shared benchmark makes (no toxics)."""
+    loop = asyncio.get_running_loop()
+    servers: dict[str, asyncio.AbstractServer] = {}
+
+    async def api(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        method, path, _ = (await reader.readline()).decode().split(" ", 2)
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        body = await reader.readexactly(length)
+        status, out = 200, b'{"version": "bare-forwarder"}'
+        if method == "POST" and path == "/proxies":
+            spec = json.loads(body)
+            upstream = int(spec["upstream"].rsplit(":", 1)[1])
+            server = await loop.create_server(lambda: _Pipe(upstream), "127.0.0.1", 0)
+            servers[spec["name"]] = server
+            port = server.sockets[0].getsockname()[1]
+            status, out = 201, json.dumps({"listen": f"127.0.0.1:{port}"}).encode()
+        elif method == "DELETE":
+            server = servers.pop(path.rsplit("/", 1)[1], None)
+            if server is not None:
+                server.close()
+            status, out = 204, b""
+        head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(out)}\r\nConnection: close\r\n\r\n"
+        writer.write(head.encode() + out)
+        await writer.drain()
+        writer.close()
+
+    await asyncio.start_server(api, "127.0.0.1", api_port)
+    await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
+
+
+def _run_shared(script: Path, api_url: str, out: Path, label: str, argv: list[str]) -> bool:
+    cmd = [sys.executable, str(script), "--api", api_url, "--json", str(out), "--label", label]
+    env = dict(os.environ, PROXY_BENCH_UVLOOP=os.environ.get("PROXY_BENCH_UVLOOP", "0"))
+    done = subprocess.run([*cmd, *argv], env=env, check=False)
+    return done.returncode == 0 and out.exists()
+
+
+def _baseline(script: Path, tmp: Path, argv: list[str]) -> dict | None:  # type: ignore[type-arg]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--_baseline-server", str(port)], stdin=subprocess.PIPE
+    )
+    try:
+        out = tmp / "baseline.json"
+        only = ["--only", "rtt,bulk,conn"]
+        if _wait_port(port) and _run_shared(
+            script, f"http://127.0.0.1:{port}", out, "bare-forwarder", [*argv, *only]
+        ):
+            return json.loads(out.read_text())  # type: ignore[no-any-return]
+        return None
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        try:
+            child.wait(5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _wait_port(port: int, timeout_s: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--_baseline-server"]:
+        try:
+            import uvloop
+
+            uvloop.install()
+        except ImportError:
+            pass
+        asyncio.run(_baseline_server(int(argv[1])))
+        return 0
     strict = "--strict" in argv
-    argv = [arg for arg in argv if arg != "--strict"]
+    baseline = "--baseline" in argv
+    argv = [arg for arg in argv if arg not in ("--strict", "--baseline")]
     script = _shared_script()
     if script is None:
         print(
@@ -97,28 +229,23 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    with tempfile.TemporaryDirectory() as tmp, ProxyServerProcess() as server:
-        out = Path(tmp) / "bench.json"
-        cmd = [
-            sys.executable,
-            str(script),
-            "--api",
-            server.api_url,
-            "--json",
-            str(out),
-            "--label",
-            "resilience.proxy",
-            *argv,
-        ]
-        env = dict(os.environ, PROXY_BENCH_UVLOOP=os.environ.get("PROXY_BENCH_UVLOOP", "0"))
-        done = subprocess.run(cmd, env=env, check=False)
-        if done.returncode != 0 or not out.exists():
-            return 2
-        res = json.loads(out.read_text())
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        with ProxyServerProcess() as server:
+            if not _run_shared(
+                script, server.api_url, tmp / "bench.json", "resilience.proxy", argv
+            ):
+                return 2
+        res = json.loads((tmp / "bench.json").read_text())
+        base = _baseline(script, tmp, argv) if baseline else None
     rows = _ratios(res)
     print("\nresilience.proxy vs targets:")
     for name, text, ok in rows:
         print(f"  {'ok  ' if ok else 'MISS'} {name:<17} {text}")
+    if base is not None:
+        print("\nbare uvloop forwarder, same conditions (ratios to its own direct run):")
+        for name, text, _ok in _ratios(base):
+            print(f"       {name:<17} {text}")
     missed = [name for name, _, ok in rows if not ok]
     if missed:
         print(f"  missed: {', '.join(missed)} (see docs/proxy.md for why)")
