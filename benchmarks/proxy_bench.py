@@ -101,6 +101,7 @@ class _Pipe(asyncio.Protocol):
         self.upstream_port, self.peer = upstream_port, peer
         self.transport: asyncio.Transport | None = None
         self.early: list[bytes] = []
+        self.dial: asyncio.Task[object] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -108,7 +109,8 @@ class _Pipe(asyncio.Protocol):
             other = _Pipe(self.upstream_port, self)
             self.peer = other
             loop = asyncio.get_running_loop()
-            loop.create_task(loop.create_connection(lambda: other, "127.0.0.1", self.upstream_port))
+            dial = loop.create_connection(lambda: other, "127.0.0.1", self.upstream_port)
+            self.dial = loop.create_task(dial)
         else:  # upstream connected: flush what the client sent meanwhile
             for data in self.peer.early:
                 transport.write(data)  # type: ignore[attr-defined]
