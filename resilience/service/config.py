@@ -95,7 +95,8 @@ class DatabaseConfig(_Section):
     """PostgreSQL pool and per-attempt timeout."""
 
     timeout_s: PositiveSeconds = 1.0
-    pool_min_size: int = Field(default=1, ge=0)
+    pool_min_size: int = Field(default=0, ge=0)
+    """0: connect lazily, so the service starts while PostgreSQL is away."""
     pool_max_size: int = Field(default=10, ge=1)
 
 

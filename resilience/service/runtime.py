@@ -144,6 +144,11 @@ async def open_service(
             timeout=config.db.timeout_s * 5,
         )
         stack.push_async_callback(_close_pool, pool)
+        if config.db.pool_min_size == 0:
+            # Lazy pool: the service starts even while PostgreSQL is away (lookups fall
+            # back until it answers); warm one connection when it is there.
+            with contextlib.suppress(Exception):
+                await bounded(pool.fetchval("SELECT 1"), config.db.timeout_s, what="warm-up")
 
         redis_client: Any = None
         tier: RedisTier | None = None

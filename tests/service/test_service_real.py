@@ -254,3 +254,18 @@ async def test_hung_redis_costs_its_timeout_then_is_skipped(
     assert [r.outcome for r in results] == ["success"] * 3
     assert tier is not None
     assert tier.skipped >= 1  # type: ignore[attr-defined]
+
+
+async def test_service_starts_while_postgres_is_away_and_recovers(
+    urls: Any, known: dict[str, uuid.UUID], postgres_proxy: Any
+) -> None:
+    """Started during an outage: lookups fall back; once PostgreSQL is back they succeed."""
+    slug = next(iter(known))
+    config = FAST.with_overrides({"retry.max_attempts": 1})
+    postgres_proxy.disable()
+    async with open_service(config, postgres_url=urls.postgres, redis_url=urls.redis) as service:
+        during = await service.lookup(slug)
+        postgres_proxy.enable()
+        after = await service.lookup(slug)
+    assert (during.outcome, during.reason) == ("fallback", "connection")
+    assert (after.outcome, after.path) == ("success", "db")
