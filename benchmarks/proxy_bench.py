@@ -138,7 +138,11 @@ async def _baseline_server(api_port: int) -> None:
     servers: dict[str, asyncio.AbstractServer] = {}
 
     async def api(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        method, path, _ = (await reader.readline()).decode().split(" ", 2)
+        request_line = (await reader.readline()).decode().split(" ")
+        if len(request_line) != 3:  # a readiness probe: connect and close
+            writer.close()
+            return
+        method, path = request_line[0], request_line[1]
         length = 0
         while (line := await reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.decode().partition(":")
