@@ -85,9 +85,9 @@ class Phase:
     ``all``: everything after warm-up. ``before``: warm-up end to the first
     fault. ``during``: inside the fault windows (of ``fault`` when named).
     ``after``: from the end of the last (or the named) fault to the end.
-    ``recovery``: the gate must hold again, on everything that follows, no
-    later than ``within_s`` after the (last or named) fault ended; the
-    observed value is the recovery time.
+    ``recovery``: the gate must hold again, in every 1 s bucket from some
+    moment on, no later than ``within_s`` after the (last or named) fault
+    ended; the observed value is that recovery time.
     """
 
     kind: str = "all"

@@ -83,9 +83,10 @@ def evaluate_scoped(
 ) -> list[GateResult]:
     """Evaluate each gate on the windows of its phase.
 
-    A ``recovery within D`` gate is tried on ``[t, end)`` for t = fault end,
-    fault end + ``step_s``, …; it passes when it first holds with
-    ``t - fault end <= D``, and reports that recovery time in seconds.
+    A ``recovery within D`` gate is checked on consecutive ``step_s`` buckets
+    from the end of the fault; the recovery time is the start of the first
+    bucket after which every bucket with data holds. It passes when that time
+    is at most D, and reports it in seconds.
     """
     results: list[GateResult] = []
     for gate in gates:
@@ -113,6 +114,7 @@ def _recovery(
     step_s: float,
     min_window_s: float,
 ) -> GateResult:
+    """Recovered at the start of the first ``step_s`` bucket after which every bucket holds."""
     faults = timeline.fault_windows(gate.phase.fault)
     limit = gate.phase.within_s or 0.0
     if not faults:
@@ -120,34 +122,38 @@ def _recovery(
             gate, "nodata", None, "no fault ended in this run, nothing to recover from"
         )
     ref = faults[-1][1]
+    buckets: list[tuple[float, GateResult]] = []
     t = ref
-    last: GateResult | None = None
-    while t <= timeline.end_s - min_window_s + 1e-9:
-        result = check(gate, metrics_for([(t, timeline.end_s)]))
-        if result.status == "pass":
-            took = t - ref
-            if took <= limit + 1e-9:
-                return GateResult(
-                    gate,
-                    "pass",
-                    took,
-                    f"{gate.gate.subject} {gate.gate.target} again {took:.1f}s after the fault "
-                    f"(limit {limit:g}s)",
-                )
-            return GateResult(
-                gate,
-                "fail",
-                took,
-                f"{gate.gate.subject} {gate.gate.target} only {took:.1f}s after the fault; "
-                f"must recover within {limit:g}s",
-            )
-        last = result
+    while t < timeline.end_s - 1e-9:
+        stop = min(t + step_s, timeline.end_s)
+        if stop - t >= min(min_window_s, step_s) - 1e-9 or not buckets:
+            buckets.append((t, check(gate, metrics_for([(t, stop)]))))
         t += step_s
-    detail = f" (last: {last.message})" if last is not None else ""
+    held = [(start, r) for start, r in buckets if r.status != "nodata"]
+    if not held:
+        return GateResult(gate, "nodata", None, "no data after the fault to judge recovery")
+    last_failure = max((i for i, (_, r) in enumerate(held) if r.status == "fail"), default=-1)
+    if last_failure == len(held) - 1:
+        return GateResult(
+            gate,
+            "fail",
+            None,
+            f"{gate.gate.subject} never got back to {gate.gate.target} after the fault "
+            f"ended at {ref:.1f}s (last: {held[-1][1].message})",
+        )
+    took = 0.0 if last_failure < 0 else held[last_failure + 1][0] - ref
+    if took <= limit + 1e-9:
+        return GateResult(
+            gate,
+            "pass",
+            took,
+            f"{gate.gate.subject} {gate.gate.target} from {took:.1f}s after the fault on "
+            f"(limit {limit:g}s)",
+        )
     return GateResult(
         gate,
         "fail",
-        None,
-        f"{gate.gate.subject} never got back to {gate.gate.target} after the fault "
-        f"ended at {ref:.1f}s{detail}",
+        took,
+        f"{gate.gate.subject} {gate.gate.target} only from {took:.1f}s after the fault on; "
+        f"must recover within {limit:g}s",
     )
