@@ -102,6 +102,8 @@ class Api:
         return None
 
     def __call__(self, request: Request) -> Result:
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("Request", extra={"method": request.method, "path": request.path})
         if not request.path.startswith("/"):
             return NOT_FOUND
         parts = request.path[1:].split("/")
