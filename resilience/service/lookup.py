@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from resilience.cache import MISSING, NEGATIVE, CacheTier, LookupCache
 from resilience.cache.redis_tier import NOT_FOUND, NotFoundMarker
@@ -57,6 +57,7 @@ from resilience.service.timeouts import bounded
 __all__ = ["LookupService", "fallback_reason"]
 
 LookupListener = Callable[[LookupResult], None]
+T = TypeVar("T")
 
 
 def fallback_reason(error: ResilienceError) -> str:
@@ -181,16 +182,22 @@ class LookupService:
         finally:
             del self._inflight[slug]
 
-    async def _load(self, started: float, slug: str) -> LookupResult:
+    async def _guarded(
+        self, query: Callable[[], Awaitable[T]], *, retry: Any, what: str
+    ) -> tuple[T | None, ResilienceError | None, int]:
+        """Run ``query`` through the breaker and ``retry``, each attempt bounded.
+
+        Returns ``(value, None, attempts)`` or ``(None, error, attempts)``; an
+        open breaker is ``(None, CircuitOpenError, 0)``. Cancellation propagates
+        (the breaker permit is released, counting neither way).
+        """
         attempts = 0
 
-        async def attempt() -> uuid.UUID | None:
+        async def attempt() -> T:
             nonlocal attempts
             attempts += 1
             try:
-                return await bounded(
-                    self.repository.fetch_uuid(slug), self.db_timeout_s, what="slug query"
-                )
+                return await bounded(query(), self.db_timeout_s, what=what)
             except ResilienceError:
                 raise
             except Exception as exc:
@@ -198,29 +205,43 @@ class LookupService:
 
         try:
             permit = self.breaker.before_call()
-        except CircuitOpenError:
-            return self._finish(started, slug, None, "fallback", "fallback", "circuit_open", 0)
+        except CircuitOpenError as exc:
+            return None, exc, 0
         called = self.clock.monotonic()
         try:
-            found: uuid.UUID | None = await self.retry.acall(attempt)
+            value: T = await retry.acall(attempt)
         except Exception as exc:
             error = exc if isinstance(exc, ResilienceError) else classify(exc)
             self.breaker.on_failure(permit, error, self.clock.monotonic() - called)
-            recoverable = error.retryable or error.recovery is not Recovery.ABORT
-            return self._finish(
-                started,
-                slug,
-                None,
-                "fallback" if recoverable else "db",
-                "fallback" if recoverable else "error",
-                fallback_reason(error),
-                attempts,
-                error=error,
-            )
+            return None, error, attempts
         except BaseException:
-            self.breaker.on_ignored(permit)  # cancelled: neither success nor failure
+            self.breaker.on_ignored(permit)
             raise
         self.breaker.on_success(permit, self.clock.monotonic() - called)
+        return value, None, attempts
+
+    def _failed(
+        self, started: float, slug: str, error: ResilienceError, attempts: int
+    ) -> LookupResult:
+        """The result of a lookup whose query failed: fallback if recoverable, else error."""
+        recoverable = error.retryable or error.recovery is not Recovery.ABORT
+        return self._finish(
+            started,
+            slug,
+            None,
+            "fallback" if recoverable else "db",
+            "fallback" if recoverable else "error",
+            fallback_reason(error),
+            attempts,
+            error=None if isinstance(error, CircuitOpenError) else error,
+        )
+
+    async def _load(self, started: float, slug: str) -> LookupResult:
+        found, error, attempts = await self._guarded(
+            lambda: self.repository.fetch_uuid(slug), retry=self.retry, what="slug query"
+        )
+        if error is not None:
+            return self._failed(started, slug, error, attempts)
         if found is None:
             self.cache_not_found(slug)
             if self.redis_tier is not None:
@@ -323,51 +344,12 @@ class LookupService:
         return {slug: results[slug] for slug in ordered}
 
     async def _load_many(self, started: float, slugs: list[str]) -> dict[str, LookupResult]:
-        attempts = 0
-
-        async def attempt() -> Mapping[str, uuid.UUID]:
-            nonlocal attempts
-            attempts += 1
-            try:
-                return await bounded(
-                    self.repository.fetch_many(slugs), self.db_timeout_s, what="batch query"
-                )
-            except ResilienceError:
-                raise
-            except Exception as exc:
-                raise classify(exc) from exc
-
-        try:
-            permit = self.breaker.before_call()
-        except CircuitOpenError:
-            return {
-                s: self._finish(started, s, None, "fallback", "fallback", "circuit_open", 0)
-                for s in slugs
-            }
-        called = self.clock.monotonic()
-        try:
-            found: Mapping[str, uuid.UUID] = await self.retry.acall(attempt)
-        except Exception as exc:
-            error = exc if isinstance(exc, ResilienceError) else classify(exc)
-            self.breaker.on_failure(permit, error, self.clock.monotonic() - called)
-            recoverable = error.retryable or error.recovery is not Recovery.ABORT
-            return {
-                s: self._finish(
-                    started,
-                    s,
-                    None,
-                    "fallback" if recoverable else "db",
-                    "fallback" if recoverable else "error",
-                    fallback_reason(error),
-                    attempts,
-                    error=error,
-                )
-                for s in slugs
-            }
-        except BaseException:
-            self.breaker.on_ignored(permit)
-            raise
-        self.breaker.on_success(permit, self.clock.monotonic() - called)
+        answer, error, attempts = await self._guarded(
+            lambda: self.repository.fetch_many(slugs), retry=self.retry, what="batch query"
+        )
+        if error is not None:
+            return {slug: self._failed(started, slug, error, attempts) for slug in slugs}
+        found: Mapping[str, uuid.UUID] = answer or {}
         missing = [s for s in slugs if s not in found]
         for slug, value in found.items():
             self.cache.set(slug, value)
@@ -422,31 +404,14 @@ class LookupService:
             "idempotency_key": idempotency_key,
         }
 
-        async def attempt() -> Job:
-            try:
-                return await bounded(jobs.insert_job(**fields), self.db_timeout_s, what="job write")
-            except ResilienceError:
-                raise
-            except Exception as exc:
-                raise classify(exc) from exc
-
-        try:
-            permit = self.breaker.before_call()
-        except CircuitOpenError as exc:
-            return await self._queue_job(fields, exc, result.path)
-        called = self.clock.monotonic()
-        try:
-            job: Job = await self.job_retry.acall(attempt)
-        except Exception as exc:
-            error = exc if isinstance(exc, ResilienceError) else classify(exc)
-            self.breaker.on_failure(permit, error, self.clock.monotonic() - called)
+        job, error, _ = await self._guarded(
+            lambda: jobs.insert_job(**fields), retry=self.job_retry, what="job write"
+        )
+        if error is not None:
             if error.retryable or error.recovery is not Recovery.ABORT:
                 return await self._queue_job(fields, error, result.path)
-            raise error from exc
-        except BaseException:
-            self.breaker.on_ignored(permit)
-            raise
-        self.breaker.on_success(permit, self.clock.monotonic() - called)
+            raise error
+        assert job is not None  # _guarded gives a value or an error
         self.counters.jobs_stored += int(job.created)
         self.counters.jobs_replayed += int(not job.created)
         return _with_path(job, result.path)
