@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 from .addr import AddressError, format_addr, resolve_tcp
@@ -185,7 +184,3 @@ class ProxyCollection:
     def close_all(self) -> None:
         for proxy in self.proxies.values():
             proxy.stop()
-
-    def each(self, fn: Callable[[Proxy], None]) -> None:
-        for proxy in self.sorted():
-            fn(proxy)

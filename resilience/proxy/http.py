@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import unquote
 
-__all__ = ["MAX_BODY_BYTES", "HttpProtocol", "Request", "Response"]
+__all__ = ["MAX_BODY_BYTES", "HttpProtocol", "Request", "Response", "make_factory"]
 
 MAX_BODY_BYTES = 8 << 20
 MAX_HEADER_BYTES = 64 << 10

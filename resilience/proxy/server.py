@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
 from pathlib import Path
 
 from .addr import format_addr
@@ -21,7 +20,7 @@ from .api import TOXIPROXY_VERSION, Api
 from .collection import PopulateError, ProxyCollection
 from .errors import ApiError
 from .gojson import GoDecodeError, decode_first
-from .http import HttpProtocol
+from .http import make_factory
 from .metrics import metrics_renderer
 
 __all__ = ["ToxiproxyServer", "new_event_loop", "run"]
@@ -65,7 +64,7 @@ class ToxiproxyServer:
         if self.config:
             await self.load_config(self.config)
         loop = asyncio.get_running_loop()
-        api: Callable[[], HttpProtocol] = lambda: HttpProtocol(self.api)  # noqa: E731
+        api = make_factory(self.api)
         host = "127.0.0.1" if self.host == "localhost" else self.host
         self._server = await loop.create_server(api, host, self.port, backlog=1024)
         for listener in self._server.sockets:
