@@ -185,3 +185,21 @@ async def test_jobs_posted_during_a_postgres_outage_are_queued_then_stored_once(
     assert len(rows) == 1
     assert replay.status_code == 200
     assert replay.json()["id"] == rows[0]["id"]
+
+
+async def test_health_is_degraded_without_redis_and_with_an_open_breaker(
+    urls: Any, redis_proxy: Any
+) -> None:
+    async with (
+        open_service(FAST, postgres_url=urls.postgres, redis_url=urls.redis) as service,
+        _client(service) as client,
+    ):
+        redis_proxy.disable()
+        no_redis = (await client.get("/health")).json()
+        redis_proxy.enable()
+        service.breaker.force_open("test")
+        open_breaker = (await client.get("/health")).json()
+    assert no_redis["status"] == "degraded"
+    assert no_redis["components"]["redis"]["status"] == "down"
+    assert open_breaker["status"] == "degraded"
+    assert open_breaker["components"]["breaker"] == {"status": "degraded", "state": "open"}
