@@ -167,14 +167,17 @@ class Connection:
         if self.upstream_end is None:
             self.close()
             return
-        self.dial_task = self.loop.create_task(self._dial(*self.upstream_end))
+        host, port = self.upstream_end
+        dial = self.loop.create_connection(self._upstream_protocol, host, port)
+        self.dial_task = self.loop.create_task(dial)
+        self.dial_task.add_done_callback(self._dialled)
 
-    async def _dial(self, host: str, port: int) -> object:
-        try:
-            await self.loop.create_connection(lambda: self.upstream_side, host, port)
-        except Exception:  # any dial failure: the client sees connect-then-EOF
-            self.close()
-        return None
+    def _upstream_protocol(self) -> Endpoint:
+        return self.upstream_side
+
+    def _dialled(self, task: asyncio.Task[object]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self.close()  # any dial failure: the client sees connect-then-EOF
 
     def upstream_connected(self) -> None:
         client, server = self.client, self.upstream_side
