@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from resilience.breaker import CircuitBreaker
 from resilience.cache import MISSING, NEGATIVE, CacheTier, LookupCache
 from resilience.cache.redis_tier import NOT_FOUND, NotFoundMarker
 from resilience.classify import classify
@@ -45,6 +46,7 @@ from resilience.errors import (
     TimeoutFailure,
 )
 from resilience.metrics import MetricsRecorder
+from resilience.retry import Retry
 from resilience.service.health import HealthProbes, LookupFailureWindow, check_health
 from resilience.service.model import Job, LookupOutcome, LookupPath, LookupResult
 from resilience.service.outbox import JobOutbox
@@ -90,13 +92,13 @@ class LookupService:
         repository: SlugRepository,
         cache: LookupCache[str, uuid.UUID],
         redis_tier: CacheTier[str, uuid.UUID, NotFoundMarker] | None,
-        breaker: Any,
-        retry: Any,
+        breaker: CircuitBreaker,
+        retry: Retry,
         metrics: MetricsRecorder | None = None,
         clock: Clock = SYSTEM_CLOCK,
         db_timeout_s: float = 1.0,
         jobs: JobRepository | None = None,
-        job_retry: Any | None = None,
+        job_retry: Retry | None = None,
         listeners: Iterable[LookupListener] = (),
         probes: HealthProbes | None = None,
         outbox: JobOutbox | None = None,
@@ -183,7 +185,7 @@ class LookupService:
             del self._inflight[slug]
 
     async def _guarded(
-        self, query: Callable[[], Awaitable[T]], *, retry: Any, what: str
+        self, query: Callable[[], Awaitable[T]], *, retry: Retry, what: str
     ) -> tuple[T | None, ResilienceError | None, int]:
         """Run ``query`` through the breaker and ``retry``, each attempt bounded.
 
