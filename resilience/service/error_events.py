@@ -29,11 +29,7 @@ _SEVERITIES = ("info", "warning", "error", "critical")
 
 @dataclass(frozen=True, slots=True)
 class ErrorEvent:
-    """One error record; ``id`` and ``occurred_at`` are set by the database.
-
-    ``job_id`` and ``stack_trace`` are kept in the row's ``context`` (the
-    schema has no columns of their own) and read back from it.
-    """
+    """One error record; ``id`` and ``occurred_at`` are set by the database."""
 
     severity: Severity
     component: str
@@ -86,7 +82,7 @@ class ErrorEvent:
 
 _COLUMNS = (
     "id, error_type, message, user_message, severity, component, retryable, recovery, "
-    "correlation_id, context, resolved, occurred_at"
+    "correlation_id, job_id, stack_trace, context, resolved, occurred_at"
 )
 
 
@@ -94,9 +90,6 @@ def _event(row: Any) -> ErrorEvent:
     context = row["context"]
     if isinstance(context, str):
         context = json.loads(context)
-    context = dict(context or {})
-    job_id = context.pop("job_id", None)
-    trace = context.pop("stack_trace", None)
     return ErrorEvent(
         id=row["id"],
         severity=row["severity"],
@@ -107,9 +100,9 @@ def _event(row: Any) -> ErrorEvent:
         retryable=row["retryable"],
         recovery=row["recovery"],
         correlation_id=row["correlation_id"],
-        job_id=None if job_id is None else int(job_id),
-        stack_trace=trace,
-        context=context,
+        job_id=row["job_id"],
+        stack_trace=row["stack_trace"],
+        context=dict(context or {}),
         resolved=row["resolved"],
         occurred_at=row["occurred_at"],
     )
@@ -123,15 +116,10 @@ class ErrorEventRepository:
 
     async def log(self, event: ErrorEvent) -> int:
         """Store ``event``; returns its id."""
-        context = dict(event.context)
-        if event.job_id is not None:
-            context["job_id"] = event.job_id
-        if event.stack_trace is not None:
-            context["stack_trace"] = event.stack_trace
         value = await self._pool.fetchval(
             "INSERT INTO error_events (error_type, message, user_message, severity, component, "
-            "retryable, recovery, correlation_id, context, resolved) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10) RETURNING id",
+            "retryable, recovery, correlation_id, job_id, stack_trace, context, resolved) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12) RETURNING id",
             event.error_type,
             event.message,
             event.user_message,
@@ -140,7 +128,9 @@ class ErrorEventRepository:
             event.retryable,
             event.recovery,
             event.correlation_id,
-            json.dumps(context, default=str),
+            event.job_id,
+            event.stack_trace,
+            json.dumps(event.context, default=str),
             event.resolved,
         )
         return int(value)
@@ -162,8 +152,8 @@ class ErrorEventRepository:
 
     async def by_job(self, job_id: int) -> list[ErrorEvent]:
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM error_events WHERE context->>'job_id' = $1 ORDER BY id",
-            str(job_id),
+            f"SELECT {_COLUMNS} FROM error_events WHERE job_id = $1 ORDER BY id",
+            job_id,
         )
         return [_event(r) for r in rows]
 

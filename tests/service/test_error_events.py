@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from resilience.db.schema import SCHEMA_SQL
 from resilience.errors import ConnectionFailure
 from resilience.service.error_events import ErrorEvent, ErrorEventRepository
 
@@ -24,6 +25,12 @@ async def test_error_events_log_query_resolve_and_clean_up(urls: Any) -> None:
         second = await repo.log(
             ErrorEvent(severity="warning", component="redis", error_type="Timeout", message="m")
         )
+        stored = {
+            r["id"]: r
+            for r in await pool.fetch(
+                "SELECT id, job_id, stack_trace, context::text AS context FROM error_events"
+            )
+        }
         loaded = await repo.get(first)
         recent = await repo.recent(10)
         by_job = await repo.by_job(7)
@@ -36,6 +43,10 @@ async def test_error_events_log_query_resolve_and_clean_up(urls: Any) -> None:
         remaining = await repo.recent(10)
     finally:
         await pool.close()
+    assert stored[first]["job_id"] == 7
+    assert "ConnectionFailure" in stored[first]["stack_trace"]
+    assert stored[first]["context"] == '{"host": "pg"}'
+    assert (stored[second]["job_id"], stored[second]["stack_trace"]) == (None, None)
     assert loaded is not None
     assert (loaded.severity, loaded.component, loaded.job_id) == ("critical", "postgres", 7)
     assert loaded.correlation_id == failure.correlation_id
@@ -51,3 +62,66 @@ async def test_error_events_log_query_resolve_and_clean_up(urls: Any) -> None:
     assert (after["unresolved"], after["unresolved_critical"]) == (1, 0)
     assert deleted == 1
     assert [e.id for e in remaining] == [second]
+
+
+async def test_by_job_uses_the_job_id_column_and_index(urls: Any) -> None:
+    pool = await asyncpg.create_pool(urls.postgres_direct, min_size=1, max_size=2)
+    try:
+        repo = ErrorEventRepository(pool)
+        for job_id in (11, 12, None, 11):
+            await repo.log(
+                ErrorEvent(
+                    severity="error", component="jobs", error_type="E", message="m", job_id=job_id
+                )
+            )
+        by_job = await repo.by_job(11)
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(
+                r[0]
+                for r in await conn.fetch(
+                    "EXPLAIN SELECT id FROM error_events WHERE job_id = $1", 11
+                )
+            )
+    finally:
+        await pool.close()
+    assert [e.job_id for e in by_job] == [11, 11]
+    assert "idx_error_events_job_id" in plan
+
+
+async def test_schema_upgrades_a_table_created_by_the_old_schema(urls: Any) -> None:
+    conn = await asyncpg.connect(urls.postgres_direct)
+    try:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            # The old schema: no job_id / stack_trace columns, both kept in context.
+            await conn.execute(
+                "ALTER TABLE error_events DROP COLUMN job_id, DROP COLUMN stack_trace"
+            )
+            old_id = await conn.fetchval(
+                "INSERT INTO error_events (error_type, message, context) "
+                "VALUES ('E', 'm', $1::jsonb) RETURNING id",
+                '{"host": "pg", "job_id": 42, "stack_trace": "Traceback ..."}',
+            )
+            await conn.execute(SCHEMA_SQL)
+            await conn.execute(SCHEMA_SQL)
+            row = await conn.fetchrow(
+                "SELECT job_id, stack_trace, context::text AS context FROM error_events "
+                "WHERE id = $1",
+                old_id,
+            )
+            indexes = {
+                r["indexname"]
+                for r in await conn.fetch(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = 'error_events'"
+                )
+            }
+        finally:
+            await tx.rollback()
+    finally:
+        await conn.close()
+    assert row is not None
+    assert (row["job_id"], row["stack_trace"]) == (42, "Traceback ...")
+    assert row["context"] == '{"host": "pg"}'
+    assert "idx_error_events_job_id" in indexes
