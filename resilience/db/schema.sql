@@ -105,6 +105,8 @@ CREATE TABLE IF NOT EXISTS error_events (
     retryable      boolean NOT NULL DEFAULT false,
     recovery       text NULL,
     correlation_id text NULL,
+    job_id         bigint NULL,
+    stack_trace    text NULL,
     context        jsonb NOT NULL DEFAULT '{}'::jsonb,
     resolved       boolean NOT NULL DEFAULT false,
     resolved_at    timestamptz NULL,
@@ -114,23 +116,8 @@ CREATE INDEX IF NOT EXISTS idx_error_events_occurred_at ON error_events (occurre
 CREATE INDEX IF NOT EXISTS idx_error_events_severity_resolved ON error_events (severity, resolved);
 CREATE INDEX IF NOT EXISTS idx_error_events_correlation_id ON error_events (correlation_id);
 CREATE INDEX IF NOT EXISTS idx_error_events_type ON error_events (error_type);
--- job_id (jobs.id) and stack_trace: added by ALTER so that a database created
--- by the older schema, which kept them in context, is upgraded in place. No
--- foreign key: an error record outlives the job it is about.
-ALTER TABLE error_events ADD COLUMN IF NOT EXISTS job_id bigint NULL;
-ALTER TABLE error_events ADD COLUMN IF NOT EXISTS stack_trace text NULL;
+-- job_id is jobs.id without a foreign key: an error record outlives its job.
 CREATE INDEX IF NOT EXISTS idx_error_events_job_id ON error_events (job_id);
--- Move values the older schema stored in context into the columns (a no-op
--- once done: the keys are removed as they are moved).
-UPDATE error_events
-SET job_id = (context->>'job_id')::bigint, context = context - 'job_id'
-WHERE job_id IS NULL
-  AND jsonb_typeof(context->'job_id') = 'number'
-  AND context->>'job_id' ~ '^-?[0-9]{1,18}$';
-UPDATE error_events
-SET stack_trace = context->>'stack_trace', context = context - 'stack_trace'
-WHERE stack_trace IS NULL
-  AND jsonb_typeof(context->'stack_trace') = 'string';
 
 -- Backfill micro_uuid for jobs that lack it, one batch per call.
 --   success: the slug is known; the job gets its UUID

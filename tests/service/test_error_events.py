@@ -6,7 +6,6 @@ from typing import Any
 
 import asyncpg
 
-from resilience.db.schema import SCHEMA_SQL
 from resilience.errors import ConnectionFailure
 from resilience.service.error_events import ErrorEvent, ErrorEventRepository
 
@@ -87,41 +86,3 @@ async def test_by_job_uses_the_job_id_column_and_index(urls: Any) -> None:
         await pool.close()
     assert [e.job_id for e in by_job] == [11, 11]
     assert "idx_error_events_job_id" in plan
-
-
-async def test_schema_upgrades_a_table_created_by_the_old_schema(urls: Any) -> None:
-    conn = await asyncpg.connect(urls.postgres_direct)
-    try:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            # The old schema: no job_id / stack_trace columns, both kept in context.
-            await conn.execute(
-                "ALTER TABLE error_events DROP COLUMN job_id, DROP COLUMN stack_trace"
-            )
-            old_id = await conn.fetchval(
-                "INSERT INTO error_events (error_type, message, context) "
-                "VALUES ('E', 'm', $1::jsonb) RETURNING id",
-                '{"host": "pg", "job_id": 42, "stack_trace": "Traceback ..."}',
-            )
-            await conn.execute(SCHEMA_SQL)
-            await conn.execute(SCHEMA_SQL)
-            row = await conn.fetchrow(
-                "SELECT job_id, stack_trace, context::text AS context FROM error_events "
-                "WHERE id = $1",
-                old_id,
-            )
-            indexes = {
-                r["indexname"]
-                for r in await conn.fetch(
-                    "SELECT indexname FROM pg_indexes WHERE tablename = 'error_events'"
-                )
-            }
-        finally:
-            await tx.rollback()
-    finally:
-        await conn.close()
-    assert row is not None
-    assert (row["job_id"], row["stack_trace"]) == (42, "Traceback ...")
-    assert row["context"] == '{"host": "pg"}'
-    assert "idx_error_events_job_id" in indexes
