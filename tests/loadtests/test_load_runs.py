@@ -228,12 +228,14 @@ def test_faults_are_removed_even_when_the_run_ends_first(
 
 def test_distributed_run_with_two_local_worker_processes(tmp_path: Path, service: str) -> None:
     profile = write_profile(tmp_path, "distributed", users=10)
-    result = run_locust(service, profile, tmp_path, processes=2)
+    # a seed of its own: the database keeps the jobs of the module's other runs
+    result = run_locust(service, profile, tmp_path, "--seed", "4242", processes=2)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = gates_report(tmp_path)
     assert report["locust_workers"] == 2
     assert report["passed"] is True
     assert report["endpoints"]["lookup"]["requests"] > 50  # aggregated from both workers
+    assert report["service_stats"]["jobs"]["replayed"] == 0  # workers do not share key sequences
 
 
 def test_master_and_separate_workers_as_across_machines(tmp_path: Path, service: str) -> None:
