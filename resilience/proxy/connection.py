@@ -68,7 +68,6 @@ class Endpoint(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
-        self.transport.set_write_buffer_limits(high=1 << 20)
         if self.is_client:
             self.conn.client_accepted()
         else:
@@ -99,6 +98,8 @@ class Endpoint(asyncio.Protocol):
 
     def replay_early(self) -> None:
         """Feed what arrived before the links existed."""
+        if not self.early and not self.early_eof:
+            return
         early, self.early = self.early, []
         paused = self.early_bytes > EARLY_LIMIT_BYTES
         for data in early:

@@ -16,9 +16,8 @@ toxics change without losing or reordering a byte.
 from __future__ import annotations
 
 import asyncio
-import enum
 import random
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from .toxics import REGISTRY, Chunk, Item, NoopStage, Outlet, Stage
 from .toxics.base import monotonic_s
@@ -32,11 +31,38 @@ HIGH_WATER_BYTES = 4 << 20
 LOW_WATER_BYTES = 1 << 20
 
 
-class Direction(enum.Enum):
-    """``upstream``: client → server (requests); ``downstream``: server → client."""
+class Direction:
+    """``upstream``: client → server (requests); ``downstream``: server → client.
 
-    UPSTREAM = "upstream"
-    DOWNSTREAM = "downstream"
+    Two fixed instances (not an Enum: they are dict keys on the per-connection
+    path, and identity hashing is much cheaper than Enum's).
+    """
+
+    __slots__ = ("value",)
+
+    UPSTREAM: ClassVar[Direction]
+    DOWNSTREAM: ClassVar[Direction]
+    ALL: ClassVar[tuple[Direction, Direction]]
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Direction.{self.value.upper()}"
+
+    @classmethod
+    def parse(cls, text: str) -> Direction:
+        """The direction named text (case-insensitive); ValueError otherwise."""
+        lowered = text.lower()
+        for direction in cls.ALL:
+            if direction.value == lowered:
+                return direction
+        raise ValueError(text)
+
+
+Direction.UPSTREAM = Direction("upstream")
+Direction.DOWNSTREAM = Direction("downstream")
+Direction.ALL = (Direction.UPSTREAM, Direction.DOWNSTREAM)
 
 
 class Side(Protocol):

@@ -98,7 +98,7 @@ def parse_new_toxic(body: Any, exists: Any) -> Toxic:
         _attributes(REGISTRY["noop"], raw_attrs, {})
     stream = fields.get("stream", "downstream")
     try:
-        direction = Direction(stream.lower())
+        direction = Direction.parse(stream)
     except ValueError:
         raise ErrInvalidStream() from None
     type_name = fields.get("type", "")

@@ -23,8 +23,8 @@ class ToxicCollection:
     """Ordered toxic chains per direction plus the links to keep in step."""
 
     def __init__(self) -> None:
-        self.chains: dict[Direction, list[Toxic]] = {d: [] for d in Direction}
-        self.links: dict[Direction, set[Link]] = {d: set() for d in Direction}
+        self.chains: dict[Direction, list[Toxic]] = {d: [] for d in Direction.ALL}
+        self.links: dict[Direction, set[Link]] = {d: set() for d in Direction.ALL}
 
     def all(self) -> list[Toxic]:
         return self.chains[Direction.UPSTREAM] + self.chains[Direction.DOWNSTREAM]
