@@ -136,7 +136,13 @@ def main() -> int:
     if args.suite:
         started = time.perf_counter()
         code = subprocess.call(
-            [sys.executable, "-m", "resilience.cli", "run", "--no-progress"],
+            [
+                sys.executable,
+                "-c",
+                "from resilience.cli import main; main()",
+                "run",
+                "--no-progress",
+            ],
             stdout=subprocess.DEVNULL,
         )
         wall = time.perf_counter() - started

@@ -271,6 +271,7 @@ class _Run(BackfillSteps):
             if fault.action == "enable":
                 record["event"] = "instant"
             self.writer.write(record)
+            self.writer.flush()
 
     async def clear_all(self) -> None:
         """Remove every fault; shielded and bounded so it runs even while being cancelled."""
@@ -354,6 +355,7 @@ class _Run(BackfillSteps):
                         "in_flight": len(self.in_flight),
                     }
                 )
+                self.writer.flush()  # a live reader (tail -f) lags by one sample at most
                 next_sample = now + spec.sample_interval
             if self.progress is not None:
                 elapsed = max(now - last, 1e-9)

@@ -67,3 +67,66 @@ def test_short_scenario_with_a_fault_on_the_local_backend(tmp_path: Path) -> Non
     assert {"report.html", "junit.xml", "report.json", "history.jsonl"} <= {
         p.name for p in out.iterdir()
     }
+
+
+SIGTERM_SCENARIO = """\
+name: e2e-sigterm
+description: PostgreSQL is cut off and the run is stopped with SIGTERM mid-fault.
+service: {breaker.reset_timeout_s: 1s}
+workload: {duration: 30s, warmup: 0.5s, rate: 50}
+steady_state: {probes: 5, timeout: 10s}
+faults:
+  - {name: pg-cut, at: 1s, duration: 20s, target: postgres, action: disable}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_servers(), reason="needs PostgreSQL and Redis binaries")
+def test_sigterm_mid_fault_removes_the_fault_and_exits_2(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    scenario = tmp_path / "cut.yaml"
+    scenario.write_text(SIGTERM_SCENARIO)
+    out = tmp_path / "report"
+    history = out / "history.jsonl"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from resilience.cli import main; main()",
+            "run",
+            str(scenario),
+            "-o",
+            str(out),
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if history.is_file() and '"event":"start"' in history.read_text():
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the fault never started")
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, output
+    assert "interrupted" in output
+    events = [json.loads(line) for line in history.read_text().splitlines()]
+    stops = [e for e in events if e["type"] == "fault" and e["event"] == "stop"]
+    assert stops
+    assert stops[0]["name"] == "pg-cut"
+    assert stops[0]["cleared_by"] == "clear_all"
+    assert events[-1]["type"] == "end"
+    assert events[-1]["status"] == "interrupted"
+    assert events[-1]["t_us"] < 10_000_000  # stopped mid-fault, not at the end of the run
