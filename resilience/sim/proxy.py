@@ -62,8 +62,17 @@ class ModelConnection:
 class ModelProxy:
     """A proxy named ``name`` in front of one modelled dependency."""
 
-    def __init__(self, name: str, *, errors: ErrorSet, rng: random.Random) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        errors: ErrorSet,
+        rng: random.Random,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.name = name
+        self.loop = loop
+        """The loop the proxy lives on (``None``: the running loop, looked up per call)."""
         self.errors = errors
         self.rng = rng
         self.enabled = True
@@ -227,7 +236,7 @@ class ModelProxy:
         """Wait ``seconds`` (forever when ``None``); then close if ``closing``."""
         if seconds is not None and seconds <= 0 and closing is None:
             return
-        loop = asyncio.get_running_loop()
+        loop = self.loop or asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         timer = None if seconds is None else loop.call_later(max(0.0, seconds), _wake, waiter)
         conn.waiters.add(waiter)

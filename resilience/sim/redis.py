@@ -63,8 +63,10 @@ class ModelRedisClient:
         pool_size: int = 50,
         command_time: Distribution = DEFAULT_COMMAND_TIME,
         connect_time: Distribution = DEFAULT_CONNECT_TIME,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.proxy = proxy
+        self.loop = loop
         self.rng = rng
         self.command_time = command_time
         hello = Handshake(request_bytes=60, reply_bytes=30, service=connect_time)
@@ -75,7 +77,7 @@ class ModelRedisClient:
     # -- storage -------------------------------------------------------------------
 
     def _now(self) -> float:
-        return asyncio.get_running_loop().time()
+        return (self.loop or asyncio.get_running_loop()).time()
 
     def _read(self, key: str) -> bytes | None:
         entry = self._data.get(key)
@@ -107,7 +109,7 @@ class ModelRedisClient:
     # -- commands ------------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
-        await self._roundtrip(_command(b"GET", key.encode()), _bulk(self._read(key)))
+        await self._roundtrip(20 + len(key), _bulk(self._read(key)))  # RESP GET, 2-digit key length
         return self._read(key)
 
     async def set(self, key: str, value: Any, px: int | None = None) -> bool:

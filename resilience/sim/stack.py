@@ -123,8 +123,10 @@ def build_sim_stack(
         read_cost_s=models.clock_read_cost_s,
         read_costs_s=costs,
     )
-    pg_proxy = ModelProxy("postgres", errors=POSTGRES_ERRORS, rng=_rng(seed, "proxy:postgres"))
-    redis_proxy = ModelProxy("redis", errors=REDIS_ERRORS, rng=_rng(seed, "proxy:redis"))
+    pg_proxy = ModelProxy(
+        "postgres", errors=POSTGRES_ERRORS, rng=_rng(seed, "proxy:postgres"), loop=loop
+    )
+    redis_proxy = ModelProxy("redis", errors=REDIS_ERRORS, rng=_rng(seed, "proxy:redis"), loop=loop)
     repository = ModelSlugRepository(
         pg_proxy,
         catalogue,
@@ -144,6 +146,7 @@ def build_sim_stack(
             rng=_rng(seed, "redis"),
             pool_size=models.redis_pool_size,
             command_time=models.redis_command,
+            loop=loop,
         )
         tier = RedisTier(
             redis_client,
