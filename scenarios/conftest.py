@@ -1,3 +1,3 @@
 """``pytest scenarios/`` runs every scenario file here as a test (see docs/scenarios.md)."""
 
-from resilience.scenario.pytest_scenarios import *  # noqa: F403
+from resilience.pytest_scenarios import *  # noqa: F403

@@ -12,7 +12,7 @@ errors), :mod:`.workload` (arrival schedule), :mod:`.faults` (timeline and
 controllers), :mod:`.stack` (the seams), :mod:`.runner`, :mod:`.history`,
 :mod:`.metrics`, :mod:`.gates`, :mod:`.reports`, :mod:`.suite`,
 :mod:`.progress`, :mod:`.real_stack`, :mod:`.testing` (a fake stack) and
-:mod:`.pytest_scenarios`. See docs/scenarios.md and docs/gates.md.
+:mod:`resilience.pytest_scenarios`. See docs/scenarios.md and docs/gates.md.
 """
 
 from __future__ import annotations

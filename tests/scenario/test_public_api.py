@@ -24,7 +24,7 @@ def test_public_names_are_sorted_and_exist() -> None:
 def test_importing_the_package_stays_light() -> None:
     """No drivers, no simulator, no locust: those load only when a run needs them."""
     code = (
-        "import sys, resilience.scenario, resilience.scenario.pytest_scenarios; "
+        "import sys, resilience.scenario, resilience.pytest_scenarios; "
         "heavy = [m for m in ('asyncpg', 'redis', 'resilience.sim', 'locust', 'gevent', "
         "'resilience.backends') if m in sys.modules]; print(heavy)"
     )

@@ -6,7 +6,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-CONFTEST = "from resilience.scenario.pytest_scenarios import *  # noqa: F403\n"
+CONFTEST = "from resilience.pytest_scenarios import *  # noqa: F403\n"
 
 SCENARIO = """\
 name: {name}

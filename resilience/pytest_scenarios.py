@@ -4,7 +4,7 @@ Thin on purpose: collection and reporting live here, running lives in
 :mod:`resilience.scenario.runner`. Enable it from a ``conftest.py`` next to
 the scenario files::
 
-    from resilience.scenario.pytest_scenarios import *  # noqa: F403
+    from resilience.pytest_scenarios import *  # noqa: F403
 
 Options: ``--scenario-stack`` (``real``: the scenario's environment, shared by
 every scenario of the session; ``simulated``: the virtual-time simulator;
