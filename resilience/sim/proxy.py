@@ -56,7 +56,8 @@ class ModelConnection:
         self.rst = rst
         self.closed = False
         self.links = {"upstream": LinkState(), "downstream": LinkState()}
-        self.waiters: set[asyncio.Future[None]] = set()
+        self.waiters: dict[asyncio.Future[None], None] = {}
+        """Operations waiting on this connection, in arrival order (a dict: deterministic)."""
 
 
 class ModelProxy:
@@ -239,11 +240,11 @@ class ModelProxy:
         loop = self.loop or asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         timer = None if seconds is None else loop.call_later(max(0.0, seconds), _wake, waiter)
-        conn.waiters.add(waiter)
+        conn.waiters[waiter] = None
         try:
             await waiter
         finally:
-            conn.waiters.discard(waiter)
+            conn.waiters.pop(waiter, None)
             if timer is not None:
                 timer.cancel()
         if closing is not None:

@@ -171,3 +171,31 @@ def test_fast_path_phases_match_the_runner_rule() -> None:
         t = tenth / 10
         inside = any(a <= t < b for a, b in zip(starts, ends, strict=True))
         assert inside == bool(active_faults(scenario.faults, t)), t
+
+
+def test_history_is_identical_across_processes(tmp_path: Path) -> None:
+    """Different hash seeds and address layouts (two fresh interpreters): same bytes."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from resilience.scenario.model import Scenario\n"
+        "from resilience.sim import run_simulated\n"
+        "sc = Scenario.model_validate_json(sys.argv[1])\n"
+        "run_simulated(sc, history_path=sys.argv[2])\n"
+    )
+    scenario = make_scenario(workload={"duration": 30, "rate": 80, "warmup": 2})
+    outputs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"h{hash_seed}.jsonl"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run(
+            [sys.executable, "-c", code, scenario.model_dump_json(), str(out)],
+            check=True,
+            env=env,
+            timeout=120,
+        )
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
