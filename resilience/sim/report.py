@@ -48,7 +48,7 @@ def tune_table_rows(
     result: TuneResult, rows: Sequence[TuneRow]
 ) -> tuple[list[str], list[list[str]]]:
     """Header and cells for a terminal table of ``rows``."""
-    header = [p.rsplit(".", 1)[-1] for p in result.params] + [*_SHOWN, "gates"]
+    header = [p.rsplit(".", 1)[-1] for p in result.params] + [*_SHOWN, "rate 95%", "gates"]
     cells = []
     for row in rows:
         if row.status != "completed":
@@ -56,8 +56,14 @@ def tune_table_rows(
         else:
             failed = [g for g, s, _ in row.gates if s != "pass"]
             verdict = "PASS" if not failed else f"FAIL {len(failed)}"
+        confident = "–" if not row.rate_bounds else ("yes" if row.confident else "no")
         cells.append(
-            [*_params_text(row), *(format_metric(m, row.metrics.get(m)) for m in _SHOWN), verdict]
+            [
+                *_params_text(row),
+                *(format_metric(m, row.metrics.get(m)) for m in _SHOWN),
+                confident,
+                verdict,
+            ]
         )
     return header, cells
 
@@ -73,6 +79,8 @@ def tune_json(result: TuneResult) -> dict[str, Any]:
             "status": r.status,
             "error": r.error,
             "gates": [{"gate": g, "status": s, "observed": o} for g, s, o in r.gates],
+            "rate_bounds": r.rate_bounds,
+            "confident": r.confident,
         }
 
     front = {id(r) for r in result.front}
@@ -181,12 +189,19 @@ def tune_html(result: TuneResult) -> str:
     """The self-contained HTML report of a tuning run."""
     header, cells = tune_table_rows(result, result.rows)
     front_ids = {id(r) for r in result.front}
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in [*header, "failed gates", "pareto"])
+    head = "".join(
+        f"<th>{html.escape(h)}</th>"
+        for h in [*header, "95 % rate bounds", "failed gates", "pareto"]
+    )
     body = []
     for row, cell in zip(result.rows, cells, strict=True):
         klass = "pass" if row.passed else "fail"
         failed = "; ".join(g for g, s, _ in row.gates if s != "pass")
-        tds = "".join(f"<td>{html.escape(c)}</td>" for c in [*cell, failed])
+        bounds = "; ".join(
+            f"{b['gate']}: ≤ {b['upper']:.3g} ({'ok' if b['confident'] else 'not shown'})"
+            for b in row.rate_bounds
+        )
+        tds = "".join(f"<td>{html.escape(c)}</td>" for c in [*cell, bounds, failed])
         star = "★" if id(row) in front_ids else ""
         body.append(f'<tr class="{klass}">{tds}<td>{star}</td></tr>')
     summary = (
@@ -204,9 +219,9 @@ body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; font-size: 13px; }}
 th, td {{ border: 1px solid #ddd; padding: 3px 7px; text-align: right; }}
 th {{ background: #f0f0f0; }}
-tr.pass td:nth-last-child(3) {{ color: #2e8b57; }}
-tr.fail td:nth-last-child(3) {{ color: #c0392b; }}
-td:nth-last-child(2) {{ text-align: left; }}
+tr.pass td:nth-last-child(4) {{ color: #2e8b57; }}
+tr.fail td:nth-last-child(4) {{ color: #c0392b; }}
+td:nth-last-child(2), td:nth-last-child(3) {{ text-align: left; }}
 </style></head><body>
 <h1>Tuning: {html.escape(result.scenario)}</h1>
 <p>{html.escape(summary)}</p>

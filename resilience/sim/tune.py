@@ -78,6 +78,13 @@ class TuneRow:
     status: str = "completed"
     error: str | None = None
     wall_s: float = 0.0
+    rate_bounds: list[dict[str, Any]] = field(default_factory=list)
+    """95 % Poisson bounds of the upper-bounded rate gates (:mod:`resilience.sim.confidence`)."""
+
+    @property
+    def confident(self) -> bool:
+        """Every rate gate also holds on its 95 % upper bound."""
+        return all(b["confident"] for b in self.rate_bounds)
 
     @property
     def passed(self) -> bool:
@@ -169,7 +176,13 @@ def _evaluate(job: tuple[Any, dict[str, Value], str, Any]) -> TuneRow:
             for r in result.results
         ]
         if result.status == "completed":
-            row.metrics = row_metrics(read_history(path))
+            from resilience.sim.confidence import rate_gate_bounds
+
+            history = read_history(path)
+            row.metrics = row_metrics(history)
+            row.rate_bounds = [
+                b.to_dict() for b in rate_gate_bounds(history, [r.gate for r in result.results])
+            ]
         row.metrics["failed_gates"] = float(sum(1 for _, s, _ in row.gates if s != "pass"))
         return row
     finally:

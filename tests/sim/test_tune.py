@@ -170,3 +170,22 @@ def test_cli_tune_writes_reports_and_rejects_bad_params(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["tune", str(scenario_file), "--param", "breaker.nope=1"])
     assert bad.exit_code == 2
     assert "unknown setting" in bad.output
+
+
+def test_rate_gates_are_checked_on_their_upper_bound(tmp_path: Path) -> None:
+    """0 opens in 40 s passes "< 1 per hour" on the estimate but not at 95 % confidence."""
+    from resilience.scenario.gates import parse_scoped_gate
+    from resilience.scenario.history import read_history
+    from resilience.sim.confidence import rate_gate_bounds
+    from resilience.sim.run import run_simulated
+
+    scenario = make_scenario(faults=[])
+    path = tmp_path / "h.jsonl"
+    run_simulated(scenario, history_path=path)
+    gates = [parse_scoped_gate("breaker.opens per_hour < 1"), parse_scoped_gate("errors == 0")]
+    (bound,) = rate_gate_bounds(read_history(path), gates)
+    assert bound.count == 0
+    assert bound.passes
+    assert not bound.confident
+    assert bound.upper == pytest.approx(rate_upper_bound(0, bound.window_s))
+    assert bound.window_needed_s == pytest.approx(3 * 3600, rel=0.01)
