@@ -74,7 +74,7 @@ class Param:
         if self.integer:
             span = int(self.high) - int(self.low) + 1
             return int(self.low) + min(int(u * span), span - 1)
-        return round(self.low + u * (self.high - self.low), 6)
+        return float(f"{self.low + u * (self.high - self.low):.4g}")  # 4 significant digits
 
 
 def _fmt(value: float) -> str:
