@@ -151,10 +151,12 @@ def _svg(result: TuneResult) -> str:
         f'transform="rotate(-90 14 {(top + height - bottom) / 2})">'
         f"{html.escape(my)} (better: {_dir(my)})</text>"
     )
+    from resilience.sim.tune import pareto_front
+
+    # The line joins the front of the two plotted metrics; rings mark the full front.
     line = sorted(
         (float(r.metrics[mx]), float(r.metrics[my]))  # type: ignore[arg-type]
-        for r in front
-        if r.metrics.get(mx) is not None and r.metrics.get(my) is not None
+        for r in pareto_front(points, [mx, my])
     )
     if len(line) > 1:
         path = " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in line)
@@ -226,8 +228,9 @@ td:nth-last-child(2), td:nth-last-child(3) {{ text-align: left; }}
 <h1>Tuning: {html.escape(result.scenario)}</h1>
 <p>{html.escape(summary)}</p>
 <h2>Pareto front</h2>
-<p>Green: passes every gate; red: fails one. Ringed and joined: the Pareto front.
-Hover a point for its settings.</p>
+<p>Green: passes every gate; red: fails one. Ringed: the Pareto front of all its
+metrics; the line joins the front of the two plotted ones. Hover a point for its
+settings.</p>
 {_svg(result)}
 <h2>All combinations</h2>
 <table><thead><tr>{head}</tr></thead><tbody>
