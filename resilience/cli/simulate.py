@@ -97,6 +97,10 @@ def tune(
         Path, typer.Option("--output", "-o", help="Directory for tune.json and tune.html.")
     ] = Path("reports/tune"),
     top: Annotated[int, typer.Option(help="Rows shown in the terminal table.")] = 20,
+    models: Annotated[
+        Path | None,
+        typer.Option(help="Dependency models (models.json written by calibrate)."),
+    ] = None,
 ) -> None:
     """Simulate a scenario for many service settings and report the best ones."""
     from resilience.sim.space import ParamError, combinations, parse_param
@@ -120,6 +124,14 @@ def tune(
             base.with_overrides(combo)
         except ValueError as exc:
             raise _fail(f"a combination is not a valid configuration: {exc}") from None
+    model_settings = None
+    if models is not None:
+        from resilience.sim.models_file import load_models
+
+        try:
+            model_settings = load_models(models)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
     pareto_metrics = [m.strip() for m in pareto.split(",") if m.strip()]
     console.print(
         f"tuning [bold]{scenario.name}[/]: {len(combos)} combination(s) of "
@@ -138,6 +150,7 @@ def tune(
             workers=workers or None,
             objective=objective,
             pareto=pareto_metrics,
+            models=model_settings,
             progress=progress,
         )
     except ValueError as exc:
@@ -177,7 +190,11 @@ def calibrate(
         Path, typer.Option("--output", "-o", help="Directory for the histories and JSON.")
     ] = Path("reports/calibrate"),
 ) -> None:
-    """Run a scenario for real and in simulation; print how far apart they are."""
+    """Run a scenario for real and in simulation; print how far apart they are.
+
+    The fitted models are saved as models.json in the output directory
+    (``resilience tune --models`` reuses them).
+    """
     from resilience.sim.calibrate import calibrate as run_calibration
     from resilience.sim.calibrate import print_calibration
 

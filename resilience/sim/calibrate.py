@@ -262,6 +262,9 @@ def calibrate(
         models = fit_models(real, redis_timeout_s=config.redis.timeout_s)
     else:
         models = ModelSettings()
+    from resilience.sim.models_file import save_models
+
+    save_models(models, output / "models.json")
     sim_history = output / "sim.jsonl"
     if console is not None:
         console.print(f"simulating {scenario.name} …")

@@ -73,6 +73,11 @@ def test_fitted_models_reproduce_a_run(tmp_path: Path) -> None:
     redis_p95 = next(d for d in report.deltas if d.metric == "lookup.redis p95")
     assert redis_p95.diff is not None
     assert abs(redis_p95.diff) <= 0.2
+    from resilience.sim.models_file import load_models
+
+    saved = load_models(tmp_path / "out" / "models.json")
+    assert saved.redis_command == fitted.redis_command
+    assert saved.clock_read_cost == fitted.clock_read_cost
     console = Console(record=True, width=140)
     print_calibration(report, console)
     assert "hit_rate" in console.export_text()
@@ -94,3 +99,17 @@ def test_calibration_against_the_real_stack(tmp_path: Path) -> None:
     assert rates
     assert all(d.ok for d in rates), [(d.metric, d.real, d.sim) for d in rates]
     assert read_history(report.real_history).meta["mode"] == "real"
+
+
+def test_bad_models_file_is_explained(tmp_path: Path) -> None:
+    from resilience.sim.models_file import load_models
+
+    path = tmp_path / "m.json"
+    path.write_text('{"db_query": {"kind": "gamma"}}')
+    with pytest.raises(ValueError, match="unknown kind 'gamma'"):
+        load_models(path)
+    path.write_text('{"db_qery": {}}')
+    with pytest.raises(ValueError, match="unknown fields db_qery"):
+        load_models(path)
+    with pytest.raises(ValueError, match="cannot read"):
+        load_models(tmp_path / "missing.json")
