@@ -15,7 +15,7 @@ import bisect
 import itertools
 import math
 import operator
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,35 +56,50 @@ def counted_percentiles_us(
 
 
 class CountedServiceStats(ServiceStats):
-    """:class:`ServiceStats` with the same output, cheap to sample."""
+    """:class:`ServiceStats` with the same output, cheap to sample.
+
+    Nothing is added to ``observe`` (the per-lookup path): at each
+    ``to_dict()`` the counts catch up with the lookups observed since the
+    last one — the newest items of each window, read from its end — and a
+    shadow copy of each window tells which old values left it.
+    """
 
     def __init__(self, *, window: int = 100_000) -> None:
         super().__init__(window=window)
         self._counts: dict[str, Counter[int]] = {p: Counter() for p in self.latency_us}
-        self._cached: dict[str, tuple[int, dict[str, float | int]]] = {}
-        self._changes: Counter[str] = Counter()
         self._keys: dict[str, list[int]] = {p: [] for p in self.latency_us}
+        self._shadow: dict[str, deque[int]] = {p: deque() for p in self.latency_us}
+        self._synced: Counter[str] = Counter()
+        self._cached: dict[str, tuple[int, dict[str, float | int]]] = {}
 
-    def observe(self, result: Any) -> None:
-        window = self.latency_us[result.path]
-        counts = self._counts[result.path]
-        if len(window) == window.maxlen:
-            oldest = window[0]
-            left = counts[oldest] - 1
+    def _sync(self, path: str) -> int:
+        """Bring ``path``'s counts up to date; returns how many lookups it has seen."""
+        seen = self.paths[path]
+        fresh = seen - self._synced[path]
+        if fresh <= 0:
+            return seen
+        self._synced[path] = seen
+        window = self.latency_us[path]
+        maxlen = window.maxlen or len(window)
+        new = list(itertools.islice(reversed(window), min(fresh, len(window))))
+        new.reverse()
+        shadow, counts, keys = self._shadow[path], self._counts[path], self._keys[path]
+        for _ in range(max(0, len(shadow) + len(new) - maxlen)):
+            old = shadow.popleft()
+            left = counts[old] - 1
             if left:
-                counts[oldest] = left
+                counts[old] = left
             else:
-                del counts[oldest]
-                keys = self._keys[result.path]
-                del keys[bisect.bisect_left(keys, oldest)]
-        super().observe(result)
-        duration = result.duration_us
-        if duration in counts:
-            counts[duration] += 1
-        else:
-            counts[duration] = 1
-            bisect.insort(self._keys[result.path], duration)
-        self._changes[result.path] += 1
+                del counts[old]
+                del keys[bisect.bisect_left(keys, old)]
+        for value in new:
+            if value in counts:
+                counts[value] += 1
+            else:
+                counts[value] = 1
+                bisect.insort(keys, value)
+        shadow.extend(new)
+        return seen
 
     def to_dict(self, *, breaker: Any = None, redis_tier: Any = None) -> dict[str, Any]:
         windows = self.latency_us
@@ -97,7 +112,7 @@ class CountedServiceStats(ServiceStats):
         return out
 
     def _percentiles(self, path: str) -> dict[str, float | int]:
-        version = self._changes[path]
+        version = self._sync(path)
         cached = self._cached.get(path)
         if cached is None or cached[0] != version:
             cached = (version, counted_percentiles_us(self._counts[path], self._keys[path]))
