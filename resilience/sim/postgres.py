@@ -3,9 +3,10 @@
 Queries go through a :class:`~resilience.sim.pool.ModelPool` (asyncpg's pool
 of ``pool_size`` connections) over the ``postgres``
 :class:`~resilience.sim.proxy.ModelProxy`, with message sizes of asyncpg's
-extended protocol, and take a service time drawn from ``query_time``; like
-asyncpg's pool, each query is followed by the connection reset on release (a
-second round trip, which a latency toxic delays too). Failures
+extended protocol, and take a service time drawn from ``query_time``. With
+``reset_on_release`` each query is followed by asyncpg's default connection
+reset (a second round trip, which a latency toxic delays too); the service's
+pool skips it (``reset=_keep_session``), so the default is off. Failures
 raise what asyncpg raises: :class:`ConnectionRefusedError` when the proxy is
 disabled, :class:`ConnectionResetError` for an RST, and asyncpg's
 ``ConnectionDoesNotExistError`` when the connection closes mid-query (a plain
@@ -87,8 +88,10 @@ class ModelSlugRepository:
         pool_size: int = 10,
         query_time: Distribution = DEFAULT_QUERY_TIME,
         connect_time: Distribution = DEFAULT_CONNECT_TIME,
+        reset_on_release: bool = False,
     ) -> None:
         self.proxy = proxy
+        self.reset_on_release = reset_on_release
         self.catalogue = dict(catalogue)
         self.rng = rng
         self.query_time = query_time
@@ -107,9 +110,10 @@ class ModelSlugRepository:
             await self.proxy.exchange(
                 conn, request_bytes, reply_bytes, self.query_time.sample(self.rng)
             )
-            # asyncpg's pool resets a connection on release (one more round trip,
-            # inside the caller's timeout): pg_advisory_unlock_all, CLOSE ALL, RESET ALL.
-            await self.proxy.exchange(conn, _RESET_BYTES, _RESET_REPLY_BYTES, _RESET_TIME_S)
+            if self.reset_on_release:
+                # asyncpg's default pool reset: one more round trip inside the caller's
+                # timeout (pg_advisory_unlock_all, CLOSE ALL, UNLISTEN *, RESET ALL).
+                await self.proxy.exchange(conn, _RESET_BYTES, _RESET_REPLY_BYTES, _RESET_TIME_S)
             ok = True
         finally:
             pool.release(conn, broken=not ok)

@@ -3,7 +3,9 @@
 :class:`ModelRedisClient` has the commands
 :class:`~resilience.cache.redis_tier.RedisTier` uses (``get``, ``set`` with
 ``px``, ``mget``, ``delete``, ``ping``, ``pipeline``), keeps the data with
-TTLs on the loop's (virtual) clock, and sends each command, sized as RESP,
+TTLs on the loop's (virtual) clock (and the hash commands of the service's
+job outbox: ``hsetnx``, ``hgetall``, ``hdel``, ``hlen``), and sends each
+command, sized as RESP,
 through a :class:`~resilience.sim.pool.ModelPool` over the ``redis``
 :class:`~resilience.sim.proxy.ModelProxy`. So the real ``RedisTier`` (its
 timeouts, degradation and recovery) runs against it. Failures raise redis-py's
@@ -72,6 +74,7 @@ class ModelRedisClient:
         hello = Handshake(request_bytes=60, reply_bytes=30, service=connect_time)
         self.pool = ModelPool(proxy, max_size=pool_size, handshakes=(hello,), rng=rng)
         self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._hashes: dict[str, dict[bytes, bytes]] = {}
         self.commands = 0
 
     # -- storage -------------------------------------------------------------------
@@ -127,6 +130,34 @@ class ModelRedisClient:
     async def delete(self, *keys: str) -> int:
         await self._roundtrip(_command(b"DEL", *(k.encode() for k in keys)), 4)
         return sum(self._data.pop(k, None) is not None for k in keys)
+
+    # -- hashes (the service's job outbox) -------------------------------------------
+
+    async def hsetnx(self, key: str, field: str, value: Any) -> int:
+        raw = value if isinstance(value, bytes) else str(value).encode()
+        await self._roundtrip(_command(b"HSETNX", key.encode(), field.encode(), raw), 4)
+        table = self._hashes.setdefault(key, {})
+        name = field.encode()
+        if name in table:
+            return 0
+        table[name] = raw
+        return 1
+
+    async def hgetall(self, key: str) -> dict[bytes, bytes]:
+        table = dict(self._hashes.get(key, {}))
+        reply = 4 + sum(_bulk(k) + _bulk(v) for k, v in table.items())
+        await self._roundtrip(_command(b"HGETALL", key.encode()), reply)
+        return dict(self._hashes.get(key, {}))
+
+    async def hdel(self, key: str, *fields: Any) -> int:
+        names = [f if isinstance(f, bytes) else str(f).encode() for f in fields]
+        await self._roundtrip(_command(b"HDEL", key.encode(), *names), 4)
+        table = self._hashes.get(key, {})
+        return sum(table.pop(n, None) is not None for n in names)
+
+    async def hlen(self, key: str) -> int:
+        await self._roundtrip(_command(b"HLEN", key.encode()), 4)
+        return len(self._hashes.get(key, {}))
 
     async def ping(self) -> bool:
         await self._roundtrip(14, 7)

@@ -59,6 +59,8 @@ class ModelSettings:
     clock_read_cost_s: float = 2e-6
     clock_read_cost: Distribution | None = None
     """When set, each clock read costs a draw from it (replaces ``clock_read_cost_s``)."""
+    db_reset_on_release: bool = False
+    """asyncpg's default pool reset round trip (the service's pool skips it)."""
     wall_start_s: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z: records stay deterministic
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -134,6 +136,7 @@ def build_sim_stack(
         pool_size=config.db.pool_max_size,
         query_time=models.db_query,
         connect_time=models.db_connect,
+        reset_on_release=models.db_reset_on_release,
     )
     jobs = ModelJobRepository(
         pg_proxy, repository.pool, rng=_rng(seed, "jobs"), insert_time=models.db_insert
@@ -157,6 +160,23 @@ def build_sim_stack(
             retry_interval_s=config.redis.retry_interval_s,
             clock=clock,
         )
+    outbox: Any = None
+    if redis_client is not None and getattr(config.jobs, "outbox", False):
+        from resilience.service.outbox import JobOutbox
+
+        outbox = JobOutbox(
+            redis_client,
+            jobs,
+            prefix=config.redis.key_prefix,
+            timeout_s=max(config.redis.timeout_s, 0.2),
+            drain_interval_s=config.jobs.outbox_drain_interval_s,
+            write_timeout_s=config.db.timeout_s,
+        )
+    extra: dict[str, Any] = {}
+    if outbox is not None:
+        extra["outbox"] = outbox
+    if hasattr(config.redis, "open_breaker_timeout_s"):
+        extra["open_breaker_redis_timeout_s"] = config.redis.open_breaker_timeout_s
     lookup_retry, job_retry = build_retries(config, clock)
     service = LookupService(
         repository=repository,
@@ -169,7 +189,10 @@ def build_sim_stack(
         db_timeout_s=config.db.timeout_s,
         jobs=jobs,
         job_retry=job_retry,
+        **extra,
     )
+    if outbox is not None:
+        outbox.start()  # the drainer runs on virtual time like the real one
     service.counters = CountedServiceStats()  # same figures, cheap to sample every 0.5 s
     proxies = {"postgres": pg_proxy, "redis": redis_proxy}
     return SimStack(
