@@ -199,3 +199,31 @@ def test_history_is_identical_across_processes(tmp_path: Path) -> None:
         )
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_jobs_accepted_during_an_outage_are_stored_exactly_once(tmp_path: Path) -> None:
+    """PostgreSQL down: jobs go to the Redis outbox (modelled) and are drained once each."""
+    scenario = make_scenario(
+        workload={"duration": 30, "rate": 60, "warmup": 2, "mix": {"lookup": 0.5, "job": 0.5}},
+        faults=[{"name": "pg", "at": 5, "duration": 10, "target": "postgres", "action": "disable"}],
+    )
+    path = tmp_path / "h.jsonl"
+
+    async def main() -> Any:
+        stack = build_stack_for(scenario)
+        await run_scenario_fast(scenario, stack=stack, history_path=path)
+        return stack
+
+    stack = run_virtual(main())
+    accepted = [
+        r
+        for r in _records(path)
+        if r["type"] == "op" and r["op"] == "job" and r["outcome"] == "accepted"
+    ]
+    outbox = stack.target.outbox
+    assert outbox is not None
+    assert outbox.stats()["queued"] > 0  # some were queued while PostgreSQL was away
+    assert outbox.stats()["drained"] == outbox.stats()["queued"]
+    stored_keys = set(stack.jobs.by_key)
+    assert len(stored_keys) == len(stack.jobs.by_id)  # one row per idempotency key
+    assert len(stored_keys) >= len(accepted)
