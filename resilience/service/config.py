@@ -67,6 +67,9 @@ class RedisConfig(_Section):
     """Per-command limit; a slower Redis counts as down."""
     retry_interval_s: Seconds = 1.0
     """While down, Redis is skipped and probed again after this long."""
+    open_breaker_timeout_s: Seconds = 0.0
+    """While the database breaker is open, wait at most this long for the Redis tier
+    before falling back (0: not at all); the read goes on and fills the memory tier."""
     key_prefix: str = "resilience"
     shared_breaker: bool = True
     breaker_sync_interval_s: Seconds = 0.5

@@ -28,13 +28,14 @@ lookup: :class:`~resilience.cache.redis_tier.RedisTier` degrades by itself.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from resilience.breaker import CircuitBreaker
 from resilience.cache import MISSING, NEGATIVE, CacheTier, LookupCache
-from resilience.cache.redis_tier import NOT_FOUND, NotFoundMarker
+from resilience.cache.redis_tier import NOT_FOUND, NotFoundMarker, TierValue
 from resilience.classify import classify
 from resilience.clock import SYSTEM_CLOCK, Clock
 from resilience.errors import (
@@ -59,6 +60,8 @@ from resilience.service.timeouts import bounded
 __all__ = ["LookupService", "fallback_reason"]
 
 LookupListener = Callable[[LookupResult], None]
+MAX_OPEN_READS = 32
+"""Redis reads in flight at once on behalf of lookups answered by an open breaker."""
 T = TypeVar("T")
 
 
@@ -82,8 +85,11 @@ class LookupService:
     ``redis_tier`` may be ``None`` (in-memory only).
     ``retry`` wraps each database attempt, the breaker wraps the whole retried
     call (one failed lookup = one breaker failure). ``db_timeout_s`` bounds
-    each attempt. ``listeners`` get every :class:`LookupResult` (analytics,
-    error tracking); they must not block or raise.
+    each attempt. ``open_breaker_redis_timeout_s``, when set, bounds the Redis
+    tier read while the breaker is open (a later answer fills the memory tier);
+    ``None`` waits for the tier as usual (it has its own timeout).
+    ``listeners`` get every :class:`LookupResult` (analytics, error tracking);
+    they must not block or raise.
     """
 
     def __init__(
@@ -102,6 +108,7 @@ class LookupService:
         listeners: Iterable[LookupListener] = (),
         probes: HealthProbes | None = None,
         outbox: JobOutbox | None = None,
+        open_breaker_redis_timeout_s: float | None = None,
     ) -> None:
         self.repository = repository
         self.cache = cache
@@ -122,7 +129,9 @@ class LookupService:
         """The :class:`ServiceConfig` it was built from, when built by ``open_service``."""
         self.analytics: Any = None
         self.error_tracker: Any = None
+        self.open_breaker_redis_timeout_s = open_breaker_redis_timeout_s
         self._inflight: dict[str, asyncio.Future[LookupResult]] = {}
+        self._open_reads: dict[str, asyncio.Task[TierValue | None]] = {}
 
     # -- single lookups ------------------------------------------------------------
 
@@ -144,7 +153,10 @@ class LookupService:
                 return self._finish(started, slug, None, "cache", "fallback", "not_found", 0)
             return self._finish(started, slug, cached, "cache", "success", None, 0)
         if self.redis_tier is not None:
-            shared = await self.redis_tier.get(slug)
+            if self.open_breaker_redis_timeout_s is not None and self.breaker.state == "open":
+                shared = await self._redis_while_open(slug, self.open_breaker_redis_timeout_s)
+            else:
+                shared = await self.redis_tier.get(slug)
             if shared is not None:
                 self._remember(slug, shared)
                 if shared is NOT_FOUND:
@@ -183,6 +195,39 @@ class LookupService:
             raise
         finally:
             del self._inflight[slug]
+
+    async def _redis_while_open(self, slug: str, timeout_s: float) -> TierValue | None:
+        """The Redis tier's answer if it comes within ``timeout_s``, else ``None`` (a miss).
+
+        Only while the breaker is open, when the alternative to Redis is an
+        immediate fallback rather than a query. The read is started but never
+        waited for longer than ``timeout_s`` (0: not at all) and never
+        cancelled: whenever it answers, a hit goes into the memory tier, so the
+        next lookup of ``slug`` gets the real UUID from memory. One read per
+        slug at a time and at most :data:`MAX_OPEN_READS` at once (beyond that a
+        storm of fallbacks must not exhaust the Redis connection pool).
+        """
+        fetch = self._open_reads.get(slug)
+        if fetch is None:
+            if len(self._open_reads) >= MAX_OPEN_READS:
+                return None
+            assert self.redis_tier is not None
+            fetch = asyncio.ensure_future(self.redis_tier.get(slug))
+            self._open_reads[slug] = fetch
+            fetch.add_done_callback(functools.partial(self._open_read_done, slug))
+        if timeout_s > 0 and not fetch.done():
+            await asyncio.wait((fetch,), timeout=timeout_s)  # does not cancel it
+        if fetch.done() and not fetch.cancelled():
+            return fetch.result()
+        return None
+
+    def _open_read_done(self, slug: str, fetch: asyncio.Task[TierValue | None]) -> None:
+        if self._open_reads.get(slug) is fetch:
+            del self._open_reads[slug]
+        if not fetch.cancelled():
+            value = fetch.result()  # RedisTier.get never raises
+            if value is not None:
+                self._remember(slug, value)
 
     async def _guarded(
         self, query: Callable[[], Awaitable[T]], *, retry: Retry, what: str

@@ -4,25 +4,43 @@
 runs the same flow against modelled repositories. The PostgreSQL versions use
 an asyncpg pool and translate nothing: driver errors reach the service, which
 classifies them once (:func:`resilience.classify.classify`).
+
+Every query here is meant to run under
+:func:`~resilience.service.timeouts.bounded`, which abandons an attempt at
+its deadline without waiting for it. Two rules make abandoning cheap:
+
+- a query cancelled mid-flight terminates its connection (asyncpg's own
+  cancellation asks the server and waits for an answer a hung link never
+  brings);
+- connection *setup* is not cancelled with the attempt (:func:`acquire`): a
+  new connection costs several round trips (TLS negotiation and SCRAM: four
+  round trips, 1.2 s behind a 300 ms latency, more than one 1 s attempt), so
+  an attempt that times out while connecting lets the connection finish and
+  hands it back to the pool, where the retry finds it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from resilience.service.model import Job
+from resilience.service.timeouts import bounded
 
 __all__ = [
+    "BoundedPool",
     "InMemoryJobRepository",
     "InMemorySlugRepository",
     "JobRepository",
     "PostgresJobRepository",
     "PostgresSlugRepository",
     "SlugRepository",
+    "acquire",
+    "on_connection",
 ]
 
 
@@ -69,25 +87,62 @@ class PostgresSlugRepository:
         self._pool = pool
 
     async def fetch_uuid(self, slug: str) -> uuid.UUID | None:
-        value = await _on_connection(self._pool, "fetchval", self._ONE, slug)
+        value = await on_connection(self._pool, "fetchval", self._ONE, slug)
         return value if value is None or isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
     async def fetch_many(self, slugs: Iterable[str]) -> dict[str, uuid.UUID]:
         wanted = list(dict.fromkeys(slugs))
         if not wanted:
             return {}
-        rows = await _on_connection(self._pool, "fetch", self._MANY, wanted)
+        rows = await on_connection(self._pool, "fetch", self._MANY, wanted)
         return {row["slug"]: uuid.UUID(str(row["id"])) for row in rows}
 
 
-async def _on_connection(pool: Any, method: str, *args: Any) -> Any:
+_settling: set[asyncio.Future[Any]] = set()
+"""Acquisitions given up by their caller, kept alive until the connection is back."""
+
+
+def _hand_back(pool: Any, acquiring: asyncio.Future[Any]) -> None:
+    """Done callback of an abandoned acquisition: return its connection to the pool."""
+    _settling.discard(acquiring)
+    if acquiring.cancelled() or acquiring.exception() is not None:
+        return  # nothing acquired (the exception is retrieved: an abandoned failure is no news)
+    release: asyncio.Future[Any] = asyncio.ensure_future(pool.release(acquiring.result()))
+    _settling.add(release)
+    release.add_done_callback(_released)
+
+
+def _released(release: asyncio.Future[Any]) -> None:
+    _settling.discard(release)
+    if not release.cancelled():
+        release.exception()
+
+
+async def acquire(pool: Any) -> Any:
+    """``pool.acquire()``, except that a cancelled caller does not cancel connection setup.
+
+    When the caller gives up (its attempt timed out) the acquisition goes on in
+    the background; a connection it opens is released to the pool at once, so
+    the work of connecting is not lost and the next attempt reuses it. The
+    setup itself is bounded by the pool's connect timeout.
+    """
+    acquiring: asyncio.Future[Any] = asyncio.ensure_future(pool.acquire())
+    try:
+        return await asyncio.shield(acquiring)
+    except asyncio.CancelledError:
+        _settling.add(acquiring)
+        acquiring.add_done_callback(functools.partial(_hand_back, pool))
+        raise
+
+
+async def on_connection(pool: Any, method: str, *args: Any) -> Any:
     """Run one query on a pooled connection; a cancelled query kills its connection.
 
     asyncpg's own cancellation asks the server to cancel and waits for the
     answer, which never comes over a hung link: terminating the connection
     frees the pool slot at once (the pool opens a new one when needed).
     """
-    conn = await pool.acquire()
+    conn = await acquire(pool)
     try:
         return await getattr(conn, method)(*args)
     except asyncio.CancelledError:
@@ -95,6 +150,40 @@ async def _on_connection(pool: Any, method: str, *args: Any) -> Any:
         raise
     finally:
         await pool.release(conn)
+
+
+class BoundedPool:
+    """An asyncpg pool's query shortcuts, each bounded by ``timeout_s``.
+
+    For the background writers, the error-event repository and the health
+    probe: ``pool.execute`` and friends would wait forever on a hung link
+    (holding a pool slot), and cancelling them waits for asyncpg's server-side
+    cancellation. Here every call goes through :func:`on_connection` under
+    :func:`~resilience.service.timeouts.bounded`: it fails with
+    :class:`~resilience.errors.TimeoutFailure` after ``timeout_s`` and the
+    abandoned query terminates its connection.
+    """
+
+    def __init__(self, pool: Any, timeout_s: float) -> None:
+        self.pool = pool
+        self.timeout_s = timeout_s
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        return await bounded(
+            on_connection(self.pool, method, *args), self.timeout_s, what=f"pool.{method}"
+        )
+
+    async def execute(self, *args: Any) -> Any:
+        return await self._call("execute", *args)
+
+    async def fetch(self, *args: Any) -> Any:
+        return await self._call("fetch", *args)
+
+    async def fetchrow(self, *args: Any) -> Any:
+        return await self._call("fetchrow", *args)
+
+    async def fetchval(self, *args: Any) -> Any:
+        return await self._call("fetchval", *args)
 
 
 _JOB_COLUMNS = "id, micro_id, micro_uuid, answers, idempotency_key, status, created_at"
@@ -128,7 +217,7 @@ class PostgresJobRepository:
         idempotency_key: str,
     ) -> Job:
         body = json.dumps(dict(answers), separators=(",", ":"), sort_keys=True)
-        conn = await self._pool.acquire()
+        conn = await acquire(self._pool)
         try:
             row = await conn.fetchrow(self._INSERT, micro_id, micro_uuid, body, idempotency_key)
             created = row is not None
@@ -144,7 +233,7 @@ class PostgresJobRepository:
         return _job_from_row(row, created=created)
 
     async def get_job(self, job_id: int) -> Job | None:
-        row = await _on_connection(self._pool, "fetchrow", self._BY_ID, job_id)
+        row = await on_connection(self._pool, "fetchrow", self._BY_ID, job_id)
         return None if row is None else _job_from_row(row, created=False)
 
 

@@ -41,7 +41,12 @@ from resilience.service.health import HealthProbes
 from resilience.service.lookup import LookupService
 from resilience.service.model import LookupResult
 from resilience.service.outbox import JobOutbox
-from resilience.service.repository import PostgresJobRepository, PostgresSlugRepository
+from resilience.service.repository import (
+    BoundedPool,
+    PostgresJobRepository,
+    PostgresSlugRepository,
+    on_connection,
+)
 from resilience.service.timeouts import bounded
 
 __all__ = ["build_breaker", "build_cache", "build_retries", "open_service"]
@@ -141,14 +146,22 @@ async def open_service(
             postgres_url,
             min_size=config.db.pool_min_size,
             max_size=config.db.pool_max_size,
-            timeout=config.db.timeout_s * 5,
+            timeout=config.db.timeout_s * 5,  # connection setup (also when its attempt gave up)
+            reset=_keep_session,
         )
         stack.push_async_callback(_close_pool, pool)
+        # Background writers, error events and the health probe: bounded, and an
+        # abandoned query terminates its connection instead of holding a slot.
+        writes = BoundedPool(pool, config.db.timeout_s * 5)
         if config.db.pool_min_size == 0:
             # Lazy pool: the service starts even while PostgreSQL is away (lookups fall
             # back until it answers); warm one connection when it is there.
             with contextlib.suppress(Exception):
-                await bounded(pool.fetchval("SELECT 1"), config.db.timeout_s, what="warm-up")
+                await bounded(
+                    on_connection(pool, "fetchval", "SELECT 1"),
+                    config.db.timeout_s,
+                    what="warm-up",
+                )
 
         redis_client: Any = None
         tier: RedisTier | None = None
@@ -182,15 +195,15 @@ async def open_service(
                 stack.callback(store.close)
 
         breaker = build_breaker(config, clock, store)
-        recorder = BreakerEventRecorder(pool, loop)
+        recorder = BreakerEventRecorder(writes, loop)
         breaker.add_listener(recorder)
         lookup_retry, job_retry = build_retries(config, clock)
 
-        errors_repo = ErrorEventRepository(pool)
+        errors_repo = ErrorEventRepository(writes)
         tracker = ErrorTracker(errors_repo)
         holder: list[LookupService] = []
         failures = FailureAggregator(
-            pool,
+            writes,
             clock=clock,
             health=lambda: (
                 str(holder[0].failure_window.status()["status"]) if holder else "healthy"
@@ -200,7 +213,7 @@ async def open_service(
         analytics: AnalyticsBatcher | None = None
         if config.analytics.enabled:
             analytics = AnalyticsBatcher(
-                postgres_analytics_writer(pool),
+                postgres_analytics_writer(writes),
                 batch_size=config.analytics.batch_size,
                 max_buffer=config.analytics.max_buffer,
                 flush_interval_s=config.analytics.flush_interval_s,
@@ -208,7 +221,7 @@ async def open_service(
             listeners.append(_analytics_listener(analytics, clock))
 
         async def postgres_ping() -> None:
-            await pool.fetchval("SELECT 1")
+            await on_connection(pool, "fetchval", "SELECT 1")
 
         async def redis_ping() -> None:
             if not await redis_client.ping():
@@ -237,6 +250,7 @@ async def open_service(
             db_timeout_s=config.db.timeout_s,
             jobs=jobs_repo,
             outbox=outbox,
+            open_breaker_redis_timeout_s=config.redis.open_breaker_timeout_s,
             job_retry=job_retry,
             listeners=listeners,
             probes=HealthProbes(
@@ -263,6 +277,24 @@ async def open_service(
             analytics.start()
             stack.push_async_callback(analytics.aclose)
         yield service
+
+
+async def _keep_session(connection: Any) -> None:
+    """The pool's ``reset``: nothing beyond asyncpg's own clean-up, so no round trip.
+
+    asyncpg's default reset runs ``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`` on every release, one more round trip that the
+    caller awaits: behind a 300 ms latency a one-statement lookup took 600 ms.
+    Skipping it is safe for this pool because only this service uses it and
+    none of its statements leave session state: single autocommit statements
+    (SELECT, INSERT … ON CONFLICT, UPDATE, DELETE), no SET, LISTEN, advisory
+    locks, cursors or temporary tables. asyncpg still rolls back a transaction
+    left open and drops listeners before calling this (no round trip unless a
+    transaction is open), a cancelled query terminates its connection
+    (:func:`~resilience.service.repository.on_connection`), and prepared
+    statements are kept on purpose: the statement cache is what makes a
+    repeated query one round trip (bind + execute) instead of two.
+    """
 
 
 async def _close_pool(pool: Any) -> None:

@@ -107,6 +107,70 @@ async def test_breaker_opens_after_five_failed_lookups_and_skips_the_database() 
     assert service.stats()["breaker"]["state"] == "closed"
 
 
+class SlowTier:
+    """A Redis tier stand-in answering ``answers`` after ``delay_s`` (real loop time)."""
+
+    def __init__(self, answers: dict[str, uuid.UUID], delay_s: float) -> None:
+        self.answers = answers
+        self.delay_s = delay_s
+        self.reads = 0
+
+    async def get(self, slug: str) -> uuid.UUID | None:
+        self.reads += 1
+        await asyncio.sleep(self.delay_s)
+        return self.answers.get(slug)
+
+    async def set(self, slug: str, value: uuid.UUID) -> bool:
+        return True
+
+    async def set_not_found(self, slug: str) -> bool:
+        return True
+
+
+def _open_breaker_service(tier: SlowTier, timeout_s: float | None) -> LookupService:
+    service = make_service()[0]
+    service.redis_tier = tier  # type: ignore[assignment]
+    service.open_breaker_redis_timeout_s = timeout_s
+    service.breaker.force_open()
+    return service
+
+
+async def test_open_breaker_does_not_wait_for_redis_but_its_answer_fills_memory() -> None:
+    tier = SlowTier({"roof-repair": ROOF}, delay_s=0.05)
+    service = _open_breaker_service(tier, 0.0)
+    first = await service.lookup("roof-repair")
+    again = await service.lookup("roof-repair")  # the read in flight is shared
+    assert (first.path, first.reason, again.reason) == ("fallback", "circuit_open", "circuit_open")
+    assert first.duration_us == 0  # manual clock: nothing waited on it
+    await asyncio.sleep(0)  # the read starts
+    assert tier.reads == 1
+    await asyncio.sleep(0.1)
+    later = await service.lookup("roof-repair")
+    assert (later.path, later.outcome, later.uuid) == ("cache", "success", ROOF)
+
+
+async def test_open_breaker_takes_a_redis_answer_within_its_timeout() -> None:
+    tier = SlowTier({"roof-repair": ROOF}, delay_s=0.001)
+    service = _open_breaker_service(tier, 5.0)
+    hit = await service.lookup("roof-repair")
+    miss = await service.lookup("other-service")
+    assert (hit.path, hit.outcome, hit.uuid) == ("redis", "success", ROOF)
+    assert (miss.path, miss.reason) == ("fallback", "circuit_open")
+
+
+async def test_open_breaker_redis_reads_are_capped() -> None:
+    from resilience.service.lookup import MAX_OPEN_READS
+
+    tier = SlowTier({}, delay_s=0.05)
+    service = _open_breaker_service(tier, 0.0)
+    results = [await service.lookup(f"svc-{i}") for i in range(MAX_OPEN_READS + 10)]
+    assert {r.reason for r in results} == {"circuit_open"}
+    await asyncio.sleep(0)
+    assert tier.reads == MAX_OPEN_READS
+    await asyncio.sleep(0.1)
+    assert not service._open_reads
+
+
 async def test_non_recoverable_database_error_is_an_error_outcome() -> None:
     service, repo, _ = make_service()
     repo.fail_with = DatabaseError("syntax error", sqlstate="42601")
