@@ -32,8 +32,8 @@ def test_outage_profile_carries_a_scenario_fault_entry() -> None:
         "pg-down",
         "postgres",
         "disable",
+        10.0,
         15.0,
-        20.0,
     )
 
 
