@@ -7,7 +7,10 @@ last-in first-out like both drivers' pools — which is why a toxic with
 toxicity 0.3 hits about 30 % of *connections*, and at low concurrency all or
 none of the requests. Callers beyond ``max_size`` wait first-in first-out. A
 connection that failed or whose operation was cancelled is closed and
-replaced by a fresh one on a later acquire.
+replaced by a fresh one on a later acquire. Opening a connection runs in a
+task of its own, like the service's pool (whose connection setup has its own,
+longer timeout): a lookup that times out while a connection is being opened
+does not abort it, and the connection joins the pool when it is ready.
 """
 
 from __future__ import annotations
@@ -86,12 +89,31 @@ class ModelPool:
                 return handed
         else:
             self._open += 1
+        return await self._open_new()
+
+    async def _open_new(self) -> ModelConnection:
+        """Connect in a task of its own: a caller that gives up does not abort it."""
+        task = asyncio.get_running_loop().create_task(self._connect())
         try:
-            return await self._connect()
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                self._adopt(task)
+            else:
+                task.add_done_callback(self._adopt)
+            raise
         except BaseException:
             self._open -= 1
             self._hand_over(None)
             raise
+
+    def _adopt(self, task: asyncio.Task[ModelConnection]) -> None:
+        """A connection finished opening after its caller left: it joins the pool."""
+        if task.cancelled() or task.exception() is not None:
+            self._open -= 1
+            self._hand_over(None)
+        else:
+            self._hand_over(task.result())
 
     def release(self, conn: ModelConnection, *, broken: bool = False) -> None:
         """Give ``conn`` back; ``broken`` (or closed) connections are closed and dropped."""

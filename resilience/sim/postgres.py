@@ -3,7 +3,11 @@
 Queries go through a :class:`~resilience.sim.pool.ModelPool` (asyncpg's pool
 of ``pool_size`` connections) over the ``postgres``
 :class:`~resilience.sim.proxy.ModelProxy`, with message sizes of asyncpg's
-extended protocol, and take a service time drawn from ``query_time``. With
+extended protocol, and take a service time drawn from ``query_time``. A new
+connection costs SCRAM's three start-up round trips (the local backend's
+``--auth-host=scram-sha-256``); ``prepare_statements`` adds a round trip the
+first time a statement runs on a connection (off: calibration against the
+real service shows no such cost). With
 ``reset_on_release`` each query is followed by asyncpg's default connection
 reset (a second round trip, which a latency toxic delays too); the service's
 pool skips it (``reset=_keep_session``), so the default is off. Failures
@@ -23,7 +27,7 @@ from collections.abc import Iterable, Mapping
 
 from resilience.sim.distributions import Distribution, LogNormal
 from resilience.sim.pool import Handshake, ModelPool
-from resilience.sim.proxy import ErrorSet, ModelProxy
+from resilience.sim.proxy import ErrorSet, ModelConnection, ModelProxy
 
 __all__ = [
     "DEFAULT_CONNECT_TIME",
@@ -67,9 +71,21 @@ POSTGRES_ERRORS = ErrorSet(
 """What asyncpg raises for a refused connect, a closed and a reset connection."""
 
 _HANDSHAKES = (
-    Handshake(request_bytes=90, reply_bytes=24, service=DEFAULT_CONNECT_TIME),  # startup/auth
-    Handshake(request_bytes=60, reply_bytes=420, service=DEFAULT_CONNECT_TIME),  # params, ready
+    # SCRAM-SHA-256 over TCP (the local backend's --auth-host): three round trips.
+    Handshake(request_bytes=90, reply_bytes=24, service=DEFAULT_CONNECT_TIME),  # startup → SASL
+    Handshake(request_bytes=60, reply_bytes=100, service=DEFAULT_CONNECT_TIME),  # → continue
+    Handshake(request_bytes=110, reply_bytes=480, service=DEFAULT_CONNECT_TIME),  # → final, ready
 )
+_PREPARE_BYTES = 120  # Parse + Describe + Sync
+_PREPARE_REPLY_BYTES = 60  # ParseComplete + ParameterDescription + RowDescription
+_PREPARE_TIME_S = 0.0002
+
+
+async def prepare(proxy: ModelProxy, conn: ModelConnection, statement: str) -> None:
+    """asyncpg prepares each statement once per connection: one round trip the first time."""
+    if statement not in conn.prepared:
+        await proxy.exchange(conn, _PREPARE_BYTES, _PREPARE_REPLY_BYTES, _PREPARE_TIME_S)
+        conn.prepared.add(statement)
 
 
 class ModelSlugRepository:
@@ -89,8 +105,10 @@ class ModelSlugRepository:
         query_time: Distribution = DEFAULT_QUERY_TIME,
         connect_time: Distribution = DEFAULT_CONNECT_TIME,
         reset_on_release: bool = False,
+        prepare_statements: bool = False,
     ) -> None:
         self.proxy = proxy
+        self.prepare_statements = prepare_statements
         self.reset_on_release = reset_on_release
         self.catalogue = dict(catalogue)
         self.rng = rng
@@ -101,12 +119,14 @@ class ModelSlugRepository:
         self.pool = ModelPool(proxy, max_size=pool_size, handshakes=handshakes, rng=rng)
         self.queries = 0
 
-    async def _query(self, request_bytes: int, reply_bytes: int) -> None:
+    async def _query(self, statement: str, request_bytes: int, reply_bytes: int) -> None:
         self.queries += 1
         pool = self.pool
         conn = await pool.acquire()
         ok = False
         try:
+            if self.prepare_statements:
+                await prepare(self.proxy, conn, statement)
             await self.proxy.exchange(
                 conn, request_bytes, reply_bytes, self.query_time.sample(self.rng)
             )
@@ -121,7 +141,7 @@ class ModelSlugRepository:
     async def fetch_uuid(self, slug: str) -> uuid.UUID | None:
         found = self.catalogue.get(slug)
         reply = _REPLY_FOUND_BYTES if found is not None else _REPLY_EMPTY_BYTES
-        await self._query(_QUERY_OVERHEAD_BYTES + len(slug), reply)
+        await self._query("one", _QUERY_OVERHEAD_BYTES + len(slug), reply)
         return found
 
     async def fetch_many(self, slugs: Iterable[str]) -> dict[str, uuid.UUID]:
@@ -130,5 +150,5 @@ class ModelSlugRepository:
             return {}
         found = {s: self.catalogue[s] for s in wanted if s in self.catalogue}
         request = _QUERY_OVERHEAD_BYTES + sum(len(s) + 4 for s in wanted)
-        await self._query(request, _REPLY_EMPTY_BYTES + _ROW_BYTES * len(found))
+        await self._query("many", request, _REPLY_EMPTY_BYTES + _ROW_BYTES * len(found))
         return found

@@ -49,13 +49,15 @@ class ErrorSet:
 class ModelConnection:
     """One client connection through a :class:`ModelProxy`."""
 
-    __slots__ = ("closed", "id", "links", "rst", "waiters")
+    __slots__ = ("closed", "id", "links", "prepared", "rst", "waiters")
 
     def __init__(self, conn_id: int, *, rst: bool) -> None:
         self.id = conn_id
         self.rst = rst
         self.closed = False
         self.links = {"upstream": LinkState(), "downstream": LinkState()}
+        self.prepared: set[str] = set()
+        """Statements the client has prepared on this connection (asyncpg's cache)."""
         self.waiters: dict[asyncio.Future[None], None] = {}
         """Operations waiting on this connection, in arrival order (a dict: deterministic)."""
 
