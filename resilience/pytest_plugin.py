@@ -96,18 +96,24 @@ def resilience_urls(resilience_env: Environment) -> EnvironmentURLs:
     return resilience_env.urls
 
 
-@pytest.fixture(scope="session")
-def toxiproxy_server(resilience_env: Environment) -> Any:
-    """toxiproxy-python's ``Toxiproxy``, pointed at this environment's API."""
+@pytest.fixture
+def toxiproxy_server(resilience_env: Environment) -> Iterator[Any]:
+    """toxiproxy-python's ``Toxiproxy``, pointed at this environment's API.
+
+    toxiproxy-python keeps its API address in class attributes (process-wide),
+    so the fixture points them here for each test and restores them after.
+    """
     from urllib.parse import urlparse
 
     from toxiproxy import Toxiproxy
+    from toxiproxy.api import APIConsumer
 
     api = urlparse(resilience_env.urls.toxiproxy_api)
+    previous = (APIConsumer.host, APIConsumer.port)
     server = Toxiproxy()
-    # toxiproxy-python keeps its API address in class attributes.
     server.update_api_consumer(api.hostname, api.port)
-    return server
+    yield server
+    server.update_api_consumer(*previous)
 
 
 @pytest.fixture(scope="session")

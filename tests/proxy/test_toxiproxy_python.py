@@ -17,10 +17,13 @@ from .conftest import UpstreamServers, connect, recv_exact
 
 @pytest.fixture
 def tp(server: ProxyServerProcess, client: ToxiproxyClient) -> Iterator[toxiproxy.Toxiproxy]:
+    from toxiproxy.api import APIConsumer
+
+    previous = (APIConsumer.host, APIConsumer.port)
     api = toxiproxy.Toxiproxy()
     api.update_api_consumer("127.0.0.1", server.port)
     yield api
-    api.update_api_consumer("127.0.0.1", 8474)
+    api.update_api_consumer(*previous)  # its API address is process-wide state
 
 
 def test_version_and_running(tp: toxiproxy.Toxiproxy) -> None:
