@@ -9,7 +9,8 @@
 
 Modules: :mod:`.model` (the schema), :mod:`.loader` (YAML with located
 errors), :mod:`.workload` (arrival schedule), :mod:`.faults` (timeline and
-controllers), :mod:`.stack` (the seams), :mod:`.runner`, :mod:`.history`,
+controllers), :mod:`.stack` (the seams), :mod:`.dispatch` (how arrivals start: the
+runner's dispatcher seam), :mod:`.runner`, :mod:`.history`,
 :mod:`.metrics`, :mod:`.gates`, :mod:`.reports`, :mod:`.suite`,
 :mod:`.progress`, :mod:`.real_stack`, :mod:`.testing` (a fake stack) and
 :mod:`resilience.pytest_scenarios`. See docs/scenarios.md and docs/gates.md.
@@ -17,6 +18,7 @@ controllers), :mod:`.stack` (the seams), :mod:`.runner`, :mod:`.history`,
 
 from __future__ import annotations
 
+from resilience.scenario.dispatch import Dispatch, Dispatcher, TaskDispatcher
 from resilience.scenario.faults import (
     FaultControlError,
     FaultController,
@@ -34,6 +36,8 @@ from resilience.scenario.suite import SuiteResult, run_suite
 
 __all__ = [
     "METRIC_NAMES",
+    "Dispatch",
+    "Dispatcher",
     "FaultControlError",
     "FaultController",
     "History",
@@ -47,6 +51,7 @@ __all__ = [
     "StaticStack",
     "SuiteResult",
     "Target",
+    "TaskDispatcher",
     "ToxiproxyFaultController",
     "evaluate_history",
     "load_scenario",

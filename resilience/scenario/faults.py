@@ -10,6 +10,7 @@ state in memory (tests, dry runs); the simulator supplies its own.
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -21,6 +22,7 @@ __all__ = [
     "FaultControlError",
     "FaultController",
     "FaultEvent",
+    "PhaseRule",
     "RecordingFaultController",
     "ToxiproxyFaultController",
     "active_faults",
@@ -83,6 +85,62 @@ def active_faults(faults: Sequence[FaultSpec], t_s: float) -> list[str]:
                 names.append(fault.name)
                 break
     return names
+
+
+def active_windows(faults: Sequence[FaultSpec]) -> list[tuple[float, float]]:
+    """The planned active windows of ``faults``, merged where they overlap or touch, in order.
+
+    ``t`` is inside one exactly when :func:`active_faults` at ``t`` is not empty.
+    """
+    spans: list[tuple[float, float]] = []
+    for fault in faults:
+        if fault.action == "enable":
+            continue
+        for i in range(fault.times):
+            start = fault.at + i * (fault.every or 0.0)
+            if fault.duration is not None:
+                end = start + fault.duration
+            else:
+                end = _open_end(faults, fault, start)
+            if end > start:
+                spans.append((start, end))
+    spans.sort()
+    merged: list[tuple[float, float]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+class PhaseRule:
+    """The phase of an operation started at ``t_s``: call it (``rule(t_s)``).
+
+    ``warmup`` before ``warmup_s``; ``during`` inside a planned fault window;
+    ``before`` until the first fault starts; ``after`` from then on. The
+    windows are merged once and bisected, so a call costs microseconds
+    whatever the length of the timeline (it runs once per operation).
+    """
+
+    __slots__ = ("_ends", "_first_fault_s", "_starts", "_warmup_s")
+
+    def __init__(self, faults: Sequence[FaultSpec], *, warmup_s: float) -> None:
+        windows = active_windows(faults)
+        self._starts = [a for a, _ in windows]
+        self._ends = [b for _, b in windows]
+        self._warmup_s = warmup_s
+        self._first_fault_s = min((f.at for f in faults), default=None)
+
+    def __call__(self, t_s: float) -> str:
+        if t_s < self._warmup_s:
+            return "warmup"
+        i = bisect.bisect_right(self._starts, t_s) - 1
+        if i >= 0 and t_s < self._ends[i]:
+            return "during"
+        if self._first_fault_s is None or t_s < self._first_fault_s:
+            return "before"
+        return "after"
 
 
 @runtime_checkable

@@ -28,7 +28,8 @@ from typing import Any
 
 from resilience.errors import InvalidInput, ResilienceError
 from resilience.scenario.backfill import BackfillSteps
-from resilience.scenario.faults import active_faults, plan
+from resilience.scenario.dispatch import Dispatch, Dispatcher, Release, TaskDispatcher
+from resilience.scenario.faults import PhaseRule, plan
 from resilience.scenario.gates import ScopedGate, parse_scoped_gate
 from resilience.scenario.history import HistoryWriter, read_history
 from resilience.scenario.metrics import evaluate_history
@@ -83,15 +84,16 @@ class _Run(BackfillSteps):
         stack: Stack,
         writer: HistoryWriter,
         progress: ProgressSink | None,
+        dispatcher: Dispatcher,
     ) -> None:
         self.scenario = scenario
+        self.dispatcher = dispatcher
         self.stack = stack
         self.clock = stack.clock
         self.writer = writer
         self.progress = progress
         self.w0 = self.clock.monotonic()
         self.in_flight: set[asyncio.Task[None]] = set()
-        self.sem = asyncio.Semaphore(scenario.workload.concurrency)
         self.fault_errors: list[str] = []
         self.applied: list[FaultSpec] = []
         self.breaker_state = "closed"
@@ -106,21 +108,11 @@ class _Run(BackfillSteps):
         self.errors = 0
         self.total_done = 0
         self.idem_prefix = f"{scenario.name}-{scenario.seed}-{int(self.clock.wall() * 1000)}"
-        faults = scenario.faults
-        self.first_fault_s = min((f.at for f in faults), default=None)
+        self.phase_at = PhaseRule(scenario.faults, warmup_s=scenario.workload.warmup)
         self.quick_state = quick_breaker_state(stack.target)
 
     def t_us(self) -> int:
         return int((self.clock.monotonic() - self.w0) * 1e6)
-
-    def phase_at(self, t_s: float) -> str:
-        if t_s < self.scenario.workload.warmup:
-            return "warmup"
-        if active_faults(self.scenario.faults, t_s):
-            return "during"
-        if self.first_fault_s is None or t_s < self.first_fault_s:
-            return "before"
-        return "after"
 
     def breaker_event(self, from_state: str, to_state: str, reason: str = "") -> None:
         self.breaker_state = to_state
@@ -136,7 +128,8 @@ class _Run(BackfillSteps):
 
     # -- operations ---------------------------------------------------------------
 
-    async def op(self, arrival: Arrival, due: float) -> None:
+    async def op(self, arrival: Arrival, due: float, release: Release) -> None:
+        """Run one arrival against the target and record it (the dispatcher's operation)."""
         clock = self.clock
         start = clock.monotonic()
         late_s = max(0.0, start - due)
@@ -171,7 +164,7 @@ class _Run(BackfillSteps):
         except Exception as exc:  # the harness must survive whatever the target does
             outcome, reason = "error", f"{type(exc).__name__}: {exc}"[:200]
         finally:
-            self.sem.release()
+            release()
         self.record(arrival, outcome, path, reason, latency_us, attempts, start, late_s)
 
     def record(
@@ -214,25 +207,25 @@ class _Run(BackfillSteps):
             self.hits += path in ("cache", "redis")
             self.fallbacks += outcome == "fallback"
 
+    def track(self, task: asyncio.Task[None]) -> None:
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
     async def workload(self) -> None:
-        clock = self.clock
-        loop = asyncio.get_running_loop()
         spec = self.scenario.workload
-        schedule = arrivals(spec, self.stack.slugs, self.scenario.seed)
-        for issued, arrival in enumerate(schedule):
-            due = self.w0 + arrival.t_s
-            wait = due - clock.monotonic()
-            if wait > 0.0005:
-                await clock.sleep_async(wait)
-            elif issued % 32 == 0:
-                await asyncio.sleep(0)
-            await self.sem.acquire()
-            task = loop.create_task(self.op(arrival, due))
-            self.in_flight.add(task)
-            task.add_done_callback(self.in_flight.discard)
-        rest = self.w0 + spec.duration - clock.monotonic()
+        await self.dispatcher.dispatch(
+            Dispatch(
+                schedule=arrivals(spec, self.stack.slugs, self.scenario.seed),
+                operation=self.op,
+                origin_s=self.w0,
+                concurrency=spec.concurrency,
+                clock=self.clock,
+                track=self.track,
+            )
+        )
+        rest = self.w0 + spec.duration - self.clock.monotonic()
         if rest > 0:
-            await clock.sleep_async(rest)
+            await self.clock.sleep_async(rest)
 
     # -- faults -------------------------------------------------------------------
 
@@ -505,12 +498,17 @@ async def run_scenario(
     history_path: str | Path,
     progress: ProgressSink | None = None,
     gates: Sequence[ScopedGate] | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> RunResult:
     """Run ``scenario`` and evaluate its gates; the history goes to ``history_path``.
 
     Pass a started ``stack``, or a ``stack_factory`` (an async context manager
     per scenario); with neither, the real stack of the scenario's environment
     is started and torn down. ``gates`` replaces the scenario's gates.
+    ``dispatcher`` decides when and how each arrival's operation starts
+    (default: :class:`~resilience.scenario.dispatch.TaskDispatcher`, one task
+    per operation; the simulator passes its own, see
+    :mod:`resilience.scenario.dispatch`).
     Cancellation (Ctrl-C, SIGTERM) propagates after the faults are removed
     and the history is closed.
     """
@@ -525,7 +523,12 @@ async def run_scenario(
         try:
             async with stack_factory(scenario) as opened:
                 return await run_scenario(
-                    scenario, stack=opened, history_path=path, progress=progress, gates=gates
+                    scenario,
+                    stack=opened,
+                    history_path=path,
+                    progress=progress,
+                    gates=gates,
+                    dispatcher=dispatcher,
                 )
         except RunAborted as exc:
             result.status, result.error = "aborted", str(exc)
@@ -545,7 +548,7 @@ async def run_scenario(
                 "source": str(scenario.source) if scenario.source else None,
             }
         )
-        run = _Run(scenario, stack, writer, progress)
+        run = _Run(scenario, stack, writer, progress, dispatcher or TaskDispatcher())
         status, error = await run.execute()
         result.fault_errors = list(run.fault_errors)
     finally:

@@ -5,7 +5,9 @@
 the scenario's ``service`` settings plus ``overrides``, the seeded catalogue
 the real stack would seed) and runs the same
 :func:`~resilience.scenario.runner.run_scenario` the real mode uses, inside
-one :class:`~resilience.sim.loop.VirtualEventLoop`. The history has the real
+one :class:`~resilience.sim.loop.VirtualEventLoop`, with the simulator's
+:class:`~resilience.sim.dispatch.EagerDispatcher` plugged into the runner's
+dispatcher seam. The history has the real
 format (``mode: simulated``), so gates, reports and ``analyze`` work on it
 unchanged. Same scenario, seed, overrides and models → byte-identical history.
 """
@@ -17,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from resilience.sim.dispatch import EagerDispatcher
 from resilience.sim.loop import run_virtual
 from resilience.sim.stack import ModelSettings, SimStack, build_sim_stack
 
@@ -56,12 +59,15 @@ async def run_simulated_async(
 ) -> Any:
     """:func:`run_simulated` for a caller already inside a virtual loop."""
     from resilience.scenario.runner import run_scenario
-    from resilience.sim.fastpath import run_scenario_fast
 
     stack = build_stack_for(scenario, overrides=overrides, models=models)
-    runner = run_scenario_fast if fast else run_scenario
-    return await runner(
-        scenario, stack=stack, history_path=history_path, gates=gates, progress=progress
+    return await run_scenario(
+        scenario,
+        stack=stack,
+        history_path=history_path,
+        gates=gates,
+        progress=progress,
+        dispatcher=EagerDispatcher() if fast else None,
     )
 
 
@@ -83,8 +89,9 @@ def run_simulated(
     are dotted service settings (``breaker.failure_threshold`` …) applied
     over the scenario's; ``seed`` replaces the scenario's seed; ``models``
     sets the dependency models (default: loopback PostgreSQL and Redis).
-    ``fast=False`` uses the runner's generic workload loop instead of the
-    fast path (:mod:`resilience.sim.fastpath`). Returns the runner's
+    ``fast=False`` uses the runner's default dispatcher (a task per
+    operation) instead of the simulator's
+    (:class:`~resilience.sim.dispatch.EagerDispatcher`). Returns the runner's
     :class:`~resilience.scenario.runner.RunResult`, with ``wall_s`` the real
     time the simulation took.
     """

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from resilience.scenario.history import read_history
 from resilience.scenario.metrics import evaluate_history
 from resilience.scenario.model import Scenario
+from resilience.scenario.runner import run_scenario
 from resilience.sim import run_virtual
-from resilience.sim.fastpath import run_scenario_fast
+from resilience.sim.dispatch import EagerDispatcher
 from resilience.sim.run import build_stack_for, run_simulated
 
 from .conftest import make_scenario
@@ -116,7 +117,7 @@ def _run_with_slowdown(scenario: Scenario, path: Path, pauses_s: list[float]) ->
                 time.sleep(remaining.pop())
 
         stack.target.listeners.append(slow)
-        await run_scenario_fast(scenario, stack=stack, history_path=path)
+        await run_scenario(scenario, stack=stack, history_path=path, dispatcher=EagerDispatcher())
 
     run_virtual(main())
 
@@ -145,10 +146,9 @@ def test_gate_metrics_do_not_depend_on_wall_clock_speed(
     assert base.read_bytes() == slow.read_bytes()
 
 
-def test_fast_path_phases_match_the_runner_rule() -> None:
-    """The merged-window phase lookup gives the runner's phase at every instant."""
-    from resilience.scenario.faults import active_faults
-    from resilience.sim.fastpath import _merged_windows
+def test_phase_rule_matches_the_planned_fault_windows() -> None:
+    """The merged-window phase rule gives "during" exactly when a fault is planned to be active."""
+    from resilience.scenario.faults import PhaseRule, active_faults
 
     scenario = make_scenario(
         faults=[
@@ -163,14 +163,37 @@ def test_fast_path_phases_match_the_runner_rule() -> None:
                 "toxic": "latency",
                 "attributes": {"latency": 5},
             },
-            {"name": "c", "at": 30, "target": "redis", "action": "enable"},
+            {"name": "d", "at": 33, "target": "postgres", "action": "disable"},
+            {"name": "c", "at": 36, "target": "postgres", "action": "enable"},
         ]
     )
-    starts, ends = _merged_windows(scenario.faults)
+    rule = PhaseRule(scenario.faults, warmup_s=2.0)
     for tenth in range(400):
         t = tenth / 10
-        inside = any(a <= t < b for a, b in zip(starts, ends, strict=True))
-        assert inside == bool(active_faults(scenario.faults, t)), t
+        if t < 2.0:
+            assert rule(t) == "warmup"
+            continue
+        assert (rule(t) == "during") == bool(active_faults(scenario.faults, t)), t
+        assert rule(t) != "before" or t < 5
+
+
+def test_eager_dispatcher_needs_the_virtual_loop(tmp_path: Path) -> None:
+    """On a real asyncio loop the simulator's dispatcher refuses instead of misbehaving."""
+    import asyncio
+
+    from resilience.scenario.testing import fake_stack
+
+    async def main() -> Any:
+        return await run_scenario(
+            make_scenario(workload={"duration": 1, "rate": 10, "warmup": 0}, faults=[]),
+            stack=fake_stack(),
+            history_path=tmp_path / "h.jsonl",
+            dispatcher=EagerDispatcher(),
+        )
+
+    result = asyncio.run(main())
+    assert result.status == "crashed"
+    assert "VirtualEventLoop" in (result.error or "")
 
 
 def test_history_is_identical_across_processes(tmp_path: Path) -> None:
@@ -211,7 +234,7 @@ def test_jobs_accepted_during_an_outage_are_stored_exactly_once(tmp_path: Path) 
 
     async def main() -> Any:
         stack = build_stack_for(scenario)
-        await run_scenario_fast(scenario, stack=stack, history_path=path)
+        await run_scenario(scenario, stack=stack, history_path=path, dispatcher=EagerDispatcher())
         return stack
 
     stack = run_virtual(main())

@@ -1,0 +1,92 @@
+"""How a run issues its operations: the :class:`Dispatcher` seam of the runner.
+
+The runner (:func:`resilience.scenario.runner.run_scenario`) owns *what* an
+operation does and how it is recorded: :attr:`Dispatch.operation` calls the
+target, writes the ``op`` record and gives the concurrency slot back through
+its ``release`` argument. A dispatcher owns only *when and how* each arrival
+starts: at ``origin_s + arrival.t_s`` on the loop's clock, at most
+``concurrency`` at once (later arrivals wait, in order, and the wait shows
+as lateness), and which started operations the runner tracks as in flight
+(:attr:`Dispatch.track`; the runner drains them at the end).
+
+:class:`TaskDispatcher` is the real default: it sleeps until each arrival is
+due, takes a semaphore slot and runs each operation as its own task.
+The simulator passes its own (:class:`resilience.sim.dispatch.EagerDispatcher`:
+arrivals from timer callbacks, operations started eagerly), so both modes
+share every record, phase rule and clean-up step of the runner.
+
+A dispatcher is stateless between runs: everything a run needs comes in the
+:class:`Dispatch` it is handed, so one instance may serve many runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from resilience.clock import Clock
+from resilience.scenario.workload import Arrival
+
+__all__ = ["Dispatch", "Dispatcher", "Operation", "Release", "TaskDispatcher"]
+
+Release = Callable[[], None]
+"""Gives one concurrency slot back (the operation calls it once, when the target answered)."""
+
+Operation = Callable[[Arrival, float, Release], Coroutine[Any, Any, None]]
+"""``operation(arrival, due_s, release)``: run one arrival and record it.
+
+``due_s`` is when it was scheduled (loop-clock seconds), so the record can
+show how late it started.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """Everything a dispatcher needs for one run's workload."""
+
+    schedule: Iterator[Arrival]
+    """The arrivals in time order (:func:`resilience.scenario.workload.arrivals`)."""
+    operation: Operation
+    origin_s: float
+    """Loop-clock time of ``t = 0`` of the workload (seconds)."""
+    concurrency: int
+    """At most this many operations run at once."""
+    clock: Clock
+    track: Callable[[asyncio.Task[None]], None]
+    """Hand over an operation that runs as a task (the runner drains them at the end)."""
+
+
+class Dispatcher(Protocol):
+    """Starts every arrival of a run on schedule; see the module docstring."""
+
+    async def dispatch(self, work: Dispatch) -> None:
+        """Return once every arrival has started (operations may still be running)."""
+        ...
+
+
+class TaskDispatcher:
+    """The real default: sleep until due, take a semaphore slot, one task per operation.
+
+    Open model: an arrival is issued on schedule whether or not earlier ones
+    finished; a start delayed by the concurrency limit or a busy event loop
+    is recorded as lateness by the operation. Yields to the loop every 32
+    arrivals when it is behind schedule, so a backlog cannot starve the
+    operations it starts.
+    """
+
+    async def dispatch(self, work: Dispatch) -> None:
+        clock = work.clock
+        loop = asyncio.get_running_loop()
+        sem = asyncio.Semaphore(work.concurrency)
+        operation, track, origin = work.operation, work.track, work.origin_s
+        for issued, arrival in enumerate(work.schedule):
+            due = origin + arrival.t_s
+            wait = due - clock.monotonic()
+            if wait > 0.0005:
+                await clock.sleep_async(wait)
+            elif issued % 32 == 0:
+                await asyncio.sleep(0)
+            await sem.acquire()
+            track(loop.create_task(operation(arrival, due, sem.release)))

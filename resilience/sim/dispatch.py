@@ -1,0 +1,157 @@
+"""The simulator's dispatcher: arrivals from timer callbacks, operations started eagerly.
+
+The runner's default :class:`~resilience.scenario.dispatch.TaskDispatcher`
+pays, per arrival, a sleep (a future and a timer), a semaphore acquire and a
+new task. On virtual time that overhead is most of the cost of a lookup, so
+the simulator hands the runner an :class:`EagerDispatcher` through the
+runner's public seam (``run_scenario(..., dispatcher=...)``). Everything
+else — the operation and its record, the fault timeline, the sampler, the
+steady-state checks, the clean-up — is the runner's own.
+
+* Each arrival fires from a timer callback at its due time; its operation
+  starts at once (the coroutine's first step runs inside the callback) and
+  becomes a task only if it has to wait — a cache hit never does.
+* When nothing else is due before the next arrival (no ready callback, no
+  timer), the next arrival runs straight away after virtual time jumps to
+  it (:meth:`~resilience.sim.loop.VirtualEventLoop.try_advance_to`): the
+  order of events is exactly the one the timer would give, without a timer.
+* The concurrency limit is a counter; arrivals over it queue in order, as
+  with the runner's semaphore, and the delay shows as lateness.
+
+So the history is the one the runner writes; what differs from the generic
+path is only *when*, within the same virtual instant, simultaneous events run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Coroutine, Generator
+from typing import Any
+
+from resilience.scenario.dispatch import Dispatch
+from resilience.scenario.workload import Arrival
+from resilience.sim.loop import VirtualEventLoop
+
+__all__ = ["EagerDispatcher"]
+
+
+class _Resume:
+    """Continue a coroutine whose first step already ran and yielded ``first``."""
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        self._coro = coro
+        self._first = first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro = self._coro
+        pending = self._first
+        while True:
+            try:
+                sent = yield pending
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # CancelledError included: pass it into the coroutine
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _continue(coro: Coroutine[Any, Any, Any], first: Any) -> Any:
+    return await _Resume(coro, first)
+
+
+class _Slots:
+    """The concurrency limit as a counter (``release`` is what operations call)."""
+
+    __slots__ = ("free", "on_free")
+
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self.on_free: Any = None
+
+    def release(self) -> None:
+        self.free += 1
+        if self.on_free is not None:
+            self.on_free()
+
+
+class EagerDispatcher:
+    """A :class:`~resilience.scenario.dispatch.Dispatcher` for a :class:`VirtualEventLoop`."""
+
+    async def dispatch(self, work: Dispatch) -> None:
+        loop = asyncio.get_running_loop()
+        if not isinstance(loop, VirtualEventLoop):
+            raise TypeError("EagerDispatcher needs a VirtualEventLoop (use run_virtual)")
+        schedule = work.schedule
+        operation, track, origin = work.operation, work.track, work.origin_s
+        slots = _Slots(work.concurrency)
+        release = slots.release
+        queued: collections.deque[tuple[Arrival, float]] = collections.deque()
+        finished: asyncio.Future[None] = loop.create_future()
+        clock_now = work.clock.monotonic
+        create_task = loop.create_task
+
+        def start(arrival: Arrival, due: float) -> None:
+            slots.free -= 1
+            coro = operation(arrival, due, release)
+            try:
+                first = coro.send(None)
+            except StopIteration:
+                return
+            except BaseException:
+                coro.close()
+                raise
+            track(create_task(_continue(coro, first)))
+
+        def drain_queue() -> None:
+            while queued and slots.free > 0:
+                arrival, due = queued.popleft()
+                start(arrival, due)
+
+        slots.on_free = drain_queue
+
+        def fire(arrival: Arrival) -> None:
+            due = origin + arrival.t_s
+            if slots.free > 0 and not queued:
+                start(arrival, due)
+            else:
+                queued.append((arrival, due))
+            schedule_next()
+
+        def schedule_next() -> None:
+            following = next(schedule, None)
+            if following is None:
+                if not finished.done():
+                    finished.set_result(None)
+                return
+            when = origin + following.t_s
+            if when <= clock_now():
+                loop.call_soon(fire, following)
+            else:
+                loop.call_at(when, fire, following)
+
+        schedule_next()
+        try:
+            await finished
+            if queued:  # arrivals still waiting for a slot at the end
+                emptied: asyncio.Future[None] = loop.create_future()
+
+                def drain_then_signal() -> None:
+                    drain_queue()
+                    if not queued and not emptied.done():
+                        emptied.set_result(None)
+
+                slots.on_free = drain_then_signal
+                await emptied
+        finally:
+            slots.on_free = None
