@@ -85,6 +85,13 @@ def run(
     simulate: Annotated[
         bool, typer.Option("--simulate", help="Run on the virtual-time simulator instead.")
     ] = False,
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            "--models",
+            help="With --simulate: dependency models (models.json written by calibrate).",
+        ),
+    ] = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Live progress display.")
     ] = True,
@@ -117,9 +124,14 @@ def run(
         raise typer.Exit(0)
     from resilience.scenario.suite import report_root
 
+    if models is not None and not simulate:
+        raise _fail("--models applies to simulated runs only (add --simulate)")
+    model_settings = _load_models(models) if models is not None else None
     directory = report_dir or report_root(DEFAULT_REPORTS, scenarios)
     if simulate:
-        raise typer.Exit(_run_simulated(scenarios, directory, gates, progress, console))
+        raise typer.Exit(
+            _run_simulated(scenarios, directory, gates, progress, console, model_settings)
+        )
     raise typer.Exit(_run_real(scenarios, directory, gates, progress, console))
 
 
@@ -176,12 +188,23 @@ def _log_to_file(path: Path) -> None:
     root.setLevel(logging.INFO)
 
 
+def _load_models(path: Path) -> Any:
+    """The fitted dependency models in ``path`` (exit code 2 when they do not load)."""
+    from resilience.sim.models_file import load_models
+
+    try:
+        return load_models(path)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"--models: {exc}") from None
+
+
 def _run_simulated(
     scenarios: list[Any],
     directory: Path,
     gates: list[Any] | None,
     progress: bool,
     console: Console,
+    models: Any = None,
 ) -> int:
     import importlib
 
@@ -207,7 +230,11 @@ def _run_simulated(
         out.mkdir(parents=True, exist_ok=True)
         with _progress_sink(progress) as sink:
             result = run_simulated(
-                scenario, history_path=out / "history.jsonl", gates=gates, progress=sink
+                scenario,
+                history_path=out / "history.jsonl",
+                gates=gates,
+                progress=sink,
+                models=models,
             )
         write_reports(result, out)
         print_result(result, console)

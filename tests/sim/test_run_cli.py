@@ -1,0 +1,72 @@
+"""``resilience run --simulate``: the command line of simulated runs (``--models``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from resilience.cli import app
+from resilience.sim.distributions import Fixed
+from resilience.sim.models_file import save_models
+from resilience.sim.stack import ModelSettings
+
+SCENARIO = """\
+name: cli-sim
+description: a short steady run for the command line
+seed: 5
+workload:
+  duration: 8s
+  rate: 50
+  warmup: 1s
+  keys: {catalogue_size: 40}
+gates:
+  - errors == 0
+  - lookup.db avg < 50ms
+steady_state: {probes: 3, timeout: 10s}
+"""
+
+
+def _scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "cli-sim.yaml"
+    path.write_text(SCENARIO)
+    return path
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["run", "--no-progress", *args])
+    return result.exit_code, result.output
+
+
+def test_models_file_changes_the_simulated_run(tmp_path: Path) -> None:
+    """A models file with a 80 ms query time shows in the DB-path gate of a simulated run."""
+    scenario = _scenario(tmp_path)
+    code, output = _run("--simulate", str(scenario), "-o", str(tmp_path / "default"))
+    assert code == 0, output
+    models = tmp_path / "models.json"
+    save_models(ModelSettings(db_query=Fixed(0.080)), models)
+    code, output = _run(
+        "--simulate", "--models", str(models), str(scenario), "-o", str(tmp_path / "slow")
+    )
+    assert code == 1, output  # lookup.db avg < 50ms fails on the slow model
+    assert "lookup.db" in output
+    default = (tmp_path / "default" / "history.jsonl").read_bytes()
+    assert default != (tmp_path / "slow" / "history.jsonl").read_bytes()
+
+
+def test_a_bad_models_file_is_exit_code_2(tmp_path: Path) -> None:
+    models = tmp_path / "models.json"
+    models.write_text('{"db_query": {"kind": "gamma"}}')
+    code, output = _run(
+        "--simulate", "--models", str(models), str(_scenario(tmp_path)), "-o", str(tmp_path)
+    )
+    assert code == 2
+    assert "unknown kind 'gamma'" in output
+
+
+def test_models_without_simulate_is_refused(tmp_path: Path) -> None:
+    models = tmp_path / "models.json"
+    save_models(ModelSettings(), models)
+    code, output = _run("--models", str(models), str(_scenario(tmp_path)), "-o", str(tmp_path))
+    assert code == 2
+    assert "--simulate" in output
