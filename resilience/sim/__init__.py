@@ -7,7 +7,9 @@
 * :class:`ModelSettings` — the dependency models' parameters;
   :mod:`resilience.sim.calibrate` derives them from a real run's history.
 * :func:`tune` (:mod:`resilience.sim.tune`) — many settings in parallel, with
-  the Pareto front; :mod:`resilience.sim.bounds` — Poisson rate bounds.
+  the Pareto front. The Poisson rate bounds (:func:`poisson_upper`,
+  :func:`rate_upper_bound`) live with the gates that judge on them
+  (:mod:`resilience.scenario.gates.confidence`) and are re-exported here.
 
 See docs/simulation.md.
 """
@@ -17,21 +19,24 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from resilience.sim.bounds import poisson_upper, rate_upper_bound
 from resilience.sim.clock import LoopClock
 from resilience.sim.loop import SimulationDeadlock, VirtualEventLoop, run_virtual
 
 if TYPE_CHECKING:
+    from resilience.scenario.gates.confidence import poisson_upper, rate_upper_bound
     from resilience.sim.run import run_simulated, run_simulated_async
     from resilience.sim.stack import ModelSettings, SimStack, build_sim_stack
 
-# The service (and its web app) load only when a simulation is built.
+# The service (and its web app) load only when a simulation is built; the
+# scenario package (where the rate bounds live) only when they are asked for.
 _LAZY = {
     "run_simulated": "resilience.sim.run",
     "run_simulated_async": "resilience.sim.run",
     "ModelSettings": "resilience.sim.stack",
     "SimStack": "resilience.sim.stack",
     "build_sim_stack": "resilience.sim.stack",
+    "poisson_upper": "resilience.scenario.gates.confidence",
+    "rate_upper_bound": "resilience.scenario.gates.confidence",
 }
 
 

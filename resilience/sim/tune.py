@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resilience.sim.bounds import rate_upper_bound
+from resilience.scenario.gates.confidence import rate_upper_bound
 from resilience.sim.space import Value
 
 __all__ = [
@@ -74,12 +74,16 @@ class TuneRow:
     params: dict[str, Value]
     metrics: dict[str, float | None] = field(default_factory=dict)
     gates: list[tuple[str, str, float | None]] = field(default_factory=list)
-    """(gate, status, observed) for every gate, the implicit steady-state one included."""
+    """(gate, status, observed) for every gate, the implicit steady-state one included;
+    status ``inconclusive`` for a rate gate whose estimate holds but whose 95 % bound
+    does not yet (the gate's ``nodata``)."""
     status: str = "completed"
     error: str | None = None
     wall_s: float = 0.0
     rate_bounds: list[dict[str, Any]] = field(default_factory=list)
-    """95 % Poisson bounds of the upper-bounded rate gates (:mod:`resilience.sim.confidence`)."""
+    """95 % Poisson bounds of the upper-limited rate gates, from the gate results
+    (:mod:`resilience.scenario.gates.confidence`): the bound's fields plus ``gate``,
+    ``passes`` (the estimate meets the limit) and ``confident`` (the bound does too)."""
 
     @property
     def confident(self) -> bool:
@@ -88,7 +92,11 @@ class TuneRow:
 
     @property
     def passed(self) -> bool:
-        return self.status == "completed" and all(s == "pass" for _, s, _ in self.gates)
+        """Completed, and no gate failed or lacked data (inconclusive rate gates pass here;
+        :attr:`confident` says whether their bounds hold too)."""
+        return self.status == "completed" and all(
+            s in ("pass", "inconclusive") for _, s, _ in self.gates
+        )
 
 
 @dataclass
@@ -156,7 +164,6 @@ def row_metrics(history: Any) -> dict[str, float | None]:
 
 def _evaluate(job: tuple[Any, dict[str, Value], str, Any]) -> TuneRow:
     """Worker: simulate one combination and summarise it (history deleted after)."""
-    from resilience.scenario.history import read_history
     from resilience.sim.run import run_simulated
 
     scenario, params, workdir, models = job
@@ -172,18 +179,30 @@ def _evaluate(job: tuple[Any, dict[str, Value], str, Any]) -> TuneRow:
             return row
         row.status, row.error, row.wall_s = result.status, result.error, result.wall_s
         row.gates = [
-            (str(r.gate), str(r.status), None if r.observed is None else float(r.observed))
+            (
+                str(r.gate),
+                "inconclusive" if r.inconclusive else str(r.status),
+                None if r.observed is None else float(r.observed),
+            )
             for r in result.results
         ]
+        row.rate_bounds = [
+            {
+                "gate": str(r.gate),
+                **r.bound.to_dict(),
+                "passes": r.gate.gate.holds(r.bound.estimate),
+                "confident": r.gate.gate.holds(r.bound.upper),
+            }
+            for r in result.results
+            if r.bound is not None
+        ]
         if result.status == "completed":
-            from resilience.sim.confidence import rate_gate_bounds
+            from resilience.scenario.history import read_history
 
-            history = read_history(path)
-            row.metrics = row_metrics(history)
-            row.rate_bounds = [
-                b.to_dict() for b in rate_gate_bounds(history, [r.gate for r in result.results])
-            ]
-        row.metrics["failed_gates"] = float(sum(1 for _, s, _ in row.gates if s != "pass"))
+            row.metrics = row_metrics(read_history(path))
+        row.metrics["failed_gates"] = float(
+            sum(1 for _, s, _ in row.gates if s not in ("pass", "inconclusive"))
+        )
         return row
     finally:
         path.unlink(missing_ok=True)

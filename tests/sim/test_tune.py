@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from resilience.sim.bounds import hours_needed, poisson_upper, rate_upper_bound
+from resilience.scenario.gates import hours_needed, poisson_upper, rate_upper_bound
 from resilience.sim.report import tune_html, tune_json
 from resilience.sim.space import Param, ParamError, combinations, parse_param
 from resilience.sim.tune import TuneRow, objective_key, pareto_front, tune
@@ -173,19 +173,39 @@ def test_cli_tune_writes_reports_and_rejects_bad_params(tmp_path: Path) -> None:
 
 
 def test_rate_gates_are_checked_on_their_upper_bound(tmp_path: Path) -> None:
-    """0 opens in 40 s passes "< 1 per hour" on the estimate but not at 95 % confidence."""
+    """0 opens in 38 s meets "< 1 per hour" on the estimate but not at 95 %: inconclusive."""
     from resilience.scenario.gates import parse_scoped_gate
-    from resilience.scenario.history import read_history
-    from resilience.sim.confidence import rate_gate_bounds
     from resilience.sim.run import run_simulated
 
     scenario = make_scenario(faults=[])
-    path = tmp_path / "h.jsonl"
-    run_simulated(scenario, history_path=path)
     gates = [parse_scoped_gate("breaker.opens per_hour < 1"), parse_scoped_gate("errors == 0")]
-    (bound,) = rate_gate_bounds(read_history(path), gates)
+    result = run_simulated(scenario, history_path=tmp_path / "h.jsonl", gates=gates)
+    rate, errors = result.results[:2]
+    assert errors.bound is None
+    bound = rate.bound
+    assert bound is not None
     assert bound.count == 0
-    assert bound.passes
-    assert not bound.confident
+    assert rate.observed == 0.0
+    assert rate.status == "nodata"
+    assert rate.inconclusive
+    assert rate.verdict_on == "upper bound"
+    assert result.passed  # inconclusive does not fail the run
     assert bound.upper == pytest.approx(rate_upper_bound(0, bound.window_s))
     assert bound.window_needed_s == pytest.approx(3 * 3600, rel=0.01)
+
+
+def test_a_simulated_hour_shows_a_rare_event_rate(tmp_path: Path) -> None:
+    """Three clean simulated hours are enough for "< 1 per hour" at 95 %: the gate passes."""
+    from resilience.scenario.gates import parse_scoped_gate
+    from resilience.sim.run import run_simulated
+
+    scenario = make_scenario(
+        workload={"duration": 3 * 3600 + 120, "rate": 2, "warmup": 60}, faults=[]
+    )
+    gates = [parse_scoped_gate("breaker.opens per_hour < 1")]
+    result = run_simulated(scenario, history_path=tmp_path / "h.jsonl", gates=gates)
+    (rate,) = result.results[:1]
+    assert rate.status == "pass", rate.message
+    assert rate.bound is not None
+    assert rate.bound.upper < 1.0
+    assert rate.verdict_on == "upper bound"

@@ -3,11 +3,20 @@
 Reusable on its own: parse with :func:`parse_gate` / :func:`parse_scoped_gate`,
 then call a gate with a mapping of metric name → value (a number, or latency
 samples in seconds), or use :func:`evaluate_scoped` with a :class:`Timeline`.
-See docs/gates.md.
+Rate gates on small counts are judged on a 95 % Poisson upper bound
+(:mod:`.confidence`). See docs/gates.md.
 """
 
 from __future__ import annotations
 
+from resilience.scenario.gates.confidence import (
+    CONFIDENCE,
+    SMALL_COUNT,
+    RateBound,
+    hours_needed,
+    poisson_upper,
+    rate_upper_bound,
+)
 from resilience.scenario.gates.defaults import DEFAULT_GATES, default_gates
 from resilience.scenario.gates.evaluate import (
     GateResult,
@@ -31,7 +40,9 @@ from resilience.scenario.gates.grammar import (
 from resilience.scenario.gates.phases import Timeline, Window, evaluate_scoped, windows_for
 
 __all__ = [
+    "CONFIDENCE",
     "DEFAULT_GATES",
+    "SMALL_COUNT",
     "Gate",
     "GateResult",
     "GateStatus",
@@ -39,6 +50,7 @@ __all__ = [
     "MetricValue",
     "Metrics",
     "Phase",
+    "RateBound",
     "ScopedGate",
     "Timeline",
     "Window",
@@ -47,9 +59,12 @@ __all__ = [
     "default_gates",
     "evaluate",
     "evaluate_scoped",
+    "hours_needed",
     "parse_gate",
     "parse_phase",
     "parse_scoped_gate",
     "percentile",
+    "poisson_upper",
+    "rate_upper_bound",
     "windows_for",
 ]

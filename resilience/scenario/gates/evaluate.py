@@ -11,6 +11,15 @@ means ``avg``.
 A metric that is absent fails the gate (the message suggests close names);
 a metric with no samples, or a ratio with no denominator (``None``), gives
 the status ``nodata``, which does not fail a run.
+
+An upper-limited rate gate (``per_s``/``per_min``/``per_hour``/``rate`` with
+``<`` or ``<=``) on a small count is judged on its 95 % Poisson upper bound
+(:mod:`resilience.scenario.gates.confidence`): ``pass`` when the bound meets
+the limit, ``fail`` when the estimate misses it, and in between ``nodata``
+with :attr:`GateResult.inconclusive` set (too little data to judge at 95 %:
+the run was too short to show the limit; like any ``nodata`` it does not
+fail a run). Its :attr:`GateResult.bound` holds the count, the estimate, the
+bound and which one the verdict used.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from resilience.scenario.gates.confidence import PER_SECONDS, RateBound, rate_bound
 from resilience.scenario.gates.grammar import Gate, ScopedGate
 
 __all__ = [
@@ -43,17 +53,48 @@ WINDOW_KEY = "window_s"
 
 @dataclass(frozen=True, slots=True)
 class GateResult:
-    """The verdict of one gate: status, observed value (base units) and a message."""
+    """The verdict of one gate: status, observed value (base units) and a message.
+
+    ``observed`` is the estimate; for a rate gate, ``bound`` adds its 95 %
+    upper bound and says which of the two the verdict used.
+    """
 
     gate: ScopedGate
     status: GateStatus
     observed: float | None
     message: str
+    bound: RateBound | None = None
 
     @property
     def passed(self) -> bool:
         """True unless the gate failed (``nodata`` does not fail a run)."""
         return self.status != "fail"
+
+    @property
+    def inconclusive(self) -> bool:
+        """A rate gate whose estimate meets the target but whose upper bound does not yet."""
+        return self.status == "nodata" and self.bound is not None
+
+    @property
+    def label(self) -> str:
+        """``PASS``, ``FAIL``, ``NO DATA`` or ``INCONCLUSIVE`` (for reports)."""
+        if self.inconclusive:
+            return "INCONCLUSIVE"
+        return {"pass": "PASS", "fail": "FAIL", "nodata": "NO DATA"}[self.status]
+
+    @property
+    def bound_text(self) -> str:
+        """The upper bound as the gate writes values, ``""`` for gates without one."""
+        if self.bound is None:
+            return ""
+        return f"≤ {self.gate.gate.format_value(self.bound.upper)}"
+
+    @property
+    def verdict_on(self) -> str:
+        """``estimate`` or ``upper bound``: what the verdict compared with the target."""
+        if self.bound is not None and self.bound.verdict_on == "upper_bound":
+            return "upper bound"
+        return "estimate"
 
     @property
     def observed_text(self) -> str:
@@ -79,6 +120,9 @@ class GateResult:
             "observed_text": self.observed_text,
             "target": self.target_text,
             "message": self.message,
+            "inconclusive": self.inconclusive,
+            "bound": None if self.bound is None else self.bound.to_dict(),
+            "verdict_on": self.verdict_on,
         }
 
 
@@ -141,6 +185,9 @@ def check(gate: Gate | ScopedGate, metrics: Metrics) -> GateResult:
     )
     if observed is None:
         return GateResult(scoped, "nodata", None, f"{g.subject}: no data to check {g.target}")
+    bound = _rate_bound(g, metrics[g.metric], window)
+    if bound is not None:
+        return _check_rate(scoped, observed, bound)
     if g.holds(observed):
         return GateResult(
             scoped, "pass", observed, f"{g.subject} {g.target}: observed {g.format_value(observed)}"
@@ -151,6 +198,60 @@ def check(gate: Gate | ScopedGate, metrics: Metrics) -> GateResult:
         observed,
         f"{g.subject} must be {g.target} but was {g.format_value(observed)}",
     )
+
+
+def _rate_bound(gate: Gate, value: MetricValue, window: MetricValue) -> RateBound | None:
+    """The bound of an upper-limited rate gate on a count; ``None`` for other gates."""
+    per = PER_SECONDS.get(gate.aggregation or "")
+    if per is None or gate.op not in ("<", "<=") or not isinstance(window, int | float):
+        return None
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return None
+    count = value if isinstance(value, int) else len(value)
+    if window <= 0:
+        return None
+    return rate_bound(count, float(window), per_s=per, limit=gate.threshold)
+
+
+def _check_rate(scoped: ScopedGate, observed: float, bound: RateBound) -> GateResult:
+    g = scoped.gate
+    seen = (
+        f"{bound.count} in {_span(bound.window_s)}: estimate {g.format_value(observed)}, "
+        f"{bound.confidence:.0%} upper bound {g.format_value(bound.upper)}"
+    )
+    if not g.holds(observed):
+        return GateResult(
+            scoped,
+            "fail",
+            observed,
+            f"{g.subject} must be {g.target} but was {g.format_value(observed)} ({seen})",
+            bound,
+        )
+    if bound.verdict_on == "estimate" or g.holds(bound.upper):
+        on = "bound" if bound.verdict_on == "upper_bound" else "estimate"
+        return GateResult(
+            scoped, "pass", observed, f"{g.subject} {g.target} on the {on}: {seen}", bound
+        )
+    needed = (
+        f"; a clean run of {_span(bound.window_needed_s)} would show it"
+        if bound.window_needed_s is not None
+        else ""
+    )
+    return GateResult(
+        scoped,
+        "nodata",
+        observed,
+        f"{g.subject} {g.target} not shown at {bound.confidence:.0%}: {seen}{needed}",
+        bound,
+    )
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 7200:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:.3g} s"
 
 
 def evaluate(gates: Iterable[Gate | ScopedGate], metrics: Metrics) -> list[GateResult]:

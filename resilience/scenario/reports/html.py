@@ -287,7 +287,8 @@ def render_html(result: RunResult, history: History | None) -> str:
     rows = "".join(
         f"<tr><td><code>{_esc(r.gate.gate.subject)}</code></td><td>{_esc(r.gate.phase)}</td>"
         f"<td>{_esc(r.observed_text)}</td><td>{_esc(r.target_text)}</td>"
-        f'<td class="{r.status}">{r.status.upper()}</td><td>{_esc(r.message)}</td></tr>'
+        f"<td>{_esc(r.bound_text)}</td><td>{_esc(r.verdict_on if r.bound else '')}</td>"
+        f'<td class="{r.status}">{_esc(r.label)}</td><td>{_esc(r.message)}</td></tr>'
         for r in result.results
     )
     problems = "".join(f"<li>{_esc(p)}</li>" for p in result.fault_errors)
@@ -308,6 +309,7 @@ def render_html(result: RunResult, history: History | None) -> str:
         f"{' · mode ' + _esc(history.meta.get('mode')) if history else ''}</p>",
         f"<ul>{problems}</ul>" if problems else "",
         "<h2>Gates</h2><table><tr><th>metric</th><th>phase</th><th>observed</th><th>target</th>"
+        "<th>95 % upper bound</th><th>verdict on</th>"
         f"<th>verdict</th><th>detail</th></tr>{rows}</table>",
     ]
     if faults:

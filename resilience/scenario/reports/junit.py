@@ -1,7 +1,9 @@
 """JUnit XML: one ``testsuite`` per scenario, one ``testcase`` per gate.
 
-A failed gate is a ``<failure>``, a gate without data is ``<skipped>``, and a
-run that could not be done (aborted, crashed, interrupted, fault control
+A failed gate is a ``<failure>``, a gate without data (or an inconclusive
+rate gate) is ``<skipped>``; a rate gate's ``<system-out>`` gives its count,
+estimate, 95 % upper bound and which one the verdict used; a run that could
+not be done (aborted, crashed, interrupted, fault control
 failed) adds a ``run`` test case with an ``<error>``.
 """
 
@@ -31,6 +33,13 @@ def _suite(result: RunResult) -> ET.Element:
         elif r.status == "nodata":
             skipped += 1
             ET.SubElement(case, "skipped", message=r.message)
+        if r.bound is not None:
+            out = ET.SubElement(case, "system-out")
+            out.text = (
+                f"count {r.bound.count} in {r.bound.window_s:g} s; estimate {r.observed_text}; "
+                f"{r.bound.confidence:.0%} upper bound {r.bound_text.removeprefix('≤ ')}; "
+                f"verdict on the {r.verdict_on}"
+            )
     problems = list(result.fault_errors)
     if result.status != "completed":
         problems.insert(0, f"{result.status}: {result.error}")

@@ -1,4 +1,8 @@
-"""The terminal summary: one table per scenario (gate, phase, observed, target, verdict)."""
+"""The terminal summary: one table per scenario (gate, phase, observed, target, verdict).
+
+Runs with rate gates get a ``95 % bound`` column: the Poisson upper bound of
+the rate, starred when the verdict used it instead of the estimate.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,12 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from resilience.scenario.gates import GateResult
 from resilience.scenario.runner import RunResult
 
 __all__ = ["print_result", "print_suite"]
 
 _STYLE = {"pass": "green", "fail": "bold red", "nodata": "yellow"}
-_LABEL = {"pass": "PASS", "fail": "FAIL", "nodata": "NO DATA"}
 
 
 def gate_table(result: RunResult) -> Table:
@@ -22,16 +26,24 @@ def gate_table(result: RunResult) -> Table:
     table.add_column("phase")
     table.add_column("observed", justify="right")
     table.add_column("target", justify="right")
+    bounds = any(r.bound is not None for r in result.results)
+    if bounds:
+        table.add_column("95 % bound", justify="right")
     table.add_column("verdict")
     for r in result.results:
-        table.add_row(
-            r.gate.gate.subject,
-            str(r.gate.phase),
-            r.observed_text,
-            r.target_text,
-            f"[{_STYLE[r.status]}]{_LABEL[r.status]}[/]",
-        )
+        cells = [r.gate.gate.subject, str(r.gate.phase), r.observed_text, r.target_text]
+        if bounds:
+            cells.append(_bound_cell(r))
+        cells.append(f"[{_STYLE[r.status]}]{r.label}[/]")
+        table.add_row(*cells)
     return table
+
+
+def _bound_cell(r: GateResult) -> str:
+    """The upper bound, marked ``*`` when the verdict used it rather than the estimate."""
+    if r.bound is None:
+        return ""
+    return f"{r.bound_text} *" if r.verdict_on == "upper bound" else r.bound_text
 
 
 def print_result(result: RunResult, console: Console | None = None) -> None:
@@ -42,6 +54,10 @@ def print_result(result: RunResult, console: Console | None = None) -> None:
     for r in result.results:
         if r.status == "fail":
             out.print(f"  [red]✗[/] {r.gate.source}: {r.message}")
+        elif r.inconclusive:
+            out.print(f"  [yellow]?[/] {r.gate.source}: {r.message}")
+    if any(r.verdict_on == "upper bound" for r in result.results):
+        out.print("  * judged on the 95 % upper bound (few events), not on the estimate")
     for problem in result.fault_errors:
         out.print(f"  [red]fault control failed:[/] {problem}")
     if result.error:
