@@ -17,6 +17,16 @@ the first steady-state check). Record types:
             counts, stats, error
 ``end``     status (completed|interrupted|crashed), workload_end_us, error
 
+Operations are by far the most numerous records, so they have their own
+path: :meth:`HistoryWriter.write_op` queues an :class:`OpRecord` (a named
+tuple) and the line is formatted only when the buffer is flushed, from a
+template with each distinct string JSON-encoded once — the same bytes
+``orjson`` would write for the record as a mapping, at a fraction of the
+cost. A writer made with ``keep=True`` also keeps what it wrote as a
+:class:`History` (:meth:`HistoryWriter.history`), equal to what
+:func:`read_history` reads back from the file, so a run can evaluate its
+gates without reading its own history again.
+
 See docs/scenarios.md.
 """
 
@@ -26,7 +36,7 @@ import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -39,30 +49,143 @@ class HistoryError(InvalidInput):
     """A history file that cannot be read."""
 
 
-class HistoryWriter:
-    """Appends records to a JSON-lines file, buffered (flushed every ``flush_every``)."""
+class OpRecord(NamedTuple):
+    """One operation (times in µs since the workload started).
 
-    def __init__(self, path: str | Path, *, flush_every: int = 2000) -> None:
+    Its history line has the fields in the order ``type`` ("op"), ``t_us``,
+    ``op``, ``key``, ``slug``, ``outcome``, ``path``, ``reason``,
+    ``latency_us``, ``attempts``, ``late_us``, ``phase``. Integers must be
+    ``int`` and texts ``str`` (``reason`` may be ``None``).
+    """
+
+    t_us: int
+    op: str
+    key: str
+    outcome: str
+    path: str
+    reason: str | None
+    latency_us: int
+    attempts: int
+    late_us: int
+    phase: str
+    slug: str = ""
+
+
+_OP_LINE = (
+    b'{"type":"op","t_us":%d,"op":%b,"key":%b,"slug":%b,"outcome":%b,"path":%b,'
+    b'"reason":%b,"latency_us":%d,"attempts":%d,"late_us":%d,"phase":%b}'
+)
+_ENCODED_LIMIT = 50_000  # distinct strings kept encoded (slugs, outcomes, reasons ...)
+
+
+class _Encoder:
+    """JSON text of strings, each distinct one encoded once (at most ``_ENCODED_LIMIT``)."""
+
+    __slots__ = ("_cache",)
+
+    def __init__(self) -> None:
+        self._cache: dict[object, bytes] = {None: b"null"}
+
+    def __call__(self, value: object) -> bytes:
+        cached = self._cache.get(value) if type(value) is str or value is None else None
+        if cached is not None:
+            return cached
+        encoded = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+        if type(value) is str and len(self._cache) < _ENCODED_LIMIT:
+            self._cache[value] = encoded
+        return encoded
+
+    def op_lines(self, ops: list[OpRecord]) -> list[bytes]:
+        """The history lines of ``ops`` (the bytes ``orjson`` writes for them as mappings)."""
+        cache = self._cache
+        line = _OP_LINE
+        out: list[bytes] = []
+        append = out.append
+        for t_us, op, key, outcome, path, reason, latency_us, attempts, late_us, phase, slug in ops:
+            try:
+                values = (
+                    t_us,
+                    cache[op],
+                    cache[key],
+                    cache[slug],
+                    cache[outcome],
+                    cache[path],
+                    cache[reason],
+                    latency_us,
+                    attempts,
+                    late_us,
+                    cache[phase],
+                )
+            except (KeyError, TypeError):  # a string seen for the first time
+                values = (
+                    t_us,
+                    self(op),
+                    self(key),
+                    self(slug),
+                    self(outcome),
+                    self(path),
+                    self(reason),
+                    latency_us,
+                    attempts,
+                    late_us,
+                    self(phase),
+                )
+            append(line % values)
+        return out
+
+
+class HistoryWriter:
+    """Appends records to a JSON-lines file, buffered (flushed every ``flush_every``).
+
+    ``keep=True`` also keeps every record in memory: :meth:`history` returns
+    them as :func:`read_history` would read them back.
+    """
+
+    def __init__(self, path: str | Path, *, flush_every: int = 2000, keep: bool = False) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: io.BufferedWriter | None = open(self.path, "wb")  # noqa: SIM115  # closed in close()
-        self._buffer: list[bytes] = []
+        self._buffer: list[bytes | OpRecord] = []
         self._flush_every = flush_every
+        self._encode = _Encoder()
+        self._kept: _Builder | None = _Builder(self.path) if keep else None
         self.records = 0
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Queue one record (a JSON-ready mapping)."""
-        self._buffer.append(orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS, default=str))
+        line = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS, default=str)
+        self._buffer.append(line)
         self.records += 1
+        if self._kept is not None:
+            self._kept.add(orjson.loads(line), self.records)
+        if len(self._buffer) >= self._flush_every:
+            self.flush()
+
+    def write_op(self, record: OpRecord) -> None:
+        """Queue one operation (its line is formatted when the buffer is flushed)."""
+        self._buffer.append(record)
+        self.records += 1
+        if self._kept is not None:
+            self._kept.ops.append(record)
         if len(self._buffer) >= self._flush_every:
             self.flush()
 
     def flush(self) -> None:
         if self._file is None or not self._buffer:
             return
-        self._file.write(b"\n".join(self._buffer) + b"\n")
+        buffer = self._buffer
+        ops = [r for r in buffer if type(r) is OpRecord]
+        lines = iter(self._encode.op_lines(ops))
+        data = b"\n".join([next(lines) if type(r) is OpRecord else r for r in buffer])  # type: ignore[misc]
+        self._file.write(data + b"\n")
         self._file.flush()
-        self._buffer.clear()
+        buffer.clear()
+
+    def history(self) -> History:
+        """What was written, as :func:`read_history` reads it (needs ``keep=True``)."""
+        if self._kept is None:
+            raise RuntimeError("this HistoryWriter does not keep its records (keep=True)")
+        return self._kept.finish()
 
     def close(self) -> None:
         if self._file is None:
@@ -76,22 +199,6 @@ class HistoryWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@dataclass(frozen=True, slots=True)
-class OpRecord:
-    """One operation, as read back (times in µs since the workload started)."""
-
-    t_us: int
-    op: str
-    key: str
-    outcome: str
-    path: str
-    reason: str | None
-    latency_us: int
-    attempts: int
-    late_us: int
-    phase: str
 
 
 @dataclass(slots=True)
@@ -169,22 +276,27 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield number, rec
 
 
-def read_history(path: str | Path) -> History:
-    """Read a history file written by :class:`HistoryWriter`."""
-    p = Path(path)
-    if not p.is_file():
-        raise HistoryError(f"{p}: no such history file")
-    history: History | None = None
-    for number, rec in _iter_lines(p):
+class _Builder:
+    """Collects records into a :class:`History` (read from a file, or kept while written)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.head: History | None = None
+        self.ops: list[OpRecord] = []
+
+    def add(self, rec: dict[str, Any], number: int) -> None:
         kind = rec["type"]
+        history = self.head
         if history is None:
             if kind != "meta":
-                raise HistoryError(f"{p}:{number}: the first record must be 'meta', got {kind!r}")
-            history = History(meta=rec)
-            continue
+                raise HistoryError(
+                    f"{self.path}:{number}: the first record must be 'meta', got {kind!r}"
+                )
+            self.head = History(meta=rec)
+            return
         if kind == "op":
             try:
-                history.ops.append(
+                self.ops.append(
                     OpRecord(
                         int(rec["t_us"]),
                         str(rec["op"]),
@@ -196,10 +308,11 @@ def read_history(path: str | Path) -> History:
                         int(rec.get("attempts", 0)),
                         int(rec.get("late_us", 0)),
                         str(rec.get("phase", "")),
+                        str(rec.get("slug", "")),
                     )
                 )
             except (KeyError, TypeError, ValueError) as exc:
-                raise HistoryError(f"{p}:{number}: bad op record ({exc!r})") from None
+                raise HistoryError(f"{self.path}:{number}: bad op record ({exc!r})") from None
         elif kind == "fault":
             history.faults.append(rec)
         elif kind == "breaker":
@@ -212,9 +325,38 @@ def read_history(path: str | Path) -> History:
             history.migration.append(rec)
         elif kind == "end":
             history.end = rec
-    if history is None:
-        raise HistoryError(f"{p}: empty history")
-    history.ops.sort(key=lambda o: o.t_us)
-    history.faults.sort(key=lambda r: float(r["t_us"]))
-    history.breaker.sort(key=lambda r: float(r["t_us"]))
-    return history
+
+    def finish(self) -> History:
+        """The history so far: operations, faults and breaker records sorted by time."""
+        head = self.head
+        if head is None:
+            raise HistoryError(f"{self.path}: empty history")
+        return History(
+            meta=head.meta,
+            ops=sorted(self.ops, key=_op_time),
+            faults=sorted(head.faults, key=_record_time),
+            breaker=sorted(head.breaker, key=_record_time),
+            samples=list(head.samples),
+            steady=list(head.steady),
+            migration=list(head.migration),
+            end=head.end,
+        )
+
+
+def _op_time(op: OpRecord) -> int:
+    return op.t_us
+
+
+def _record_time(rec: dict[str, Any]) -> float:
+    return float(rec["t_us"])
+
+
+def read_history(path: str | Path) -> History:
+    """Read a history file written by :class:`HistoryWriter`."""
+    p = Path(path)
+    if not p.is_file():
+        raise HistoryError(f"{p}: no such history file")
+    builder = _Builder(p)
+    for number, rec in _iter_lines(p):
+        builder.add(rec, number)
+    return builder.finish()

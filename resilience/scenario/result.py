@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from resilience.scenario.gates import GateResult
+from resilience.scenario.history import History
 from resilience.scenario.model import Scenario
 
 __all__ = ["RunAborted", "RunResult"]
@@ -27,6 +28,9 @@ class RunResult:
     wall_s: float = 0.0
     fault_errors: list[str] = field(default_factory=list)
     report_dir: Path | None = None
+    history: History | None = field(default=None, repr=False, compare=False)
+    """The history of a completed run as evaluated (``None`` otherwise); equal to
+    ``read_history(history_path)``."""
 
     @property
     def passed(self) -> bool:

@@ -31,7 +31,7 @@ from resilience.scenario.backfill import BackfillSteps
 from resilience.scenario.dispatch import Dispatch, Dispatcher, Release, TaskDispatcher
 from resilience.scenario.faults import PhaseRule, plan
 from resilience.scenario.gates import ScopedGate, parse_scoped_gate
-from resilience.scenario.history import HistoryWriter, read_history
+from resilience.scenario.history import HistoryWriter, OpRecord
 from resilience.scenario.metrics import evaluate_history
 from resilience.scenario.model import FaultSpec, Scenario
 from resilience.scenario.probes import (
@@ -180,32 +180,33 @@ class _Run(BackfillSteps):
     ) -> None:
         if latency_us is None:
             latency_us = int((self.clock.monotonic() - start) * 1e6)
-        self.writer.write(
-            {
-                "type": "op",
-                "t_us": int(arrival.t_s * 1e6),
-                "op": arrival.op,
-                "key": arrival.key,
-                "slug": arrival.slug,
-                "outcome": outcome,
-                "path": path,
-                "reason": reason,
-                "latency_us": latency_us,
-                "attempts": attempts,
-                "late_us": int(late_s * 1e6),
-                "phase": self.phase_at(arrival.t_s),
-            }
+        t_s = arrival.t_s
+        self.writer.write_op(
+            OpRecord(
+                int(t_s * 1e6),
+                arrival.op,
+                arrival.key,
+                outcome,
+                path,
+                reason,
+                latency_us,
+                attempts,
+                int(late_s * 1e6),
+                self.phase_at(t_s),
+                arrival.slug,
+            )
         )
-        self.done += 1
-        self.total_done += 1
-        if late_s > self.scenario.workload.late_tolerance:
-            self.late += 1
-        if outcome == "error" or outcome == "failed":
-            self.errors += 1
-        if arrival.op == "lookup" and arrival.key != "invalid":
-            self.valid += 1
-            self.hits += path in ("cache", "redis")
-            self.fallbacks += outcome == "fallback"
+        if self.progress is not None:  # counters for the live display only
+            self.done += 1
+            self.total_done += 1
+            if late_s > self.scenario.workload.late_tolerance:
+                self.late += 1
+            if outcome == "error" or outcome == "failed":
+                self.errors += 1
+            if arrival.op == "lookup" and arrival.key != "invalid":
+                self.valid += 1
+                self.hits += path in ("cache", "redis")
+                self.fallbacks += outcome == "fallback"
 
     def track(self, task: asyncio.Task[None]) -> None:
         self.in_flight.add(task)
@@ -534,7 +535,7 @@ async def run_scenario(
             result.status, result.error = "aborted", str(exc)
             result.wall_s = time.perf_counter() - wall0
             return result
-    writer = HistoryWriter(path)
+    writer = HistoryWriter(path, keep=True)
     try:
         writer.write(
             {
@@ -557,5 +558,6 @@ async def run_scenario(
     result.wall_s = time.perf_counter() - wall0
     if status == "completed":
         chosen = list(gates) if gates is not None else scenario.scoped_gates()
-        result.results = evaluate_history(read_history(path), [*chosen, *implicit_gates(scenario)])
+        result.history = writer.history()  # what was written, as read_history reads it
+        result.results = evaluate_history(result.history, [*chosen, *implicit_gates(scenario)])
     return result

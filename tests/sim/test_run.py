@@ -64,6 +64,7 @@ def test_history_has_the_real_format(scenario: Scenario, tmp_path: Path) -> None
     assert 3500 < len(ops) < 4500
     history = read_history(path)  # the scenario package reads it like a real one
     assert len(history.ops) == len(ops)
+    assert result.history == history  # the gates were evaluated on exactly the file's records
 
 
 def test_faults_show_in_the_history(scenario: Scenario, tmp_path: Path) -> None:
