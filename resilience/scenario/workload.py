@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from resilience.scenario.model import WorkloadSpec
 
@@ -45,9 +46,11 @@ def unknown_slugs(count: int = UNKNOWN_POOL) -> list[str]:
     return [f"no-such-service-{i}" for i in range(count)]
 
 
-@dataclass(frozen=True, slots=True)
-class Arrival:
-    """One scheduled operation. ``key`` is ``known``, ``unknown`` or ``invalid``."""
+class Arrival(NamedTuple):
+    """One scheduled operation. ``key`` is ``known``, ``unknown`` or ``invalid``.
+
+    A named tuple: a schedule has one per operation (720 000 in a simulated hour).
+    """
 
     seq: int
     t_s: float
@@ -72,6 +75,9 @@ class KeyChooser:
         if keys.distribution == "zipf":
             weights = [1.0 / (rank**keys.exponent) for rank in range(1, len(self._known) + 1)]
             self._cumulative = list(itertools.accumulate(weights))
+        self._total = self._cumulative[-1] if self._cumulative else 0.0
+        self._last = len(self._known) - 1
+        self._both_shares = self._invalid_share + self._unknown_share
 
     def choose(self) -> tuple[str, str]:
         """``(key kind, slug)``."""
@@ -79,13 +85,13 @@ class KeyChooser:
         u = rng.random()
         if u < self._invalid_share:
             return "invalid", rng.choice(INVALID_SLUGS)
-        if u < self._invalid_share + self._unknown_share:
+        if u < self._both_shares:
             return "unknown", rng.choice(self._unknown)
-        if self._cumulative is None:
+        cumulative = self._cumulative
+        if cumulative is None:
             return "known", self._known[rng.randrange(len(self._known))]
-        x = rng.random() * self._cumulative[-1]
-        index = min(bisect.bisect_right(self._cumulative, x), len(self._known) - 1)
-        return "known", self._known[index]
+        index = bisect.bisect_right(cumulative, rng.random() * self._total)
+        return "known", self._known[index if index < self._last else self._last]
 
 
 def arrivals(workload: WorkloadSpec, catalogue: Sequence[str], seed: int) -> Iterator[Arrival]:
@@ -96,14 +102,17 @@ def arrivals(workload: WorkloadSpec, catalogue: Sequence[str], seed: int) -> Ite
     total = workload.mix.lookup + workload.mix.job
     job_share = workload.mix.job / total
     rate = workload.rate
+    duration = workload.duration
+    poisson = workload.arrivals == "poisson"
+    gap_draw, mix_draw, choose, log = rng.random, mix_rng.random, keys.choose, math.log
     t = 0.0
     for seq in itertools.count():
-        if workload.arrivals == "poisson":
-            t += rng.expovariate(rate)
+        if poisson:
+            t += -log(1.0 - gap_draw()) / rate  # random.expovariate(rate), inlined
         else:
             t = seq / rate
-        if t >= workload.duration:
+        if t >= duration:
             return
-        op = "job" if mix_rng.random() < job_share else "lookup"
-        kind, slug = keys.choose()
+        op = "job" if mix_draw() < job_share else "lookup"
+        kind, slug = choose()
         yield Arrival(seq, t, op, kind, slug)

@@ -100,6 +100,7 @@ class EagerDispatcher:
         finished: asyncio.Future[None] = loop.create_future()
         clock_now = work.clock.monotonic
         create_task = loop.create_task
+        try_advance_to = loop.try_advance_to
 
         def start(arrival: Arrival, due: float) -> None:
             slots.free -= 1
@@ -120,25 +121,32 @@ class EagerDispatcher:
 
         slots.on_free = drain_queue
 
-        def fire(arrival: Arrival) -> None:
+        def issue(arrival: Arrival) -> None:
             due = origin + arrival.t_s
             if slots.free > 0 and not queued:
                 start(arrival, due)
             else:
                 queued.append((arrival, due))
+
+        def fire(arrival: Arrival) -> None:
+            issue(arrival)
             schedule_next()
 
         def schedule_next() -> None:
-            following = next(schedule, None)
-            if following is None:
-                if not finished.done():
-                    finished.set_result(None)
+            # Issue arrivals inline for as long as nothing else is due before them.
+            for following in schedule:
+                when = origin + following.t_s
+                late = when <= clock_now()
+                if try_advance_to(when):
+                    issue(following)
+                    continue
+                if late:
+                    loop.call_soon(fire, following)
+                else:
+                    loop.call_at(when, fire, following)
                 return
-            when = origin + following.t_s
-            if when <= clock_now():
-                loop.call_soon(fire, following)
-            else:
-                loop.call_at(when, fire, following)
+            if not finished.done():
+                finished.set_result(None)
 
         schedule_next()
         try:

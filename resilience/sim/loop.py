@@ -151,6 +151,30 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._now += seconds
         return self._now
 
+    def try_advance_to(self, when: float) -> bool:
+        """Let the caller run now what it would otherwise schedule at ``when``.
+
+        True when nothing else would run first — no ready callback, no live
+        timer due at or before ``when`` (within the clock resolution), the loop
+        not stopping — after moving virtual time to ``when`` (never backwards).
+        The caller then runs its callback inline; the order of events is the
+        one ``call_at(when, callback)`` would give, without a timer (the
+        simulator's dispatcher issues most arrivals this way). False: nothing
+        changed, schedule the callback as usual.
+        """
+        me: Any = self  # asyncio's private state is untyped
+        if me._ready or me._stopping:
+            return False
+        scheduled: list[tuple[float, int, Any]] = me._scheduled
+        while scheduled and scheduled[0][2]._cancelled:  # as _run_once would drop them
+            me._timer_cancelled_count -= 1
+            heapq.heappop(scheduled)[2]._scheduled = False
+        if scheduled and scheduled[0][0] <= when + self._clock_resolution:
+            return False
+        if when > self._now:
+            self._now = when
+        return True
+
     def _jump(self, timeout: float) -> None:
         target = self._now + timeout
         scheduled = self._scheduled  # type: ignore[attr-defined]

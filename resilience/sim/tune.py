@@ -197,9 +197,7 @@ def _evaluate(job: tuple[Any, dict[str, Value], str, Any]) -> TuneRow:
             if r.bound is not None
         ]
         if result.status == "completed":
-            from resilience.scenario.history import read_history
-
-            row.metrics = row_metrics(read_history(path))
+            row.metrics = row_metrics(result.history)  # the run's own, not read back
         row.metrics["failed_gates"] = float(
             sum(1 for _, s, _ in row.gates if s not in ("pass", "inconclusive"))
         )

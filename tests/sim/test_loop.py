@@ -135,3 +135,28 @@ def test_loop_advance_refuses_negative() -> None:
             loop.advance(-1)
     finally:
         loop.close()
+
+
+def test_try_advance_to_jumps_only_when_nothing_else_is_due_first() -> None:
+    """Inline issue is allowed only when the timer it replaces would have run next."""
+    from resilience.sim.loop import VirtualEventLoop
+
+    loop = VirtualEventLoop()
+    try:
+        seen: list[str] = []
+        timer = loop.call_at(2.0, seen.append, "timer")
+        assert loop.try_advance_to(1.0)  # nothing due before 1.0: time jumps there
+        assert loop.time() == 1.0
+        assert not loop.try_advance_to(2.0)  # the timer at 2.0 was scheduled first
+        assert not loop.try_advance_to(3.0)
+        assert loop.time() == 1.0
+        timer.cancel()
+        assert loop.try_advance_to(3.0)  # a cancelled timer does not count
+        assert loop.time() == 3.0
+        assert loop.try_advance_to(2.5)  # never backwards
+        assert loop.time() == 3.0
+        loop.call_soon(seen.append, "ready")
+        assert not loop.try_advance_to(4.0)  # a ready callback runs first
+        assert seen == []
+    finally:
+        loop.close()
