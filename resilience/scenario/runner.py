@@ -58,6 +58,7 @@ __all__ = [
 ProgressSink = Callable[[Snapshot], None]
 StackFactory = Callable[[Scenario], AbstractAsyncContextManager[Stack]]
 
+_new_op = tuple.__new__
 CLEAR_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 20.0
 
@@ -182,18 +183,21 @@ class _Run(BackfillSteps):
             latency_us = int((self.clock.monotonic() - start) * 1e6)
         t_s = arrival.t_s
         self.writer.write_op(
-            OpRecord(
-                int(t_s * 1e6),
-                arrival.op,
-                arrival.key,
-                outcome,
-                path,
-                reason,
-                latency_us,
-                attempts,
-                int(late_s * 1e6),
-                self.phase_at(t_s),
-                arrival.slug,
+            _new_op(  # OpRecord(...) without the named tuple's Python-level __new__
+                OpRecord,
+                (
+                    int(t_s * 1e6),
+                    arrival.op,
+                    arrival.key,
+                    outcome,
+                    path,
+                    reason,
+                    latency_us,
+                    attempts,
+                    int(late_s * 1e6),
+                    self.phase_at(t_s),
+                    arrival.slug,
+                ),
             )
         )
         if self.progress is not None:  # counters for the live display only
