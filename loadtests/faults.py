@@ -19,9 +19,17 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from loadtests.options import resolve
-from loadtests.timeline import FaultEvent, TimelineCursor, build_timeline
+from loadtests.timeline import TimelineCursor
+from resilience.scenario.faults import FaultEvent, plan
 
-__all__ = ["FaultApplier", "FaultHook", "FaultRecord", "ProxyControl", "toxiproxy_client"]
+__all__ = [
+    "FaultApplier",
+    "FaultHook",
+    "FaultRecord",
+    "ProxyControl",
+    "toxic_name",
+    "toxiproxy_client",
+]
 
 log = logging.getLogger("loadtests.faults")
 
@@ -50,6 +58,16 @@ def toxiproxy_client(api_url: str) -> ProxyControl:
     from resilience.proxy.client import ToxiproxyClient
 
     return ToxiproxyClient(api_url)
+
+
+def toxic_name(event: FaultEvent) -> str:
+    """The toxic's name on the proxy (and the record's ``fault``): one per occurrence.
+
+    Repeats get ``-<occurrence>`` so a repeated fault without ``duration`` adds
+    a second toxic instead of clashing with the first.
+    """
+    fault = event.fault
+    return f"{fault.name}-{event.occurrence}" if fault.times > 1 else fault.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,24 +109,25 @@ class FaultApplier:
     def handle(self, event: FaultEvent, elapsed_s: float) -> None:
         """Apply ``event``; a failing proxy call is recorded, never raised."""
         fault = event.fault
+        key = toxic_name(event)
         proxy = self.proxy_names.get(fault.target, fault.target)
         try:
             if fault.toxic is not None:
-                if event.op == "start":
+                if event.event == "start":
                     self.control.add_toxic(
                         proxy,
                         fault.toxic,
-                        name=event.key,
+                        name=key,
                         stream=fault.stream,
                         toxicity=fault.toxicity,
                         attributes=dict(fault.attributes),
                     )
-                    self._toxics[event.key] = proxy
+                    self._toxics[key] = proxy
                 else:
-                    self._toxics.pop(event.key, None)
-                    self.control.remove_toxic(proxy, event.key)
+                    self._toxics.pop(key, None)
+                    self.control.remove_toxic(proxy, key)
             else:
-                disable = (fault.action == "disable") == (event.op == "start")
+                disable = (fault.action == "disable") == (event.event == "start")
                 self.control.update_proxy(proxy, enabled=not disable)
                 if disable:
                     self._disabled.add(proxy)
@@ -117,15 +136,15 @@ class FaultApplier:
             error = None
         except Exception as exc:  # recorded and reported; the run goes on
             error = f"{type(exc).__name__}: {exc}"
-            log.error("fault %s %s on %s failed: %s", event.op, event.key, proxy, error)
+            log.error("fault %s %s on %s failed: %s", event.event, key, proxy, error)
         else:
-            log.info("fault %s %s (%s) at %.1f s", event.op, event.key, fault.kind, elapsed_s)
+            log.info("fault %s %s (%s) at %.1f s", event.event, key, fault.kind, elapsed_s)
         self.records.append(
             FaultRecord(
-                event.at_s,
+                event.t_s,
                 elapsed_s,
-                event.op,
-                event.key,
+                event.event,
+                key,
                 fault.target,
                 fault.kind,
                 error is None,
@@ -182,7 +201,7 @@ class FaultHook:
         self.applier = FaultApplier(
             self._control_factory(settings.toxiproxy_url), settings.proxy_names
         )
-        self._greenlet = _spawn(self._walk, build_timeline(faults))
+        self._greenlet = _spawn(self._walk, plan(faults))
 
     def _walk(self, events: list[FaultEvent]) -> None:
         import gevent

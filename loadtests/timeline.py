@@ -1,37 +1,24 @@
-"""When each fault of a load run starts and stops (pure; no Locust, no HTTP).
+"""Locust-side helpers around the scenario's fault timeline (pure; no Locust, no HTTP).
 
 Fault entries are the scenario file's :class:`resilience.scenario.model.FaultSpec`
 (``at``/``duration``/``every``/``times`` in seconds from the start of the
-load). :func:`build_timeline` expands them into start/stop events in time
-order; :class:`TimelineCursor` hands out the events that are due at a given
-elapsed time, each exactly once. A fault without ``duration`` stays until the
-end of the run, where the hook removes everything it applied anyway.
+load) and are planned into start/stop events by the scenario's own
+:func:`resilience.scenario.faults.plan`. :func:`parse_faults` validates a
+profile's raw entries; :class:`TimelineCursor` hands out the planned events
+that are due at a given elapsed time, each exactly once. A fault without
+``duration`` stays until the end of the run, where the hook removes
+everything it applied anyway.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from resilience.scenario.faults import FaultEvent
 from resilience.scenario.model import FaultSpec
 
-__all__ = ["FaultEvent", "TimelineCursor", "build_timeline", "parse_faults"]
-
-
-@dataclass(frozen=True, slots=True)
-class FaultEvent:
-    """Start or stop one repeat of one fault at ``at_s`` seconds from the start."""
-
-    at_s: float
-    op: Literal["start", "stop"]
-    fault: FaultSpec
-    repeat: int = 0
-
-    @property
-    def key(self) -> str:
-        """Unique per repeat: also the toxic's name on the proxy."""
-        return f"{self.fault.name}-{self.repeat}" if self.fault.times > 1 else self.fault.name
+__all__ = ["TimelineCursor", "parse_faults"]
 
 
 def parse_faults(entries: Iterable[Mapping[str, Any]]) -> list[FaultSpec]:
@@ -49,20 +36,8 @@ def parse_faults(entries: Iterable[Mapping[str, Any]]) -> list[FaultSpec]:
     return faults
 
 
-def build_timeline(faults: Sequence[FaultSpec]) -> list[FaultEvent]:
-    """All start/stop events, ordered by time; at equal times stops come first."""
-    events: list[FaultEvent] = []
-    for fault in faults:
-        for repeat in range(fault.times):
-            start = fault.at + repeat * (fault.every or 0.0)
-            events.append(FaultEvent(start, "start", fault, repeat))
-            if fault.duration is not None and fault.action != "enable":
-                events.append(FaultEvent(start + fault.duration, "stop", fault, repeat))
-    return sorted(events, key=lambda e: (e.at_s, e.op != "stop"))
-
-
 class TimelineCursor:
-    """Walks a timeline: :meth:`due` returns each event once, when its time has come."""
+    """Walks a planned timeline: :meth:`due` returns each event once, when its time has come."""
 
     __slots__ = ("_events", "_next")
 
@@ -71,9 +46,9 @@ class TimelineCursor:
         self._next = 0
 
     def due(self, elapsed_s: float) -> list[FaultEvent]:
-        """Events with ``at_s <= elapsed_s`` not handed out before, in order."""
+        """Events with ``t_s <= elapsed_s`` not handed out before, in order."""
         start = self._next
-        while self._next < len(self._events) and self._events[self._next].at_s <= elapsed_s:
+        while self._next < len(self._events) and self._events[self._next].t_s <= elapsed_s:
             self._next += 1
         return self._events[start : self._next]
 
@@ -83,4 +58,4 @@ class TimelineCursor:
 
     def next_at_s(self) -> float | None:
         """When the next event is due (``None`` when none is left)."""
-        return self._events[self._next].at_s if not self.done else None
+        return self._events[self._next].t_s if not self.done else None

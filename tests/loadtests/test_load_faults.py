@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from loadtests.faults import FaultApplier
-from loadtests.timeline import TimelineCursor, build_timeline, parse_faults
+from loadtests.faults import FaultApplier, toxic_name
+from loadtests.timeline import TimelineCursor, parse_faults
+from resilience.scenario.faults import plan
 
 
 class FakeProxies:
@@ -61,8 +62,8 @@ FAULTS = parse_faults(
 )
 
 
-def test_timeline_orders_starts_and_stops_and_expands_repeats() -> None:
-    events = [(e.at_s, e.op, e.key) for e in build_timeline(FAULTS)]
+def test_scenario_plan_orders_starts_and_stops_and_names_toxics_per_occurrence() -> None:
+    events = [(e.t_s, e.event, toxic_name(e)) for e in plan(FAULTS)]
     assert events == [
         (0.5, "start", "redis-timeout-3-0"),
         (1.0, "stop", "redis-timeout-3-0"),
@@ -77,8 +78,8 @@ def test_timeline_orders_starts_and_stops_and_expands_repeats() -> None:
 
 
 def test_cursor_hands_out_each_event_once() -> None:
-    cursor = TimelineCursor(build_timeline(FAULTS))
-    assert [e.key for e in cursor.due(0.9)] == ["redis-timeout-3-0"]
+    cursor = TimelineCursor(plan(FAULTS))
+    assert [toxic_name(e) for e in cursor.due(0.9)] == ["redis-timeout-3-0"]
     assert cursor.due(0.9) == []
     assert cursor.next_at_s() == 1.0
     assert len(cursor.due(100)) == 8
@@ -88,8 +89,8 @@ def test_cursor_hands_out_each_event_once() -> None:
 def test_applier_maps_targets_to_proxies_and_undoes_on_schedule() -> None:
     proxies = FakeProxies()
     applier = FaultApplier(proxies, {"postgres": "pg-proxy", "redis": "redis"})
-    for event in build_timeline(FAULTS[:2]):
-        applier.handle(event, event.at_s)
+    for event in plan(FAULTS[:2]):
+        applier.handle(event, event.t_s)
     assert proxies.calls == [
         ("add", "pg-proxy", "slow-pg", "latency", "downstream", 1.0, {"latency": 200}),
         ("remove", "pg-proxy", "slow-pg"),
@@ -103,10 +104,10 @@ def test_applier_maps_targets_to_proxies_and_undoes_on_schedule() -> None:
 def test_cleanup_removes_what_is_still_active_when_the_run_stops_early() -> None:
     proxies = FakeProxies()
     applier = FaultApplier(proxies, {"postgres": "postgres", "redis": "redis"})
-    cursor = TimelineCursor(build_timeline(FAULTS))
+    cursor = TimelineCursor(plan(FAULTS))
     for event in cursor.due(4.5):  # slow-pg over, pg-down active
         applier.handle(event, 4.5)
-    applier.handle(build_timeline(FAULTS[3:])[0], 6.0)  # redis-gone never ends by itself
+    applier.handle(plan(FAULTS[3:])[0], 6.0)  # redis-gone never ends by itself
     assert proxies.enabled == {"postgres": False, "redis": False}
     applier.cleanup()
     assert proxies.enabled == {"postgres": True, "redis": True}
@@ -116,7 +117,7 @@ def test_cleanup_removes_what_is_still_active_when_the_run_stops_early() -> None
 
 def test_a_failing_proxy_call_is_recorded_not_raised() -> None:
     applier = FaultApplier(FakeProxies(fail_on="add"), {})
-    applier.handle(build_timeline(FAULTS[:1])[0], 1.0)
+    applier.handle(plan(FAULTS[:1])[0], 1.0)
     (record,) = applier.records
     assert not record.ok
     assert "proxy API down" in (record.error or "")
