@@ -216,7 +216,7 @@ def _rate_bound(gate: Gate, value: MetricValue, window: MetricValue) -> RateBoun
 def _check_rate(scoped: ScopedGate, observed: float, bound: RateBound) -> GateResult:
     g = scoped.gate
     seen = (
-        f"{bound.count} in {_span(bound.window_s)}: estimate {g.format_value(observed)}, "
+        f"{bound.count} events in {_span(bound.window_s)}: estimate {g.format_value(observed)}, "
         f"{bound.confidence:.0%} upper bound {g.format_value(bound.upper)}"
     )
     if not g.holds(observed):
