@@ -8,7 +8,11 @@ state checked again → history closed → gates evaluated.
 
 The loop reads time only from the stack's clock and sleeps only through it
 or asyncio, all inside one event loop, so the simulator runs it unchanged on
-virtual time.
+virtual time. *When and how* each arrival starts is the one swappable step:
+a :class:`~resilience.scenario.dispatch.Dispatcher` (default
+:class:`~resilience.scenario.dispatch.TaskDispatcher`; the simulator passes
+its own). Operations are recorded as :class:`OpRecord` tuples and the run
+evaluates the history its writer kept (equal to reading the file back).
 
 (Slightly over 500 lines: the run object's steps — workload, fault timeline,
 sampler, clean-up — share its state and read best together; the probes, the
