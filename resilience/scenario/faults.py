@@ -26,6 +26,7 @@ __all__ = [
     "RecordingFaultController",
     "ToxiproxyFaultController",
     "active_faults",
+    "active_windows",
     "plan",
 ]
 
