@@ -145,8 +145,7 @@ class ScenarioItem(pytest.Item):
             lines.append(f"  {result.status}: {result.error}")
         lines.extend(f"  fault control: {p}" for p in result.fault_errors)
         for r in result.results:
-            mark = {"pass": "ok  ", "fail": "FAIL", "nodata": "n/a "}[r.status]
-            lines.append(f"  {mark} {r.gate.source:<55} observed {r.observed_text}")
+            lines.append(f"  {r.label:<12} {r.gate.source:<55} observed {r.observed_text}")
         if result.report_dir:
             lines.append(f"  report: {result.report_dir / 'report.html'}")
         return "\n".join(lines)
