@@ -145,7 +145,7 @@ class ScenarioItem(pytest.Item):
             lines.append(f"  {result.status}: {result.error}")
         lines.extend(f"  fault control: {p}" for p in result.fault_errors)
         for r in result.results:
-            lines.append(f"  {r.label:<12} {r.gate.source:<55} observed {r.observed_text}")
+            lines.append(f"  {r.label} {r.gate.source} (observed {r.observed_text})")
         if result.report_dir:
             lines.append(f"  report: {result.report_dir / 'report.html'}")
         return "\n".join(lines)
