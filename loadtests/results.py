@@ -21,6 +21,9 @@ Metric names (durations in seconds, ratios in 0..1)::
     lookup.<path>.p50 … .p99, .max  that path's percentiles (the service keeps them,
                                     not the samples: write ``lookup.db.p95 < 50ms``)
     service.<key>                   every number in /stats, flattened with dots
+                                    (``service.workers``: how many uvicorn workers
+                                    the figures cover; /stats sums every live
+                                    worker through Redis, see docs/service.md)
 
 Endpoints: ``lookup`` (GET /services/[slug]), ``lookup_invalid`` (the
 deliberately malformed slugs), ``job_post`` (POST /jobs), ``job_read``

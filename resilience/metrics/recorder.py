@@ -22,7 +22,7 @@ raises is counted in ``sink_errors`` and never breaks the caller. Thread-safe.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -222,6 +222,60 @@ class MetricsRecorder:
             "invalid_rate": _ratio(op.outcomes["invalid"], op.count),
             "latency_us": latency,
         }
+
+    def state(self) -> dict[str, Any]:
+        """Lossless, JSON-ready counters and histograms, for :meth:`merge_state` elsewhere.
+
+        Unlike :meth:`snapshot` (derived figures), this can be summed exactly
+        across processes: ``{"sink_errors": n, "operations": {name: {"count",
+        "outcomes", "paths", "attempts", "retried", "hits",
+        "latency_us": {path: Histogram.to_dict()}}}}``.
+        """
+        with self._lock:
+            operations = {
+                name: {
+                    "count": op.count,
+                    "outcomes": dict(op.outcomes),
+                    "paths": dict(op.paths),
+                    "attempts": op.attempts,
+                    "retried": op.retried,
+                    "hits": op.hits,
+                    "latency_us": {p: h.to_dict() for p, h in op.latency_by_path.items()},
+                }
+                for name, op in self._operations.items()
+            }
+            return {"sink_errors": self.sink_errors, "operations": operations}
+
+    def merge_state(self, state: Mapping[str, Any]) -> None:
+        """Add a :meth:`state` (another recorder's, e.g. another worker's) into this one.
+
+        Sinks are not called. Unknown outcome or path names raise ``ValueError``.
+        """
+        with self._lock:
+            self.sink_errors += int(state.get("sink_errors", 0))
+            for name, data in state.get("operations", {}).items():
+                op = self._operations.get(name)
+                if op is None:
+                    op = self._operations[name] = _Operation()
+                op.count += int(data["count"])
+                for key, n in data["outcomes"].items():
+                    if key not in _OUTCOME_SET:
+                        raise ValueError(f"unknown outcome {key!r} in a recorder state")
+                    op.outcomes[key] += int(n)
+                for key, n in data["paths"].items():
+                    if key not in _PATH_SET:
+                        raise ValueError(f"unknown path {key!r} in a recorder state")
+                    op.paths[key] += int(n)
+                op.attempts += int(data["attempts"])
+                op.retried += int(data["retried"])
+                op.hits += int(data["hits"])
+                for path, counts in data["latency_us"].items():
+                    if path not in _PATH_SET:
+                        raise ValueError(f"unknown path {path!r} in a recorder state")
+                    histogram = op.latency_by_path.get(path)
+                    if histogram is None:
+                        histogram = op.latency_by_path[path] = Histogram()
+                    histogram.merge(Histogram.from_dict(counts))
 
     def reset(self) -> None:
         """Forget every count and histogram (sinks stay)."""

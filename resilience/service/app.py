@@ -9,8 +9,8 @@
                             storage failed after retries (safe to retry with the key)
 ``GET /jobs/{id}``          200, 404, 503
 ``GET /health``             200 healthy/degraded, 503 critical
-``GET /metrics``            Prometheus text
-``GET /stats``              JSON metrics (:meth:`LookupService.stats`)
+``GET /metrics``            Prometheus text (every worker, as ``/stats``)
+``GET /stats``              JSON metrics over every worker (:meth:`LookupService.service_stats`)
 ==========================  =========================================================
 """
 
@@ -272,12 +272,18 @@ def create_app(
         return JSONResponse(body, status_code=503 if body["status"] == "critical" else 200)
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
-    async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(svc().metrics_text(), media_type="text/plain; version=0.0.4")
+    async def metrics(fresh: bool = True) -> PlainTextResponse:
+        text = await svc().service_metrics_text(fresh=fresh)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
-    @app.get("/stats", summary="Lookup metrics as JSON")
-    async def stats() -> dict[str, Any]:
-        return svc().stats()
+    @app.get("/stats", summary="Lookup metrics as JSON, over every worker of the service")
+    async def stats(fresh: bool = True) -> dict[str, Any]:
+        """``scope`` is ``service`` (``workers`` merged through Redis) or ``worker``.
+
+        ``fresh=false`` skips asking the other workers for a new snapshot
+        (their last one, at most ``stats.publish_interval_s`` old, is used).
+        """
+        return await svc().service_stats(fresh=fresh)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -23,6 +23,7 @@ __all__ = [
     "RedisConfig",
     "RetryConfig",
     "ServiceConfig",
+    "StatsConfig",
     "parse_duration_s",
 ]
 
@@ -124,6 +125,18 @@ class AnalyticsConfig(_Section):
     flush_interval_s: PositiveSeconds = 1.0
 
 
+class StatsConfig(_Section):
+    """``/stats`` and ``/metrics`` over every worker, through Redis (see docs/service.md)."""
+
+    shared: bool = True
+    """Publish this worker's counts to Redis and merge every live worker's (needs Redis)."""
+    publish_interval_s: PositiveSeconds = 1.0
+    ttl_s: PositiveSeconds = 5.0
+    """A worker whose last snapshot is older than this is no longer counted."""
+    refresh_timeout_s: Seconds = 0.5
+    """How long ``/stats`` waits for the other workers to publish a fresh snapshot."""
+
+
 class ServiceConfig(_Section):
     """All settings of one service instance (immutable; override with :meth:`with_overrides`)."""
 
@@ -134,6 +147,7 @@ class ServiceConfig(_Section):
     db: DatabaseConfig = DatabaseConfig()
     jobs: JobsConfig = JobsConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
+    stats: StatsConfig = StatsConfig()
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ServiceConfig:
         """A copy with dotted settings replaced, e.g. ``{"breaker.failure_threshold": 3}``.

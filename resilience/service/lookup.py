@@ -23,6 +23,10 @@ Outcomes: a UUID → ``success``; not found (negative-cached) or a recoverable
 failure (connection, timeout, breaker open, retryable database error) →
 ``fallback`` with the reason; anything else → ``error``. Redis never fails a
 lookup: :class:`~resilience.cache.redis_tier.RedisTier` degrades by itself.
+
+Over 500 lines because the flow, batches, jobs and reporting share the
+service's state and seams; the parts with an idea of their own live beside
+it (stats, shared_stats, health, outbox, timeouts).
 """
 
 from __future__ import annotations
@@ -53,8 +57,9 @@ from resilience.service.model import Job, LookupOutcome, LookupPath, LookupResul
 from resilience.service.outbox import JobOutbox
 from resilience.service.prometheus import render_service_metrics
 from resilience.service.repository import JobRepository, SlugRepository
+from resilience.service.shared_stats import SharedStats, SharedStatsUnavailable
 from resilience.service.slug import is_valid_slug, validate_slug
-from resilience.service.stats import ServiceStats
+from resilience.service.stats import ServiceStats, combine_workers
 from resilience.service.timeouts import bounded
 
 __all__ = ["LookupService", "fallback_reason"]
@@ -129,6 +134,9 @@ class LookupService:
         """The :class:`ServiceConfig` it was built from, when built by ``open_service``."""
         self.analytics: Any = None
         self.error_tracker: Any = None
+        self.shared_stats: SharedStats | None = None
+        """Set by ``open_service`` with Redis: ``/stats`` and ``/metrics`` then cover every
+        worker publishing to the same Redis (see :meth:`service_stats`)."""
         self.open_breaker_redis_timeout_s = open_breaker_redis_timeout_s
         self._inflight: dict[str, asyncio.Future[LookupResult]] = {}
         self._open_reads: dict[str, asyncio.Task[TierValue | None]] = {}
@@ -489,19 +497,81 @@ class LookupService:
         return await check_health(self.probes, breaker=self.breaker, lookups=self.failure_window)
 
     def metrics_text(self) -> str:
-        """The Prometheus text of ``GET /metrics``."""
+        """The Prometheus text of this instance alone."""
         return render_service_metrics(self.metrics.snapshot(), self.stats())
 
     def stats(self) -> dict[str, Any]:
-        """The JSON of ``GET /stats``: rates, latency percentiles by path (µs), breaker."""
+        """This instance's figures (``scope: "worker"``): rates, latency by path (µs), breaker."""
         stats = self.counters.to_dict(breaker=self.breaker, redis_tier=self.redis_tier)
-        if self.analytics is not None:
-            stats["analytics"] = self.analytics.stats()
-        if self.error_tracker is not None:
-            stats["error_tracking"] = self.error_tracker.stats()
-        if self.outbox is not None:
-            stats["outbox"] = self.outbox.stats()
+        stats.update(self._sections())
+        stats["scope"] = "worker"
+        stats["workers"] = 1
         return stats
+
+    def worker_state(self) -> dict[str, Any]:
+        """This instance's mergeable counts, JSON-ready: what :class:`SharedStats` publishes."""
+        sections = self._sections()
+        tier_stats = getattr(self.redis_tier, "stats", None)
+        if callable(tier_stats):
+            sections["redis"] = tier_stats()
+        return {
+            "stats": self.counters.state(),
+            "recorder": self.metrics.state(),
+            "sections": sections,
+        }
+
+    async def service_stats(self, *, fresh: bool = True) -> dict[str, Any]:
+        """The JSON of ``GET /stats``: every live worker's counts summed.
+
+        ``scope`` says what the figures cover: ``"service"`` (merged from
+        ``workers`` live workers through Redis, this one included; ``stale_workers``
+        did not answer the refresh in time and count with their last snapshot) or
+        ``"worker"`` (this instance only: no shared statistics configured, or
+        Redis unreachable — then ``shared_error`` says why).
+        """
+        merged = await self._merged_states(fresh)
+        if isinstance(merged, str):
+            stats = self.stats()
+            stats["shared_error"] = merged
+            return stats
+        if merged is None:
+            return self.stats()
+        states, stale = merged
+        return combine_workers(states, breaker=self.breaker, stale=stale)
+
+    async def service_metrics_text(self, *, fresh: bool = True) -> str:
+        """The Prometheus text of ``GET /metrics``: the workers of :meth:`service_stats`."""
+        merged = await self._merged_states(fresh)
+        if not isinstance(merged, tuple):
+            return self.metrics_text()
+        states, stale = merged
+        recorder = MetricsRecorder(clock=self.clock)
+        for state in states:
+            recorder.merge_state(state["recorder"])
+        return render_service_metrics(
+            recorder.snapshot(), combine_workers(states, breaker=self.breaker, stale=stale)
+        )
+
+    async def _merged_states(self, fresh: bool) -> tuple[list[dict[str, Any]], int] | str | None:
+        """(own state first, then the others'; stale count), an error text, or ``None``."""
+        shared = self.shared_stats
+        if shared is None:
+            return None
+        try:
+            others, stale = await shared.collect(fresh=fresh)
+        except SharedStatsUnavailable as exc:
+            return str(exc)
+        return [self.worker_state(), *(o["state"] for o in others)], stale
+
+    def _sections(self) -> dict[str, dict[str, Any]]:
+        sections: dict[str, dict[str, Any]] = {}
+        if self.analytics is not None:
+            sections["analytics"] = self.analytics.stats()
+        if self.error_tracker is not None:
+            sections["error_tracking"] = self.error_tracker.stats()
+        if self.outbox is not None:
+            sections["outbox"] = self.outbox.stats()
+        return sections
 
 
 def _with_path(job: Job, path: str) -> Job:

@@ -9,8 +9,10 @@ On entry: an asyncpg pool, a Redis client and :class:`RedisTier` (when
 ``redis_url`` is given and ``redis.enabled``), a breaker sharing its state
 through :class:`RedisBreakerStore` (``redis.shared_breaker``), and the
 background writers (``analytics_events``, ``error_events``,
-``circuit_breaker_events``, ``failure_metrics``). On exit the writers are
-flushed (analytics first), then everything is closed.
+``circuit_breaker_events``, ``failure_metrics``), and, with Redis, the
+:class:`SharedStats` publisher that makes ``/stats`` cover every worker. On
+exit the final statistics snapshot is published, the writers are flushed
+(analytics first), then everything is closed.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from resilience.service.repository import (
     PostgresSlugRepository,
     on_connection,
 )
+from resilience.service.shared_stats import SharedStats
 from resilience.service.timeouts import bounded
 
 __all__ = ["build_breaker", "build_cache", "build_retries", "open_service"]
@@ -276,7 +279,30 @@ async def open_service(
         if analytics is not None:
             analytics.start()
             stack.push_async_callback(analytics.aclose)
+        if redis_url is not None and config.redis.enabled and config.stats.shared:
+            service.shared_stats = await _share_stats(stack, service, config, redis_url)
         yield service
+
+
+async def _share_stats(
+    stack: contextlib.AsyncExitStack, service: LookupService, config: ServiceConfig, url: str
+) -> SharedStats:
+    """Publish this worker's counts to Redis (stopped first on exit, with a final snapshot)."""
+    # Its own client: snapshots are larger than cache entries and the refresh
+    # subscription holds a connection; every command is bounded by SharedStats.
+    shared = SharedStats.from_url(
+        url,
+        state=service.worker_state,
+        prefix=config.redis.key_prefix,
+        publish_interval_s=config.stats.publish_interval_s,
+        ttl_s=config.stats.ttl_s,
+        refresh_timeout_s=config.stats.refresh_timeout_s,
+        timeout_s=max(config.redis.timeout_s, 0.5),
+        retry_interval_s=config.redis.retry_interval_s,
+    )
+    shared.start()
+    stack.push_async_callback(shared.aclose)
+    return shared
 
 
 async def _keep_session(connection: Any) -> None:
