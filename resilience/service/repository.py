@@ -22,6 +22,7 @@ its deadline without waiting for it. Two rules make abandoning cheap:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import uuid
@@ -299,17 +300,7 @@ class InMemoryJobRepository:
             raise self.fail_with
         existing = self.by_key.get(idempotency_key)
         if existing is not None:
-            job = self.by_id[existing]
-            return Job(
-                id=job.id,
-                micro_id=job.micro_id,
-                micro_uuid=job.micro_uuid,
-                answers=job.answers,
-                idempotency_key=job.idempotency_key,
-                status=job.status,
-                created_at=job.created_at,
-                created=False,
-            )
+            return dataclasses.replace(self.by_id[existing], created=False)
         job_id = len(self.by_id) + 1
         job = Job(
             id=job_id,

@@ -8,6 +8,7 @@ job stored and the retry finds it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import random
@@ -84,17 +85,7 @@ class ModelJobRepository:
             ok = True
         finally:
             self.pool.release(conn, broken=not ok)
-        stored = self.by_id[self.by_key[idempotency_key]]
-        return Job(
-            id=stored.id,
-            micro_id=stored.micro_id,
-            micro_uuid=stored.micro_uuid,
-            answers=stored.answers,
-            idempotency_key=stored.idempotency_key,
-            status=stored.status,
-            created_at=stored.created_at,
-            created=created,
-        )
+        return dataclasses.replace(self.by_id[self.by_key[idempotency_key]], created=created)
 
     async def get_job(self, job_id: uuid.UUID | int) -> Job | None:
         conn = await self.pool.acquire()
