@@ -182,23 +182,36 @@ class AnalyticsBatcher(BatchWriter[AnalyticsEvent]):
     """The :class:`BatchWriter` of lookup events (``analytics_events``)."""
 
 
+def unnest_writer(
+    pool: Any, query: str, columns: Sequence[Callable[[T], Any]]
+) -> Callable[[Sequence[T]], Awaitable[None]]:
+    """A batch writer running ``query`` once per batch with one array per column.
+
+    ``query`` reads its rows from ``unnest($1::…[], $2::…[], …)``; ``columns``
+    gives, in parameter order, how each row yields that parameter's value.
+    """
+
+    async def write(rows: Sequence[T]) -> None:
+        await pool.execute(query, *[[column(row) for row in rows] for column in columns])
+
+    return write
+
+
 def postgres_analytics_writer(pool: Any) -> Writer:
     """A :data:`Writer` inserting a batch into ``analytics_events`` with one statement."""
-
     query = (
         "INSERT INTO analytics_events (event_name, category, properties, correlation_id, "
         "created_at) SELECT e, c, p::jsonb, i, to_timestamp(t) FROM unnest("
         "$1::text[], $2::text[], $3::text[], $4::text[], $5::float8[]) AS u(e, c, p, i, t)"
     )
-
-    async def write(batch: Sequence[AnalyticsEvent]) -> None:
-        await pool.execute(
-            query,
-            [e.event_type for e in batch],
-            [e.category for e in batch],
-            [json.dumps(e.properties, separators=(",", ":")) for e in batch],
-            [e.correlation_id for e in batch],
-            [e.timestamp_s for e in batch],
-        )
-
-    return write
+    return unnest_writer(
+        pool,
+        query,
+        [
+            lambda e: e.event_type,
+            lambda e: e.category,
+            lambda e: json.dumps(e.properties, separators=(",", ":")),
+            lambda e: e.correlation_id,
+            lambda e: e.timestamp_s,
+        ],
+    )

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from resilience.breaker.state import Transition
 from resilience.clock import SYSTEM_CLOCK, Clock
-from resilience.service.analytics import BatchWriter
+from resilience.service.analytics import BatchWriter, unnest_writer
 from resilience.service.model import LookupResult
 
 __all__ = ["BreakerEventRecorder", "BreakerEventRow", "FailureAggregator", "FailureRow"]
@@ -66,18 +66,18 @@ class BreakerEventRecorder:
             ") AS u(n, f, t, r, o, w)"
         )
 
-        async def write(rows: Sequence[BreakerEventRow]) -> None:
-            await pool.execute(
-                query,
-                [r.breaker_name for r in rows],
-                [r.from_state for r in rows],
-                [r.to_state for r in rows],
-                [r.reason for r in rows],
-                [r.opens for r in rows],
-                [r.at_wall for r in rows],
-            )
-
-        return write
+        return unnest_writer(
+            pool,
+            query,
+            [
+                lambda r: r.breaker_name,
+                lambda r: r.from_state,
+                lambda r: r.to_state,
+                lambda r: r.reason,
+                lambda r: r.opens,
+                lambda r: r.at_wall,
+            ],
+        )
 
     def on_transition(self, breaker: Any, transition: Transition) -> None:
         row = BreakerEventRow(
@@ -131,19 +131,19 @@ class FailureAggregator:
             "$6::float8[], $7::float8[]) AS u(c, o, t, f, h, s, e)"
         )
 
-        async def write(rows: Sequence[FailureRow]) -> None:
-            await pool.execute(
-                query,
-                [r.component for r in rows],
-                [r.operation for r in rows],
-                [r.total_count for r in rows],
-                [r.failure_count for r in rows],
-                [r.health for r in rows],
-                [r.window_start_wall for r in rows],
-                [r.window_end_wall for r in rows],
-            )
-
-        return write
+        return unnest_writer(
+            pool,
+            query,
+            [
+                lambda r: r.component,
+                lambda r: r.operation,
+                lambda r: r.total_count,
+                lambda r: r.failure_count,
+                lambda r: r.health,
+                lambda r: r.window_start_wall,
+                lambda r: r.window_end_wall,
+            ],
+        )
 
     def __call__(self, result: LookupResult) -> None:
         if result.outcome == "invalid":
