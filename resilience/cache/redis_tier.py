@@ -108,7 +108,8 @@ class RedisTier:
     async def _run(self, command: Any) -> tuple[bool, Any]:
         """Await ``command`` under the timeout; ``(False, None)`` when Redis failed."""
         try:
-            value = await asyncio.wait_for(command, self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):  # no extra task, unlike wait_for
+                value = await command
         except Exception as exc:  # any driver, OS or timeout error degrades the tier
             self._failed(exc)
             return False, None

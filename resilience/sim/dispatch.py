@@ -9,8 +9,10 @@ else — the operation and its record, the fault timeline, the sampler, the
 steady-state checks, the clean-up — is the runner's own.
 
 * Each arrival fires from a timer callback at its due time; its operation
-  starts at once (the coroutine's first step runs inside the callback) and
-  becomes a task only if it has to wait — a cache hit never does.
+  is an eager task (:meth:`~resilience.sim.loop.VirtualEventLoop.start_task`):
+  its first step runs inside the callback, so a cache hit finishes there
+  without a loop iteration, and a lookup that waits is an ordinary task
+  (``asyncio.timeout`` and cancellation work as on a real loop).
 * When nothing else is due before the next arrival (no ready callback, no
   timer), the next arrival runs straight away after virtual time jumps to
   it (:meth:`~resilience.sim.loop.VirtualEventLoop.try_advance_to`): the
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Coroutine, Generator
 from typing import Any
 
 from resilience.scenario.dispatch import Dispatch
@@ -34,40 +35,6 @@ from resilience.scenario.workload import Arrival
 from resilience.sim.loop import VirtualEventLoop
 
 __all__ = ["EagerDispatcher"]
-
-
-class _Resume:
-    """Continue a coroutine whose first step already ran and yielded ``first``."""
-
-    __slots__ = ("_coro", "_first")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
-        self._coro = coro
-        self._first = first
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro = self._coro
-        pending = self._first
-        while True:
-            try:
-                sent = yield pending
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:  # CancelledError included: pass it into the coroutine
-                try:
-                    pending = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    pending = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
-async def _continue(coro: Coroutine[Any, Any, Any], first: Any) -> Any:
-    return await _Resume(coro, first)
 
 
 class _Slots:
@@ -99,20 +66,14 @@ class EagerDispatcher:
         queued: collections.deque[tuple[Arrival, float]] = collections.deque()
         finished: asyncio.Future[None] = loop.create_future()
         clock_now = work.clock.monotonic
-        create_task = loop.create_task
+        start_task = loop.start_task
         try_advance_to = loop.try_advance_to
 
         def start(arrival: Arrival, due: float) -> None:
             slots.free -= 1
-            coro = operation(arrival, due, release)
-            try:
-                first = coro.send(None)
-            except StopIteration:
-                return
-            except BaseException:
-                coro.close()
-                raise
-            track(create_task(_continue(coro, first)))
+            task = start_task(operation(arrival, due, release))
+            if not task.done():
+                track(task)
 
         def drain_queue() -> None:
             while queued and slots.free > 0:

@@ -160,3 +160,53 @@ def test_try_advance_to_jumps_only_when_nothing_else_is_due_first() -> None:
         assert seen == []
     finally:
         loop.close()
+
+
+def test_start_task_runs_the_first_step_now_inside_a_real_task() -> None:
+    """An eager task: a coroutine that never waits is done on return; one that waits is a task."""
+    seen: list[str] = []
+
+    async def quick() -> str:
+        seen.append("quick ran")
+        return "done"
+
+    async def waits() -> float:
+        task = asyncio.current_task()
+        assert task is not None
+        seen.append("waits started")
+        async with asyncio.timeout(0.5):  # needs a current task: works in the eager step
+            await asyncio.sleep(0.1)
+        return asyncio.get_running_loop().time()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualEventLoop)
+        first = loop.start_task(quick())
+        assert first.done()
+        assert first.result() == "done"
+        second = loop.start_task(waits())
+        assert seen == ["quick ran", "waits started"]  # its first step already ran
+        assert not second.done()
+        assert await second == pytest.approx(0.1)
+
+    run_virtual(main())
+
+
+def test_an_eager_task_times_out_and_cancels_on_virtual_time() -> None:
+    async def hangs() -> None:
+        async with asyncio.timeout(0.25):
+            await asyncio.sleep(10)
+
+    async def main() -> tuple[bool, float]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualEventLoop)
+        timed_out = loop.start_task(hangs())
+        with pytest.raises(TimeoutError):
+            await timed_out
+        cancelled = loop.start_task(asyncio.sleep(5))
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        return cancelled.cancelled(), loop.time()
+
+    assert run_virtual(main()) == (True, pytest.approx(0.25))
