@@ -199,16 +199,17 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             step, self._eager_step = self._eager_step, None
         if step is True:  # pragma: no cover - the Task constructor always schedules its step
             raise RuntimeError("asyncio.Task did not schedule its first step")
+        callback, context = step
         # Started from inside another task's step: step out of it for the new
         # task's first step (asyncio allows one current task per loop), as
         # 3.12's eager tasks do.
         outer = _current_task(self)
         if outer is None:
-            step._run()
+            context.run(callback)
             return task
         _leave_task(self, outer)
         try:
-            step._run()
+            context.run(callback)
         finally:
             _enter_task(self, outer)
         return task
@@ -249,11 +250,13 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         me: Any = self
         if me._closed:
             raise RuntimeError("Event loop is closed")
+        if self._eager_step is True and context is not None:
+            # The first step of start_task's task (Task.__step, which never
+            # raises): start_task runs it; the Task ignores the handle.
+            self._eager_step = (callback, context)
+            return None  # type: ignore[return-value]
         handle = _Handle(callback, args, self, context)
-        if self._eager_step is True:  # the first step of start_task's task: run by it
-            self._eager_step = handle
-        else:
-            me._ready.append(handle)
+        me._ready.append(handle)
         return handle
 
     def _run_once(self) -> None:
@@ -304,10 +307,27 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
                 ready.append(handle)
             for _ in range(len(ready)):
                 handle = ready.popleft()
-                if not handle._cancelled:
-                    handle._run()
+                if handle._cancelled:
+                    continue
+                try:  # Handle._run, inlined: one frame less per callback
+                    handle._context.run(handle._callback, *handle._args)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self._report_callback_error(handle, exc)
             if me._stopping:
                 return
+
+    def _report_callback_error(self, handle: asyncio.Handle, exc: BaseException) -> None:
+        """What ``Handle._run`` does when a callback raises: tell the exception handler."""
+        me: Any = handle
+        self.call_exception_handler(
+            {
+                "message": f"Exception in callback {me._callback!r}",
+                "exception": exc,
+                "handle": handle,
+            }
+        )
 
     def run_in_executor(
         self, executor: Any, func: Callable[[*_Ts], _T], *args: *_Ts

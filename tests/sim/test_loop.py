@@ -210,3 +210,22 @@ def test_an_eager_task_times_out_and_cancels_on_virtual_time() -> None:
         return cancelled.cancelled(), loop.time()
 
     assert run_virtual(main()) == (True, pytest.approx(0.25))
+
+
+def test_a_failing_callback_goes_to_the_exception_handler_and_the_loop_goes_on() -> None:
+    reported: list[dict[str, object]] = []
+
+    def boom() -> None:
+        raise ValueError("boom")
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: reported.append(context))
+        loop.call_soon(boom)
+        await asyncio.sleep(1)
+        return loop.time()
+
+    assert run_virtual(main()) == 1.0
+    assert len(reported) == 1
+    assert isinstance(reported[0]["exception"], ValueError)
+    assert "boom" in str(reported[0]["message"])
