@@ -9,6 +9,7 @@ getting a different service's answer.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from resilience.errors import InvalidSlug
@@ -26,11 +27,23 @@ _SLUG_RE = re.compile(SLUG_PATTERN)
 
 def is_valid_slug(slug: object) -> bool:
     """True when ``slug`` is a well-formed slug (never raises)."""
-    return (
-        isinstance(slug, str)
-        and 0 < len(slug) <= MAX_SLUG_LENGTH
-        and _SLUG_RE.fullmatch(slug) is not None
-    )
+    if type(slug) is str:
+        return len(slug) <= MAX_SLUG_LENGTH and _is_valid_str(slug)
+    return isinstance(slug, str) and _matches(slug)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_valid_str(slug: str) -> bool:
+    """:func:`_matches`, remembered: every lookup checks its slug, mostly a popular one.
+
+    Only plain ``str`` of at most :data:`MAX_SLUG_LENGTH` characters come
+    here, so the memo stays small whatever the input.
+    """
+    return _matches(slug)
+
+
+def _matches(slug: str) -> bool:
+    return 0 < len(slug) <= MAX_SLUG_LENGTH and _SLUG_RE.fullmatch(slug) is not None
 
 
 def validate_slug(slug: object) -> str:
