@@ -23,6 +23,8 @@ from resilience.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["SEVERITIES", "FailureDetector", "HealthStatus", "Severity"]
 
+_floor = math.floor
+
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
 
@@ -104,10 +106,16 @@ class FailureDetector:
         return bucket
 
     def record_success(self) -> None:
-        """Count one successful call."""
+        """Count one successful call (:meth:`_bucket` inlined: once per lookup)."""
         now = self._clock.monotonic()
         with self._lock:
-            self._bucket(now).successes += 1
+            index = _floor(now / self.bucket_s)
+            buckets = self._buckets
+            bucket = buckets[index % len(buckets)]
+            if bucket.index != index:
+                bucket.index = index
+                bucket.successes = bucket.failures = bucket.critical = 0
+            bucket.successes += 1
             self.total_successes += 1
 
     def record_failure(self, *, severity: Severity = "medium", component: str = "unknown") -> None:

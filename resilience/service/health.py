@@ -51,11 +51,14 @@ class LookupFailureWindow:
         self.detector = FailureDetector(clock=clock, window_s=window_s)
 
     def __call__(self, result: LookupResult) -> None:
-        if result.outcome == "invalid":
+        outcome = result.outcome
+        if outcome == "success":  # the common case first
+            self.detector.record_success()
+        elif outcome == "invalid":
             return
-        if result.outcome == "error":
+        elif outcome == "error":
             self.detector.record_failure(severity="critical", component="postgres")
-        elif result.outcome == "fallback" and result.reason != "not_found":
+        elif outcome == "fallback" and result.reason != "not_found":
             self.detector.record_failure(severity="medium", component="postgres")
         else:
             self.detector.record_success()
