@@ -139,6 +139,16 @@ class MetricsRecorder:
         """Count one call. ``duration_us`` is a non-negative integer of microseconds."""
         if outcome not in _OUTCOME_SET or path not in _PATH_SET or duration_us < 0 or attempts < 0:
             _reject(outcome, path, duration_us, attempts)
+        self.add(operation, outcome, path, duration_us, attempts)
+
+    def add(
+        self, operation: str, outcome: Outcome, path: Path, duration_us: int, attempts: int
+    ) -> None:
+        """:meth:`record` unchecked and positional: the per-lookup hot path.
+
+        For callers whose values are valid by construction (the lookup
+        service): nothing is checked.
+        """
         with self._lock:
             op = self._operations.get(operation)
             if op is None:

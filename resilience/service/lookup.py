@@ -145,21 +145,39 @@ class LookupService:
 
     async def lookup(self, slug: str) -> LookupResult:
         """Look ``slug`` up; raises :class:`InvalidSlug` for a malformed slug, else never."""
-        result = await self.lookup_result(slug)
-        if result.outcome == "invalid":
+        started = self.clock.monotonic()
+        result = self._answer_at_once(started, slug)
+        if result is None:
+            result = await self._answer_from_tiers(started, slug)
+        elif result.outcome == "invalid":
             validate_slug(slug)  # raises with the precise message
         return result
 
     async def lookup_result(self, slug: str) -> LookupResult:
         """Look ``slug`` up and always return a result (``outcome="invalid"`` when malformed)."""
         started = self.clock.monotonic()
+        result = self._answer_at_once(started, slug)
+        if result is None:
+            result = await self._answer_from_tiers(started, slug)
+        return result
+
+    def _answer_at_once(self, started: float, slug: str) -> LookupResult | None:
+        """The result of an invalid slug or a memory-tier answer, else ``None``.
+
+        Synchronous, so that :meth:`lookup` answers most lookups without
+        awaiting a second coroutine.
+        """
         if not is_valid_slug(slug):
             return self._finish(started, slug, None, "invalid", "invalid", "invalid_slug", 0)
         cached = self.cache.get(slug)
-        if cached is not MISSING:
-            if cached is NEGATIVE:
-                return self._finish(started, slug, None, "cache", "fallback", "not_found", 0)
-            return self._finish(started, slug, cached, "cache", "success", None, 0)
+        if cached is MISSING:
+            return None
+        if cached is NEGATIVE:
+            return self._finish(started, slug, None, "cache", "fallback", "not_found", 0)
+        return self._finish(started, slug, cached, "cache", "success", None, 0)
+
+    async def _answer_from_tiers(self, started: float, slug: str) -> LookupResult:
+        """The rest of a lookup the memory tier could not answer: Redis, then the database."""
         if self.redis_tier is not None:
             if self.open_breaker_redis_timeout_s is not None and self.breaker.state == "open":
                 shared = await self._redis_while_open(slug, self.open_breaker_redis_timeout_s)
@@ -333,23 +351,23 @@ class LookupService:
         *,
         error: ResilienceError | None = None,
     ) -> LookupResult:
-        duration_us = max(0, round((self.clock.monotonic() - started) * 1_000_000))
+        # Every lookup ends here: positional calls and the recorder's unchecked
+        # add() (the values are valid by construction) keep it cheap.
+        duration_us = round((self.clock.monotonic() - started) * 1_000_000)
+        if duration_us < 0:
+            duration_us = 0
         result = LookupResult(
-            slug=slug,
-            uuid=found,
-            path=path,
-            outcome=outcome,
-            reason=reason,
-            duration_us=duration_us,
-            attempts=attempts,
-            correlation_id=None if error is None else error.correlation_id,
+            slug,
+            found,
+            path,
+            outcome,
+            reason,
+            duration_us,
+            attempts,
+            None if error is None else error.correlation_id,
         )
-        self.metrics.record(
-            operation="lookup",
-            outcome=outcome,
-            path="none" if path == "invalid" else path,
-            duration_us=duration_us,
-            attempts=attempts,
+        self.metrics.add(
+            "lookup", outcome, "none" if path == "invalid" else path, duration_us, attempts
         )
         self.counters.observe(result)
         for listener in self.listeners:

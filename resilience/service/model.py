@@ -1,11 +1,11 @@
-"""Records the service hands out: lookup results and jobs (frozen)."""
+"""Records the service hands out: lookup results and jobs (immutable)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = ["Job", "LookupOutcome", "LookupPath", "LookupResult"]
 
@@ -17,8 +17,7 @@ LookupOutcome = Literal["success", "fallback", "error", "invalid"]
 ``error``: a non-recoverable failure; ``invalid``: the slug was refused."""
 
 
-@dataclass(frozen=True, slots=True)
-class LookupResult:
+class LookupResult(NamedTuple):
     """What one lookup produced.
 
     ``reason`` is ``None`` on success; otherwise a short machine-readable
@@ -26,6 +25,9 @@ class LookupResult:
     ``database``, ``invalid_slug`` or the classified error's type name.
     ``attempts`` counts database attempts (0 when a cache tier answered or
     the breaker refused).
+
+    A named tuple rather than a frozen dataclass: every lookup builds one, and
+    a tuple is built about four times faster.
     """
 
     slug: str
