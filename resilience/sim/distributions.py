@@ -16,7 +16,7 @@ import bisect
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 __all__ = ["Distribution", "Empirical", "Fixed", "LogNormal"]
@@ -54,19 +54,18 @@ class LogNormal:
 
     median_s: float
     p99_s: float
+    sigma: float = field(init=False, repr=False, compare=False)
+    """The underlying normal's standard deviation (computed once: sampled per command)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.median_s <= self.p99_s:
             raise ValueError(
                 f"LogNormal needs 0 < median_s <= p99_s (got {self.median_s}, {self.p99_s})"
             )
-
-    @property
-    def sigma(self) -> float:
-        return math.log(self.p99_s / self.median_s) / _Z99
+        object.__setattr__(self, "sigma", math.log(self.p99_s / self.median_s) / _Z99)
 
     def sample(self, rng: random.Random) -> float:
-        return self.median_s * math.exp(self.sigma * rng.gauss(0.0, 1.0))
+        return self.median_s * math.exp(self.sigma * rng.gauss())  # gauss() is gauss(0.0, 1.0)
 
     def quantile(self, q: float) -> float:
         from statistics import NormalDist
