@@ -205,10 +205,39 @@ class ModelProxy:
         """
         if conn.closed:
             raise self.errors.closed()
-        chains = self._chains
-        if not chains["upstream"] and not chains["downstream"]:
-            await self._wait(conn, service_s, None)
+        seconds: float | None = service_s
+        closing: Effect | None = None
+        if self.toxics:
+            seconds, closing = self._through_toxics(conn, request_bytes, reply_bytes, service_s)
+        if seconds is not None and seconds <= 0 and closing is None:
             return
+        # Wait ``seconds`` (forever when ``None``), inline: this runs once per command.
+        loop = self.loop or asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = (
+            None
+            if seconds is None
+            else loop.call_at(loop.time() + max(0.0, seconds), _wake, waiter)
+        )
+        waiters = conn.waiters
+        waiters[waiter] = None
+        try:
+            await waiter
+        except BaseException:
+            if timer is not None:
+                timer.cancel()  # otherwise it has fired: that is what woke us
+            raise
+        finally:
+            del waiters[waiter]
+        if closing is not None:
+            self.close(conn, reset=closing.reset)
+            raise self.errors.reset() if closing.reset else self.errors.closed()
+
+    def _through_toxics(
+        self, conn: ModelConnection, request_bytes: int, reply_bytes: int, service_s: float
+    ) -> tuple[float | None, Effect | None]:
+        """How long the exchange takes (``None``: forever), and the close it ends with."""
+        chains = self._chains
         up = (
             apply_chain(
                 chains["upstream"], conn.links["upstream"], request_bytes, self.rng, rst=conn.rst
@@ -217,8 +246,7 @@ class ModelProxy:
             else _NO_EFFECT
         )
         if up.stalled:
-            await self._wait(conn, up.close_after_s, up)
-            return
+            return up.close_after_s, up
         down = (
             apply_chain(
                 chains["downstream"], conn.links["downstream"], reply_bytes, self.rng, rst=conn.rst
@@ -228,30 +256,8 @@ class ModelProxy:
         )
         start = up.delay_s + service_s
         if down.stalled:
-            after = None if down.close_after_s is None else start + down.close_after_s
-            await self._wait(conn, after, down)
-            return
-        await self._wait(conn, start + down.delay_s, None)
-
-    async def _wait(
-        self, conn: ModelConnection, seconds: float | None, closing: Effect | None
-    ) -> None:
-        """Wait ``seconds`` (forever when ``None``); then close if ``closing``."""
-        if seconds is not None and seconds <= 0 and closing is None:
-            return
-        loop = self.loop or asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-        timer = None if seconds is None else loop.call_later(max(0.0, seconds), _wake, waiter)
-        conn.waiters[waiter] = None
-        try:
-            await waiter
-        finally:
-            conn.waiters.pop(waiter, None)
-            if timer is not None:
-                timer.cancel()
-        if closing is not None:
-            self.close(conn, reset=closing.reset)
-            raise self.errors.reset() if closing.reset else self.errors.closed()
+            return (None if down.close_after_s is None else start + down.close_after_s), down
+        return start + down.delay_s, None
 
     # -- internals -----------------------------------------------------------------
 
