@@ -60,7 +60,7 @@ class ModelJobRepository:
     ) -> Job:
         from resilience.service.model import Job
 
-        conn = await self.pool.acquire()
+        conn = self.pool.try_acquire() or await self.pool.acquire()
         ok = False
         service_s = self.insert_time.sample(self.rng)
         request = 120 + len(micro_id) + len(idempotency_key) + 16 * len(answers)
@@ -88,7 +88,7 @@ class ModelJobRepository:
         return dataclasses.replace(self.by_id[self.by_key[idempotency_key]], created=created)
 
     async def get_job(self, job_id: uuid.UUID | int) -> Job | None:
-        conn = await self.pool.acquire()
+        conn = self.pool.try_acquire() or await self.pool.acquire()
         ok = False
         try:
             await self.proxy.exchange(conn, 80, 200, self.insert_time.sample(self.rng) / 4)

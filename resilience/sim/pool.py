@@ -62,14 +62,21 @@ class ModelPool:
         """Connections open or opening."""
         return self._open
 
-    async def acquire(self) -> ModelConnection:
-        """A connection: an idle one, a new one, or the next one released."""
+    def try_acquire(self) -> ModelConnection | None:
+        """An idle connection, or ``None``: then :meth:`acquire` (the fast path, no coroutine)."""
         idle = self._idle
         while idle:
             conn = idle.pop()
             if not conn.closed:
                 return conn
             self._open -= 1
+        return None
+
+    async def acquire(self) -> ModelConnection:
+        """A connection: an idle one, a new one, or the next one released."""
+        conn = self.try_acquire()
+        if conn is not None:
+            return conn
         if self._open >= self.max_size:
             waiter: asyncio.Future[ModelConnection | None] = (
                 asyncio.get_running_loop().create_future()

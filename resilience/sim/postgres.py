@@ -122,7 +122,7 @@ class ModelSlugRepository:
     async def _query(self, statement: str, request_bytes: int, reply_bytes: int) -> None:
         self.queries += 1
         pool = self.pool
-        conn = await pool.acquire()
+        conn = pool.try_acquire() or await pool.acquire()
         ok = False
         try:
             if self.prepare_statements:

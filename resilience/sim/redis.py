@@ -99,7 +99,7 @@ class ModelRedisClient:
     async def _roundtrip(self, request_bytes: int, reply_bytes: int, commands: int = 1) -> None:
         self.commands += commands
         pool = self.pool
-        conn = await pool.acquire()
+        conn = pool.try_acquire() or await pool.acquire()
         ok = False
         try:
             await self.proxy.exchange(
