@@ -106,9 +106,15 @@ class FailureDetector:
         return bucket
 
     def record_success(self) -> None:
-        """Count one successful call (:meth:`_bucket` inlined: once per lookup)."""
+        """Count one successful call.
+
+        Called once per lookup, so :meth:`_bucket` is inlined and the lock
+        taken with ``acquire``/``release`` (half the cost of ``with`` on 3.11).
+        """
         now = self._clock.monotonic()
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             index = _floor(now / self.bucket_s)
             buckets = self._buckets
             bucket = buckets[index % len(buckets)]
@@ -117,6 +123,8 @@ class FailureDetector:
                 bucket.successes = bucket.failures = bucket.critical = 0
             bucket.successes += 1
             self.total_successes += 1
+        finally:
+            lock.release()
 
     def record_failure(self, *, severity: Severity = "medium", component: str = "unknown") -> None:
         """Count one failed call of ``severity`` in ``component``."""
