@@ -20,6 +20,7 @@ from resilience.metrics import (
     OperationRecord,
     render,
 )
+from resilience.metrics.recorder import Outcome, Path
 
 values_us = st.lists(st.integers(0, 5_000_000), min_size=1, max_size=300)
 quantiles = st.sampled_from(
@@ -184,6 +185,27 @@ def test_record_validates_its_input() -> None:
         recorder.record(outcome="success", path="disk", duration_us=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="negative"):
         recorder.record(outcome="success", path="db", duration_us=-1)
+
+
+def test_add_counts_like_record_without_its_checks() -> None:
+    calls: list[tuple[str, Outcome, Path, int, int]] = [
+        ("lookup", "success", "cache", 80, 0),
+        ("lookup", "fallback", "db", 30_000, 3),
+        ("lookup", "invalid", "none", 2, 0),
+        ("post_job", "success", "db", 900, 1),
+    ]
+    checked = MetricsRecorder(clock=ManualClock())
+    unchecked = MetricsRecorder(clock=ManualClock())
+    for operation, outcome, path, duration_us, attempts in calls:
+        checked.record(
+            operation=operation,
+            outcome=outcome,
+            path=path,
+            duration_us=duration_us,
+            attempts=attempts,
+        )
+        unchecked.add(operation, outcome, path, duration_us, attempts)
+    assert unchecked.state() == checked.state()
 
 
 def test_reset_and_uptime() -> None:
