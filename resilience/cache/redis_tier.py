@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -205,14 +206,17 @@ class RedisTier:
 def _decode(raw: object) -> TierValue | None:
     if raw is None:
         return None
-    if isinstance(raw, bytes | bytearray):
-        if raw == _NEGATIVE:
-            return NOT_FOUND
-        text = raw.decode("ascii", "replace")
-    elif raw == "-":
+    if type(raw) is not bytes:  # bytearray, str (decode_responses=True), anything else
+        raw = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw)
+    return _parse(raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(raw: bytes | str) -> TierValue | None:
+    """A stored value parsed once per distinct value (hot keys repeat; UUIDs are immutable)."""
+    text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
+    if text == "-":
         return NOT_FOUND
-    else:
-        text = str(raw)
     try:
         return uuid.UUID(text)
     except ValueError:  # a foreign or corrupt value under our key: treat as a miss
