@@ -94,3 +94,18 @@ def test_cancelled_waiter_does_not_leak_a_slot() -> None:
         return again.id
 
     assert run_virtual(main()) == 1
+
+
+def test_try_acquire_takes_only_an_idle_open_connection() -> None:
+    async def main() -> tuple[bool, int | None, bool, int]:
+        pool = _pool(2)
+        none_idle = pool.try_acquire() is None
+        a = await pool.acquire()
+        b = await pool.acquire()
+        pool.release(a)
+        pool.release(b)
+        pool.proxy.close(b)  # closed while idle: dropped, its slot freed
+        taken = pool.try_acquire()
+        return none_idle, None if taken is None else taken.id, pool.try_acquire() is None, pool.size
+
+    assert run_virtual(main()) == (True, 1, True, 1)
