@@ -68,6 +68,7 @@ LookupListener = Callable[[LookupResult], None]
 MAX_OPEN_READS = 32
 """Redis reads in flight at once on behalf of lookups answered by an open breaker."""
 T = TypeVar("T")
+_new_tuple = tuple.__new__
 
 
 def fallback_reason(error: ResilienceError) -> str:
@@ -351,20 +352,24 @@ class LookupService:
         *,
         error: ResilienceError | None = None,
     ) -> LookupResult:
-        # Every lookup ends here: positional calls and the recorder's unchecked
-        # add() (the values are valid by construction) keep it cheap.
+        # Every lookup ends here, so: the result built as the named tuple's own
+        # __new__ builds it (without that Python-level frame), positional calls,
+        # and the recorder's unchecked add() (the values are valid by construction).
         duration_us = round((self.clock.monotonic() - started) * 1_000_000)
         if duration_us < 0:
             duration_us = 0
-        result = LookupResult(
-            slug,
-            found,
-            path,
-            outcome,
-            reason,
-            duration_us,
-            attempts,
-            None if error is None else error.correlation_id,
+        result = _new_tuple(
+            LookupResult,
+            (
+                slug,
+                found,
+                path,
+                outcome,
+                reason,
+                duration_us,
+                attempts,
+                None if error is None else error.correlation_id,
+            ),
         )
         self.metrics.add(
             "lookup", outcome, "none" if path == "invalid" else path, duration_us, attempts
