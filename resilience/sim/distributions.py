@@ -22,6 +22,8 @@ from typing import Protocol, runtime_checkable
 __all__ = ["Distribution", "Empirical", "Fixed", "LogNormal"]
 
 _Z99 = 2.3263478740408408  # standard normal 99th percentile
+MAX_POINTS = 2001
+"""Most quantile points :meth:`Empirical.from_samples` keeps (one per sample below that)."""
 
 
 @runtime_checkable
@@ -89,16 +91,27 @@ class Empirical:
             raise ValueError("Empirical durations must not be negative")
 
     @classmethod
-    def from_samples(cls, samples_s: Sequence[float], *, points: int = 101) -> Empirical:
-        """Quantiles 0, 1/(points-1), …, 1 of observed durations (seconds)."""
+    def from_samples(cls, samples_s: Sequence[float], *, points: int | None = None) -> Empirical:
+        """The observed durations' quantiles (seconds), evenly spaced from 0 to 1.
+
+        By default one point per sample, up to :data:`MAX_POINTS`: every
+        segment between two neighbouring points then holds at most 1/2000 of
+        the probability. Few points put the rare slow samples' weight on a
+        whole segment: with 101, the last 1 % would spread evenly up to the
+        slowest sample (one 11 ms stall among 2 000 sub-0.1 ms cache hits made
+        1 % of simulated clock reads cost milliseconds).
+        """
         data = sorted(samples_s)
         if not data:
             raise ValueError("Empirical.from_samples needs at least one sample")
         if len(data) == 1:
             return cls((data[0], data[0]))
-        step = (len(data) - 1) / (points - 1)
+        count = min(len(data), MAX_POINTS) if points is None else points
+        if count < 2:
+            raise ValueError(f"Empirical.from_samples needs at least 2 points (got {count})")
+        step = (len(data) - 1) / (count - 1)
         out = []
-        for i in range(points):
+        for i in range(count):
             pos = i * step
             lo = int(pos)
             hi = min(lo + 1, len(data) - 1)
