@@ -11,8 +11,9 @@ both sides have :data:`MIN_COMPARE` lookups on that path.
 :func:`fit_models` derives the dependency models from the real history: the
 empirical quantiles of the Redis-path latency become the Redis command time,
 the DB-path latency minus two Redis round trips (the miss before the query
-and the write after it) becomes the query time, and half the median cache-hit
-latency becomes the cost of a clock read. Only operations outside fault
+and the write after it) becomes the query time, and half the latency of a positive
+cache hit (two clock reads) becomes the cost of a clock read, as a
+distribution. Only operations outside fault
 windows are used.
 """
 
@@ -176,14 +177,19 @@ def fit_models(
     """
     base = base or ModelSettings()
     by_path: dict[str, list[float]] = {p: [] for p in _PATHS}
+    positive_hits: list[float] = []
     for op in history.ops:
         if op.op != "lookup" or op.key == "invalid" or op.phase in ("during", "warmup"):
             continue
         if op.outcome not in ("success", "fallback") or op.path not in ("cache", "redis", "db"):
             continue
         by_path[op.path].append(op.latency_us / 1e6)
+        if op.path == "cache" and op.outcome == "success":
+            positive_hits.append(op.latency_us / 1e6)
     changes: dict[str, Any] = {}
-    cache = by_path["cache"]
+    # A positive memory hit is timed across two clock reads (the cache's TTL
+    # check and the end); a negative one reads once more, so it is left out.
+    cache = positive_hits
     overhead = 2 * base.clock_read_cost_s
     if len(cache) >= MIN_SAMPLES:
         per_read = Empirical.from_samples([x / 2 for x in cache])
