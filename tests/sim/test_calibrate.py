@@ -37,6 +37,38 @@ def test_empirical_distribution_quantiles_and_sampling() -> None:
         Empirical((0.2, 0.1))
 
 
+def test_empirical_keeps_a_rare_slow_sample_rare() -> None:
+    """One stall among fast samples keeps its own weight, not a whole quantile bin's."""
+    samples = [0.00001] * 1999 + [0.011]
+    dist = Empirical.from_samples(samples)
+    assert len(dist.points_s) == 2000
+    import random
+
+    rng = random.Random(3)
+    draws = [dist.sample(rng) for _ in range(100_000)]
+    slow_share = sum(d > 0.001 for d in draws) / len(draws)
+    assert slow_share < 0.001  # at most one sample's share (1/1999), not 1 %
+    many = Empirical.from_samples([i * 1e-6 for i in range(10_000)])
+    assert len(many.points_s) == 2001
+    assert many.quantile(0.5) == pytest.approx(0.0049995, rel=1e-3)
+    assert len(Empirical.from_samples(samples, points=11).points_s) == 11
+
+
+def test_clock_read_cost_is_fitted_on_positive_cache_hits() -> None:
+    """A positive hit spans two clock reads; a negative one reads once more, so it is left out."""
+    from types import SimpleNamespace
+
+    from resilience.scenario.history import OpRecord
+
+    def op(outcome: str, latency_us: int) -> OpRecord:
+        return OpRecord(0, "lookup", "known", outcome, "cache", None, latency_us, 0, 0, "before")
+
+    ops = [op("success", 10)] * 50 + [op("fallback", 90)] * 50
+    fitted = fit_models(SimpleNamespace(ops=ops))
+    assert fitted.clock_read_cost is not None
+    assert fitted.clock_read_cost.quantile(0.99) == pytest.approx(5e-6)
+
+
 def test_lognormal_is_set_by_median_and_p99() -> None:
     dist = LogNormal(median_s=0.001, p99_s=0.01)
     assert dist.quantile(0.5) == pytest.approx(0.001)
