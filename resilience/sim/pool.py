@@ -5,7 +5,9 @@ Up to ``max_size`` connections, opened lazily through the
 exchanges, so toxics slow or break it like the real start-up), reused
 last-in first-out like both drivers' pools — which is why a toxic with
 toxicity 0.3 hits about 30 % of *connections*, and at low concurrency all or
-none of the requests. Callers beyond ``max_size`` wait first-in first-out. A
+none of the requests. ``min_size`` connections are open from the start (a
+warm pool: asyncpg's ``min_size``, connected before the service takes
+traffic); the rest open on demand. Callers beyond ``max_size`` wait first-in first-out. A
 connection that failed or whose operation was cancelled is closed and
 replaced by a fresh one on a later acquire. Opening a connection runs in a
 task of its own, like the service's pool (whose connection setup has its own,
@@ -44,17 +46,22 @@ class ModelPool:
         proxy: ModelProxy,
         *,
         max_size: int,
+        min_size: int = 0,
         handshakes: Sequence[Handshake] = (),
         rng: random.Random,
     ) -> None:
         if max_size < 1:
             raise ValueError(f"max_size must be at least 1 (got {max_size})")
+        if not 0 <= min_size <= max_size:
+            raise ValueError(f"min_size must be between 0 and max_size (got {min_size})")
         self.proxy = proxy
         self.max_size = max_size
         self.handshakes = tuple(handshakes)
         self.rng = rng
-        self._idle: list[ModelConnection] = []
-        self._open = 0
+        # Open before the run starts, as asyncpg's create_pool connects min_size
+        # connections before the service takes traffic.
+        self._idle: list[ModelConnection] = [proxy.connect() for _ in range(min_size)]
+        self._open = min_size
         self._waiters: deque[asyncio.Future[ModelConnection | None]] = deque()
 
     @property

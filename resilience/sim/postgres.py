@@ -92,7 +92,9 @@ class ModelSlugRepository:
     """The ``micro_services`` table as a mapping, served through a modelled pool.
 
     ``catalogue`` maps known slugs to their UUIDs. ``pool_size`` mirrors
-    ``db.pool_max_size`` of the service configuration.
+    ``db.pool_max_size`` of the service configuration; ``pool_min_size``
+    connections are open from the start (``db.pool_min_size``, and at least
+    the one the service warms up with a lazy pool).
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class ModelSlugRepository:
         *,
         rng: random.Random,
         pool_size: int = 10,
+        pool_min_size: int = 1,
         query_time: Distribution = DEFAULT_QUERY_TIME,
         connect_time: Distribution = DEFAULT_CONNECT_TIME,
         reset_on_release: bool = False,
@@ -116,7 +119,9 @@ class ModelSlugRepository:
         handshakes = tuple(
             Handshake(h.request_bytes, h.reply_bytes, connect_time) for h in _HANDSHAKES
         )
-        self.pool = ModelPool(proxy, max_size=pool_size, handshakes=handshakes, rng=rng)
+        self.pool = ModelPool(
+            proxy, max_size=pool_size, min_size=pool_min_size, handshakes=handshakes, rng=rng
+        )
         self.queries = 0
 
     async def _query(self, statement: str, request_bytes: int, reply_bytes: int) -> None:

@@ -134,6 +134,8 @@ def build_sim_stack(
         catalogue,
         rng=_rng(seed, "postgres"),
         pool_size=config.db.pool_max_size,
+        # The service warms one connection even with a lazy pool (runtime.open_service).
+        pool_min_size=min(max(config.db.pool_min_size, 1), config.db.pool_max_size),
         query_time=models.db_query,
         connect_time=models.db_connect,
         reset_on_release=models.db_reset_on_release,

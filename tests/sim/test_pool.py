@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
+
 from resilience.sim import run_virtual
 from resilience.sim.distributions import Fixed
 from resilience.sim.pool import Handshake, ModelPool
@@ -109,3 +111,30 @@ def test_try_acquire_takes_only_an_idle_open_connection() -> None:
         return none_idle, None if taken is None else taken.id, pool.try_acquire() is None, pool.size
 
     assert run_virtual(main()) == (True, 1, True, 1)
+
+
+def test_min_size_connections_are_open_from_the_start() -> None:
+    """A warm pool (asyncpg's min_size): no handshake on the first acquires."""
+
+    async def main() -> tuple[int, float, int, int]:
+        loop = asyncio.get_running_loop()
+        proxy = ModelProxy("postgres", errors=POSTGRES_ERRORS, rng=random.Random(0))
+        steps = (Handshake(10, 10, Fixed(0.3)),)
+        pool = ModelPool(proxy, max_size=4, min_size=2, handshakes=steps, rng=random.Random(0))
+        connects_before = proxy.connects
+        start = loop.time()
+        held = [await pool.acquire(), await pool.acquire()]
+        warm_took = loop.time() - start
+        held.append(await pool.acquire())  # the third one opens on demand
+        return connects_before, warm_took, proxy.connects, pool.size
+
+    connects_before, warm_took, connects, size = run_virtual(main())
+    assert connects_before == 2
+    assert warm_took == 0.0
+    assert (connects, size) == (3, 3)
+
+
+def test_min_size_must_fit_in_the_pool() -> None:
+    proxy = ModelProxy("postgres", errors=POSTGRES_ERRORS, rng=random.Random(0))
+    with pytest.raises(ValueError, match="min_size"):
+        ModelPool(proxy, max_size=2, min_size=3, rng=random.Random(0))
