@@ -285,3 +285,30 @@ def test_bad_toxic_requests_are_refused() -> None:
         proxy.add_toxic("x", "noop")
     with pytest.raises(KeyError, match="not found"):
         proxy.remove_toxic("nope")
+
+
+def test_query_replies_have_asyncpg_binary_sizes_under_a_bandwidth_toxic() -> None:
+    """A found slug's reply is 52 B (16-byte binary UUID), a miss's 25 B: at 2 KB/s, 26/12.5 ms."""
+    import uuid
+
+    from resilience.sim import run_virtual
+    from resilience.sim.distributions import Fixed
+    from resilience.sim.postgres import ModelSlugRepository
+
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        proxy = _proxy()
+        repository = ModelSlugRepository(
+            proxy, {"roof-repair": uuid.uuid4()}, rng=random.Random(0), query_time=Fixed(0.0)
+        )
+        proxy.add_toxic("bw", "bandwidth", attributes={"rate": 2})
+        start = loop.time()
+        await repository.fetch_uuid("roof-repair")
+        found = loop.time() - start
+        start = loop.time()
+        await repository.fetch_uuid("no-such-service")
+        return found, loop.time() - start
+
+    found, missing = run_virtual(main())
+    assert found == pytest.approx(0.026)
+    assert missing == pytest.approx(0.0125)
