@@ -162,6 +162,21 @@ def compare(real: dict[str, Any], sim: dict[str, Any]) -> list[Delta]:
     return deltas
 
 
+def _windows_on(history: Any, target: str) -> list[tuple[float, float]]:
+    """Windows of the faults on ``target`` (by the history's fault records)."""
+    names = {
+        str(rec.get("name"))
+        for rec in getattr(history, "faults", [])
+        if rec.get("event") == "start" and rec.get("target") == target
+    }
+    windows = history.fault_windows() if names else {}
+    return [w for name in names for w in windows.get(name, [])]
+
+
+def _within(t_s: float, windows: Sequence[tuple[float, float]]) -> bool:
+    return any(a <= t_s < b for a, b in windows)
+
+
 def fit_models(
     history: Any, base: ModelSettings | None = None, *, redis_timeout_s: float = 0.1
 ) -> ModelSettings:
@@ -171,17 +186,23 @@ def fit_models(
     makes a command time out (the reply is handled before the late timer), and
     the few real Redis timeouts come in bursts (one stall, many commands)
     that independent draws would scatter into many separate "Redis down"
-    periods. So Redis draws are clipped just under ``redis_timeout_s``. The
+    periods. So Redis draws are clipped just under ``redis_timeout_s``.
+    Redis-path lookups count in every phase but Redis's own faults: a fault
+    elsewhere loads the machine (a reconnect storm, error handling), and that
+    is part of what a Redis round trip costs during the run. The
     query time is the DB-path quantile minus two Redis-path quantiles (the miss
     before, the write after), never below a quarter of the DB-path quantile.
     """
     base = base or ModelSettings()
     by_path: dict[str, list[float]] = {p: [] for p in _PATHS}
     positive_hits: list[float] = []
+    redis_faults = _windows_on(history, "redis")
     for op in history.ops:
-        if op.op != "lookup" or op.key == "invalid" or op.phase in ("during", "warmup"):
+        if op.op != "lookup" or op.key == "invalid" or op.phase == "warmup":
             continue
         if op.outcome not in ("success", "fallback") or op.path not in ("cache", "redis", "db"):
+            continue
+        if op.phase == "during" and (op.path != "redis" or _within(op.t_us / 1e6, redis_faults)):
             continue
         by_path[op.path].append(op.latency_us / 1e6)
         if op.path == "cache" and op.outcome == "success":

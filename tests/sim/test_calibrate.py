@@ -69,6 +69,35 @@ def test_clock_read_cost_is_fitted_on_positive_cache_hits() -> None:
     assert fitted.clock_read_cost.quantile(0.99) == pytest.approx(5e-6)
 
 
+def test_redis_fit_keeps_other_targets_faults_and_drops_its_own() -> None:
+    """A PostgreSQL fault loads the machine, and Redis round trips then are part of the run."""
+    from resilience.scenario.history import History, OpRecord
+
+    def op(t_s: float, phase: str, latency_us: int) -> OpRecord:
+        return OpRecord(
+            int(t_s * 1e6), "lookup", "known", "success", "redis", None, latency_us, 0, 0, phase
+        )
+
+    def fault(name: str, target: str, event: str, t_s: float) -> dict[str, object]:
+        return {"type": "fault", "name": name, "target": target, "event": event, "t_us": t_s * 1e6}
+
+    history = History(
+        meta={"config": {"workload": {"duration": 30, "warmup": 0}}},
+        ops=[op(1 + i * 0.01, "before", 1000) for i in range(30)]
+        + [op(11 + i * 0.01, "during", 3000) for i in range(30)]  # PostgreSQL down
+        + [op(21 + i * 0.01, "during", 90000) for i in range(30)],  # Redis down
+        faults=[
+            fault("pg", "postgres", "start", 10),
+            fault("pg", "postgres", "stop", 20),
+            fault("rd", "redis", "start", 20),
+            fault("rd", "redis", "stop", 30),
+        ],
+    )
+    fitted = fit_models(history, ModelSettings(clock_read_cost_s=0.0))
+    assert fitted.redis_command.quantile(0.25) == pytest.approx(0.001)
+    assert fitted.redis_command.quantile(1.0) == pytest.approx(0.003)
+
+
 def test_lognormal_is_set_by_median_and_p99() -> None:
     dist = LogNormal(median_s=0.001, p99_s=0.01)
     assert dist.quantile(0.5) == pytest.approx(0.001)
