@@ -301,6 +301,7 @@ def test_query_replies_have_asyncpg_binary_sizes_under_a_bandwidth_toxic() -> No
         repository = ModelSlugRepository(
             proxy, {"roof-repair": uuid.uuid4()}, rng=random.Random(0), query_time=Fixed(0.0)
         )
+        await repository.fetch_uuid("roof-repair")  # prepares the statement on the connection
         proxy.add_toxic("bw", "bandwidth", attributes={"rate": 2})
         start = loop.time()
         await repository.fetch_uuid("roof-repair")
@@ -312,3 +313,30 @@ def test_query_replies_have_asyncpg_binary_sizes_under_a_bandwidth_toxic() -> No
     found, missing = run_virtual(main())
     assert found == pytest.approx(0.026)
     assert missing == pytest.approx(0.0125)
+
+
+def test_a_statement_is_prepared_once_per_connection() -> None:
+    """asyncpg's statement cache: the first query on a connection is two round trips."""
+    import uuid
+
+    from resilience.sim import run_virtual
+    from resilience.sim.distributions import Fixed
+    from resilience.sim.postgres import ModelSlugRepository
+
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        proxy = _proxy()
+        repository = ModelSlugRepository(
+            proxy, {"roof-repair": uuid.uuid4()}, rng=random.Random(0), query_time=Fixed(0.0)
+        )
+        proxy.add_toxic("slow", "latency", attributes={"latency": 300})
+        took = []
+        for _ in range(2):
+            start = loop.time()
+            await repository.fetch_uuid("roof-repair")
+            took.append(loop.time() - start)
+        return took
+
+    first, second = run_virtual(main())
+    assert first == pytest.approx(0.6, abs=1e-3)  # prepare + execute, each behind 300 ms
+    assert second == pytest.approx(0.3)
