@@ -6,7 +6,10 @@ fallback rates (difference in percentage points), p50/p95/p99 lookup latency
 by path (relative difference) and breaker opens. The targets for the default
 suite: every rate within 2 points and every p95 within 20 %
 (:data:`RATE_TARGET_POINTS`, :data:`P95_TARGET`); a p95 is judged only when
-both sides have :data:`MIN_COMPARE` lookups on that path.
+both sides have :data:`MIN_COMPARE` lookups on that path. Each p95 comes with
+the real p95's own 90 % interval at its sample size
+(:func:`quantile_interval`), so a miss that a second real run could show as
+well is told apart from a model that is off.
 
 :func:`fit_models` derives the dependency models from the real history: the
 empirical quantiles of the Redis-path latency become the Redis command time,
@@ -36,6 +39,7 @@ __all__ = [
     "calibrate",
     "fit_models",
     "print_calibration",
+    "quantile_interval",
     "side_metrics",
     "validate_rows",
 ]
@@ -50,6 +54,8 @@ MIN_COMPARE = 100
 """A path's p95 is judged only with this many lookups on both sides (at fewer, fewer than
 five samples lie above the 95th percentile and it is mostly noise)."""
 
+_Z90 = 1.6448536269514722  # two-sided 90 % normal quantile
+
 _RATES = ("hit_rate", "success_rate", "fallback_rate")
 _PATHS = ("cache", "redis", "db", "fallback")
 _QS = (50, 95, 99)
@@ -60,6 +66,24 @@ def _nearest_rank(ordered: Sequence[float], q: float) -> float | None:
         return None
     rank = max(1, math.ceil(q / 100.0 * len(ordered)))
     return float(ordered[min(rank, len(ordered)) - 1])
+
+
+def quantile_interval(
+    ordered: Sequence[float], q: float, *, z: float = _Z90
+) -> tuple[float, float] | None:
+    """A distribution-free confidence interval of the ``q``-th percentile (default 90 %).
+
+    The count of samples below the true percentile is binomial (n, q/100), so
+    the order statistics at ranks n·p ∓ z·√(n·p·(1−p)) bound it. ``None``
+    when there are too few samples for both ends to be inside the data.
+    """
+    n = len(ordered)
+    p = q / 100.0
+    spread = z * math.sqrt(n * p * (1 - p))
+    lo, hi = math.floor(n * p - spread), math.ceil(n * p + spread)
+    if n == 0 or lo < 1 or hi > n:
+        return None
+    return float(ordered[lo - 1]), float(ordered[hi - 1])
 
 
 def side_metrics(history: Any) -> dict[str, Any]:
@@ -81,6 +105,7 @@ def side_metrics(history: Any) -> dict[str, Any]:
         out[f"{path}.count"] = len(ordered)
         for q in _QS:
             out[f"{path}.p{q}"] = _nearest_rank(ordered, q)
+        out[f"{path}.p95_interval"] = quantile_interval(ordered, 95)
     return out
 
 
@@ -97,6 +122,16 @@ class Delta:
     target: float | None
     ok: bool | None
     """``None`` when there is no target or too little data."""
+    noise: tuple[float, float] | None = None
+    """For a p95: the real p95's own 90 % interval at its sample size, relative
+    to it (e.g. ``(-0.12, 0.35)``). A simulated p95 inside it differs from the
+    real one by no more than a second real run of the same length could."""
+
+    @property
+    def within_noise(self) -> bool | None:
+        if self.noise is None or self.diff is None:
+            return None
+        return self.noise[0] <= self.diff <= self.noise[1]
 
 
 @dataclass
@@ -113,10 +148,15 @@ class CalibrationReport:
     def within_targets(self) -> bool:
         return all(d.ok is not False for d in self.deltas)
 
+    @property
+    def misses(self) -> list[Delta]:
+        return [d for d in self.deltas if d.ok is False]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
             "within_targets": self.within_targets,
+            "misses_within_noise": sum(d.within_noise is True for d in self.misses),
             "real_history": str(self.real_history),
             "sim_history": str(self.sim_history),
             "models": self.models,
@@ -129,6 +169,8 @@ class CalibrationReport:
                     "unit": d.unit,
                     "target": d.target,
                     "ok": d.ok,
+                    "noise": list(d.noise) if d.noise is not None else None,
+                    "within_noise": d.within_noise,
                 }
                 for d in self.deltas
             ],
@@ -152,10 +194,14 @@ def compare(real: dict[str, Any], sim: dict[str, Any]) -> list[Delta]:
             ok = None
             if target is not None and diff is not None and enough:
                 ok = abs(diff) <= target
+            noise = None
+            interval = real.get(f"{path}.p95_interval") if q == 95 else None
+            if interval is not None and a:
+                noise = (interval[0] / a - 1.0, interval[1] / a - 1.0)
             name = f"lookup.{path} p{q}"
             if q == 50:
                 name += f" (n={real[f'{path}.count']}/{sim[f'{path}.count']})"
-            deltas.append(Delta(name, a, b, diff, "relative", target, ok))
+            deltas.append(Delta(name, a, b, diff, "relative", target, ok, noise))
     opens_real, opens_sim = real.get("breaker.opens"), sim.get("breaker.opens")
     diff = None if opens_real is None or opens_sim is None else float(opens_sim - opens_real)
     deltas.append(Delta("breaker.opens", opens_real, opens_sim, diff, "count", None, None))
@@ -333,19 +379,33 @@ def print_calibration(report: CalibrationReport, console: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"calibration: {report.scenario}", title_justify="left")
-    for name in ("metric", "real", "simulated", "difference", "target", "verdict"):
+    columns = ("metric", "real", "simulated", "difference", "real 90% interval", "target")
+    for name in (*columns, "verdict"):
         table.add_column(name, justify="left" if name == "metric" else "right")
     for d in report.deltas:
         target = "–"
         if d.target is not None:
             target = f"±{d.target:g} pt" if d.unit == "points" else f"±{d.target * 100:g}%"
         verdict = {True: "ok", False: "OFF", None: ""}[d.ok]
-        table.add_row(d.metric, _fmt(d, d.real), _fmt(d, d.sim), _fmt_diff(d), target, verdict)
+        if d.ok is False and d.within_noise:
+            verdict = "OFF (noise)"
+        noise = "" if d.noise is None else f"{d.noise[0] * 100:+.0f}…{d.noise[1] * 100:+.0f}%"
+        table.add_row(
+            d.metric, _fmt(d, d.real), _fmt(d, d.sim), _fmt_diff(d), noise, target, verdict
+        )
     console.print(table)
     console.print(f"models: {report.models}")
-    console.print(
-        "within targets" if report.within_targets else "[red]outside the calibration targets[/]"
-    )
+    if report.within_targets:
+        console.print("within targets")
+        return
+    misses = report.misses
+    noisy = sum(d.within_noise is True for d in misses)
+    console.print(f"[red]outside the calibration targets[/] ({len(misses)} miss(es))")
+    if noisy:
+        console.print(
+            f"{noisy} of them within the real run's own 90 % interval for that percentile: "
+            "a second real run of this length could differ as much; a longer run decides"
+        )
 
 
 def validate_rows(scenario: Any, rows: Sequence[Any], console: Any, output: Path) -> int:

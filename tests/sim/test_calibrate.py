@@ -98,6 +98,37 @@ def test_redis_fit_keeps_other_targets_faults_and_drops_its_own() -> None:
     assert fitted.redis_command.quantile(1.0) == pytest.approx(0.003)
 
 
+def test_p95_interval_shows_the_real_runs_own_sampling_noise() -> None:
+    """The distribution-free interval narrows with n; a miss inside it is flagged as noise."""
+    from resilience.sim.calibrate import quantile_interval
+
+    small = [float(i) for i in range(1, 101)]
+    lo, hi = quantile_interval(small, 95) or (0.0, 0.0)
+    assert (lo, hi) == (91.0, 99.0)  # ranks 95 ∓ 1.645·√(100·0.95·0.05)
+    large = [i / 100 for i in range(1, 10_001)]
+    lo_l, hi_l = quantile_interval(large, 95) or (0.0, 0.0)
+    assert 94.5 < lo_l < 95 < hi_l < 95.5
+    assert quantile_interval([1.0, 2.0, 3.0], 95) is None  # too few for an upper bound
+
+    def side(p95: float, interval: tuple[float, float] | None) -> dict[str, object]:
+        out: dict[str, object] = {"hit_rate": 0.9, "success_rate": 1.0, "fallback_rate": 0.0}
+        for path in ("cache", "redis", "db", "fallback"):
+            out[f"{path}.count"] = 150
+            out.update({f"{path}.p50": p95 / 2, f"{path}.p95": p95, f"{path}.p99": p95 * 2})
+            out[f"{path}.p95_interval"] = interval
+        return out
+
+    deltas = compare(side(1.0, (0.8, 1.5)), side(1.4, None))
+    redis = next(d for d in deltas if d.metric == "lookup.redis p95")
+    assert redis.ok is False  # +40 % is outside the ±20 % target ...
+    assert redis.noise == (pytest.approx(-0.2), pytest.approx(0.5))
+    assert redis.within_noise is True  # ... but inside what the real run itself could show
+    beyond = next(
+        d for d in compare(side(1.0, (0.9, 1.1)), side(1.4, None)) if "redis p95" in d.metric
+    )
+    assert beyond.within_noise is False
+
+
 def test_lognormal_is_set_by_median_and_p99() -> None:
     dist = LogNormal(median_s=0.001, p99_s=0.01)
     assert dist.quantile(0.5) == pytest.approx(0.001)
