@@ -53,7 +53,7 @@ from resilience.scenario.gates import (
 )
 from resilience.scenario.history import History, OpRecord
 
-__all__ = ["METRIC_NAMES", "evaluate_history", "metrics_for", "timeline_of"]
+__all__ = ["METRIC_NAMES", "evaluate_history", "metrics_for", "timeline_of", "within"]
 
 _MIGRATION_NAMES = (
     "migration.runs",
@@ -122,7 +122,8 @@ def _ops_in(history: History, windows: Sequence[Window]) -> list[OpRecord]:
     return out
 
 
-def _within(t_s: float, windows: Sequence[Window]) -> bool:
+def within(t_s: float, windows: Sequence[Window]) -> bool:
+    """Whether ``t_s`` falls in one of ``windows`` (start included, end excluded)."""
     return any(a <= t_s < b for a, b in windows)
 
 
@@ -162,7 +163,7 @@ def metrics_for(
     opens = sum(
         1
         for r in history.breaker
-        if r.get("to") == "open" and _within(float(r["t_us"]) / 1e6, windows)
+        if r.get("to") == "open" and within(float(r["t_us"]) / 1e6, windows)
     )
     late = [o.late_us / 1e6 for o in ops]
     metrics: dict[str, MetricValue] = {

@@ -14,10 +14,10 @@ well is told apart from a model that is off.
 :func:`fit_models` derives the dependency models from the real history: the
 empirical quantiles of the Redis-path latency become the Redis command time,
 the DB-path latency minus two Redis round trips (the miss before the query
-and the write after it) becomes the query time, and half the latency of a positive
-cache hit (two clock reads) becomes the cost of a clock read, as a
-distribution. Only operations outside fault
-windows are used.
+and the write after it) becomes the query time, and half the latency of a
+positive cache hit (two clock reads) becomes the cost of a clock read, as a
+distribution. Operations inside fault windows are left out, except Redis-path
+lookups during faults on other targets.
 """
 
 from __future__ import annotations
@@ -152,11 +152,16 @@ class CalibrationReport:
     def misses(self) -> list[Delta]:
         return [d for d in self.deltas if d.ok is False]
 
+    @property
+    def misses_within_noise(self) -> int:
+        """Misses inside the real p95's own 90 % interval (a longer run would decide)."""
+        return sum(d.within_noise is True for d in self.misses)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
             "within_targets": self.within_targets,
-            "misses_within_noise": sum(d.within_noise is True for d in self.misses),
+            "misses_within_noise": self.misses_within_noise,
             "real_history": str(self.real_history),
             "sim_history": str(self.sim_history),
             "models": self.models,
@@ -212,15 +217,11 @@ def _windows_on(history: Any, target: str) -> list[tuple[float, float]]:
     """Windows of the faults on ``target`` (by the history's fault records)."""
     names = {
         str(rec.get("name"))
-        for rec in getattr(history, "faults", [])
+        for rec in history.faults
         if rec.get("event") == "start" and rec.get("target") == target
     }
     windows = history.fault_windows() if names else {}
     return [w for name in names for w in windows.get(name, [])]
-
-
-def _within(t_s: float, windows: Sequence[tuple[float, float]]) -> bool:
-    return any(a <= t_s < b for a, b in windows)
 
 
 def fit_models(
@@ -239,24 +240,25 @@ def fit_models(
     query time is the DB-path quantile minus two Redis-path quantiles (the miss
     before, the write after), never below a quarter of the DB-path quantile.
     """
+    from resilience.scenario.metrics import within
+
     base = base or ModelSettings()
     by_path: dict[str, list[float]] = {p: [] for p in _PATHS}
-    positive_hits: list[float] = []
     redis_faults = _windows_on(history, "redis")
     for op in history.ops:
         if op.op != "lookup" or op.key == "invalid" or op.phase == "warmup":
             continue
         if op.outcome not in ("success", "fallback") or op.path not in ("cache", "redis", "db"):
             continue
-        if op.phase == "during" and (op.path != "redis" or _within(op.t_us / 1e6, redis_faults)):
+        if op.phase == "during" and (op.path != "redis" or within(op.t_us / 1e6, redis_faults)):
+            continue
+        # A positive memory hit is timed across two clock reads (the cache's TTL
+        # check and the end); a negative one reads once more, so it is left out.
+        if op.path == "cache" and op.outcome != "success":
             continue
         by_path[op.path].append(op.latency_us / 1e6)
-        if op.path == "cache" and op.outcome == "success":
-            positive_hits.append(op.latency_us / 1e6)
     changes: dict[str, Any] = {}
-    # A positive memory hit is timed across two clock reads (the cache's TTL
-    # check and the end); a negative one reads once more, so it is left out.
-    cache = positive_hits
+    cache = by_path["cache"]
     overhead = 2 * base.clock_read_cost_s
     if len(cache) >= MIN_SAMPLES:
         per_read = Empirical.from_samples([x / 2 for x in cache])
@@ -398,9 +400,8 @@ def print_calibration(report: CalibrationReport, console: Any) -> None:
     if report.within_targets:
         console.print("within targets")
         return
-    misses = report.misses
-    noisy = sum(d.within_noise is True for d in misses)
-    console.print(f"[red]outside the calibration targets[/] ({len(misses)} miss(es))")
+    noisy = report.misses_within_noise
+    console.print(f"[red]outside the calibration targets[/] ({len(report.misses)} miss(es))")
     if noisy:
         console.print(
             f"{noisy} of them within the real run's own 90 % interval for that percentile: "

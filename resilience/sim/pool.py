@@ -7,8 +7,8 @@ last-in first-out like both drivers' pools — which is why a toxic with
 toxicity 0.3 hits about 30 % of *connections*, and at low concurrency all or
 none of the requests. ``min_size`` connections are open from the start (a
 warm pool: asyncpg's ``min_size``, connected before the service takes
-traffic); the rest open on demand. Callers beyond ``max_size`` wait first-in first-out. A
-connection that failed or whose operation was cancelled is closed and
+traffic); the rest open on demand. Callers beyond ``max_size`` wait first-in
+first-out. A connection that failed or whose operation was cancelled is closed and
 replaced by a fresh one on a later acquire. Opening a connection runs in a
 task of its own, like the service's pool (whose connection setup has its own,
 longer timeout): a lookup that times out while a connection is being opened
@@ -58,8 +58,6 @@ class ModelPool:
         self.max_size = max_size
         self.handshakes = tuple(handshakes)
         self.rng = rng
-        # Open before the run starts, as asyncpg's create_pool connects min_size
-        # connections before the service takes traffic.
         self._idle: list[ModelConnection] = [proxy.connect() for _ in range(min_size)]
         self._open = min_size
         self._waiters: deque[asyncio.Future[ModelConnection | None]] = deque()

@@ -56,15 +56,13 @@ def test_empirical_keeps_a_rare_slow_sample_rare() -> None:
 
 def test_clock_read_cost_is_fitted_on_positive_cache_hits() -> None:
     """A positive hit spans two clock reads; a negative one reads once more, so it is left out."""
-    from types import SimpleNamespace
-
-    from resilience.scenario.history import OpRecord
+    from resilience.scenario.history import History, OpRecord
 
     def op(outcome: str, latency_us: int) -> OpRecord:
         return OpRecord(0, "lookup", "known", outcome, "cache", None, latency_us, 0, 0, "before")
 
     ops = [op("success", 10)] * 50 + [op("fallback", 90)] * 50
-    fitted = fit_models(SimpleNamespace(ops=ops))
+    fitted = fit_models(History(meta={}, ops=ops))
     assert fitted.clock_read_cost is not None
     assert fitted.clock_read_cost.quantile(0.99) == pytest.approx(5e-6)
 
