@@ -61,9 +61,11 @@ def test_check_goes_on_past_a_binary_file_and_reports_each_file(tmp_path: Path) 
     (tmp_path / "03-also-good.yaml").write_text(GOOD.replace("good", "also-good"))
     result = CliRunner().invoke(app, ["run", "--check", str(tmp_path)])
     assert result.exit_code == 2
-    assert "ok " in result.output and "01-good.yaml: good" in result.output
+    assert "ok " in result.output
+    assert "01-good.yaml: good" in result.output
     assert "03-also-good.yaml: also-good" in result.output
-    assert "02-blob.yaml" in result.output and "not a UTF-8 text file" in result.output
+    assert "02-blob.yaml" in result.output
+    assert "not a UTF-8 text file" in result.output
     assert "1 of 3 file(s) invalid" in result.output
     assert "Traceback" not in result.output
 
@@ -73,14 +75,16 @@ def test_running_a_binary_file_exits_2_naming_it(tmp_path: Path) -> None:
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     result = CliRunner().invoke(app, ["run", str(binary)])
     assert result.exit_code == 2
-    assert "blob.yaml" in result.output and "not a UTF-8 text file" in result.output
+    assert "blob.yaml" in result.output
+    assert "not a UTF-8 text file" in result.output
 
 
 def test_check_files_keeps_every_file_and_flags_a_reused_name(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(GOOD)
     (tmp_path / "b.yaml").write_text(GOOD)
     first, second = check_files([tmp_path])
-    assert first.scenario is not None and first.issues == []
+    assert first.scenario is not None
+    assert first.issues == []
     assert second.scenario is None
     assert "also used by" in str(second.issues[0])
 
