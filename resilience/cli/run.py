@@ -21,7 +21,6 @@ from rich.console import Console
 
 __all__ = ["register"]
 
-DEFAULT_SUITE = Path("scenarios")
 DEFAULT_REPORTS = Path("reports")
 
 
@@ -64,7 +63,10 @@ def _progress_sink(enabled: bool) -> Iterator[Any]:
 def run(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Scenario files or directories (default: scenarios/)."),
+        typer.Argument(
+            help="Scenario files, directories or names "
+            "(default: ./scenarios, else the shipped suite)."
+        ),
     ] = None,
     report_dir: Annotated[
         Path | None,
@@ -100,9 +102,13 @@ def run(
     ] = False,
 ) -> None:
     """Run chaos scenarios and gate on the results (no arguments: the default suite)."""
+    from resilience.scenario.discovery import default_suite, resolve
     from resilience.scenario.loader import ScenarioError, load_suite
 
-    targets = paths or [DEFAULT_SUITE]
+    try:
+        targets = resolve(paths) if paths else [default_suite()]
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
     if check:
         raise typer.Exit(_check(targets, _console()))
     try:
