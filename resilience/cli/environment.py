@@ -171,7 +171,7 @@ def down(
         typer.Option("--all", help="also stop environments in use by a live run or test session"),
     ] = False,
 ) -> None:
-    """Stop every environment of this user: orphaned, detached or foreground `up` (--all: any)."""
+    """Stop this user's environments: orphans, a detached or foreground `up` (--all: any)."""
     from resilience.backends.state import StateDir
 
     state = StateDir()

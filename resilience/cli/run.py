@@ -73,7 +73,7 @@ def run(
         typer.Option(
             "--report-dir",
             "-o",
-            help="Where reports go (default: reports/<timestamp>-<scenario|suite>/).",
+            help="Where reports go (default: a new folder in reports/ named by time and scenario).",
         ),
     ] = None,
     backend: Annotated[
