@@ -72,6 +72,8 @@ def test_the_wheel_ships_the_scenarios_and_load_profiles(tmp_path: Path) -> None
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
+    if build.returncode != 0 and "NewConnectionError" in build.stderr:
+        pytest.skip("building the wheel needs setuptools from PyPI, which is not reachable")
     assert build.returncode == 0, build.stderr
     [wheel] = tmp_path.glob("resilience-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
