@@ -175,7 +175,7 @@ def down(
     from resilience.backends.state import StateDir
 
     state = StateDir()
-    stopped = 0
+    stopped = left = 0
     for marker in state.markers():
         description = _describe(marker)
         if not marker.owner_alive():
@@ -189,6 +189,7 @@ def down(
                 f"left running: environment {description}, in use by pid {owner} "
                 f"({_command_line(owner)}); stop that process, or use --all"
             )
+            left += 1
             continue
         _terminate(owner, timeout_s)
         if marker.directory.exists():  # the owner died without its teardown
@@ -196,7 +197,7 @@ def down(
         typer.echo(f"stopped environment {description} of pid {owner}")
         stopped += 1
     stopped += _stop_detached_without_marker(timeout_s)
-    if stopped == 0:
+    if stopped == 0 and left == 0:
         typer.echo("no environment is running")
 
 

@@ -135,6 +135,42 @@ def test_sigkill_of_the_owner_reaps_registered_groups_tagged_escapees_and_paths(
         owner.wait()
 
 
+FORKING_OWNER = textwrap.dedent(
+    """
+    import json, os, subprocess, sys, time
+    from resilience.backends.watchdog import Watchdog
+
+    watchdog = Watchdog.start(grace_s=1.0)
+    group = subprocess.Popen(["sleep", "300"], start_new_session=True, env=watchdog.child_env())
+    watchdog.register(group.pid, kind="stub", label="sleeper")
+    forked = os.fork()  # keeps the pipe's write end open: no end-of-file when we die
+    if forked == 0:
+        time.sleep(300)
+        os._exit(0)
+    print(json.dumps({"group": group.pid, "forked": forked}), flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def test_the_owners_death_is_seen_even_when_a_forked_child_holds_the_pipe() -> None:
+    owner = subprocess.Popen([sys.executable, "-c", FORKING_OWNER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    pids: dict[str, int] = {}
+    try:
+        assert owner.stdout is not None
+        pids = json.loads(owner.stdout.readline())
+        owner.kill()
+        owner.wait()
+        assert _wait_for(lambda: not _alive(pids["group"]), 5.0)
+    finally:
+        for pid in pids.values():
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        owner.kill()
+        owner.wait()
+
+
 def test_close_reaps_only_what_is_still_registered(tmp_path: Path) -> None:
     watchdog = Watchdog.start(grace_s=0.5)
     stopped = subprocess.Popen(["sleep", "300"], start_new_session=True)
@@ -266,6 +302,7 @@ def test_down_leaves_an_environment_in_use_by_a_live_process_unless_all(
                               timeout=60, check=False)  # fmt: skip
         assert down.returncode == 0
         assert f"in use by pid {holder.pid}" in down.stdout
+        assert "no environment is running" not in down.stdout
         assert marker.directory.exists()
         assert holder.poll() is None
         down_all = subprocess.run([*CLI, "down", "--all"], env=env, capture_output=True,
