@@ -93,3 +93,12 @@ def test_the_wheel_ships_the_scenarios_and_load_profiles(tmp_path: Path) -> None
     )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
     assert str(site / "resilience" / "_bundled" / "scenarios") in check.stdout
+
+
+def test_tune_takes_a_scenario_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["tune", "steady-state", "--param", "breaker.failure_threshold=3", "-o", "out"]
+    )
+    assert result.exit_code in (0, 1), result.output  # ran: a verdict, not bad input
+    assert (tmp_path / "out").exists()
