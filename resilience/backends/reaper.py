@@ -209,8 +209,6 @@ def _serve(args: argparse.Namespace) -> int:
     os.set_blocking(0, False)
     selector = selectors.DefaultSelector()
     selector.register(0, selectors.EVENT_READ)
-    sys.stdout.write("ready\n")
-    sys.stdout.flush()
     buffer = b""
     while not reap_now:
         if not selector.select(timeout=_OWNER_POLL_S):
