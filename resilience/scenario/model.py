@@ -228,15 +228,17 @@ class GateSpec(_Spec):
 
     expr: str
     phase: str = "all"
+    allow_no_data: bool = False
+    """The gate may see no data (as ``… if any``); otherwise NO DATA fails the run."""
 
     @model_validator(mode="after")
     def _parses(self) -> GateSpec:
-        parse_scoped_gate(self.expr, self.phase)  # a GateSyntaxError is a ValueError
+        self.scoped  # noqa: B018  (a GateSyntaxError is a ValueError)
         return self
 
     @property
     def scoped(self) -> ScopedGate:
-        return parse_scoped_gate(self.expr, self.phase)
+        return parse_scoped_gate(self.expr, self.phase, allow_no_data=self.allow_no_data)
 
 
 def _normalise_gates(value: Any) -> Any:

@@ -2,7 +2,7 @@
 
 ::
 
-    gate   := metric [aggregation] op number [unit] ["@" phase]
+    gate   := metric [aggregation] op number [unit] ["@" phase] ["if any"]
     metric := name ("." name)*            e.g. cache.hit_rate, lookup.cache
     aggregation := avg | min | max | med | count | sum | rate
                  | p(N) | per_s | per_min | per_hour
@@ -13,7 +13,9 @@
 
 Examples: ``cache.hit_rate >= 0.70``, ``lookup.cache p(99) < 1ms``,
 ``breaker.opens per_hour < 1``, ``success_rate >= 95% @ during: pg-down``,
-``fallback_rate < 0.10 @ recovery within 10s``.
+``fallback_rate < 0.10 @ recovery within 10s``,
+``lookup.db p(99) < 50ms @ during: pg-down if any`` (``if any``: the gate may see
+no data; without it a gate that saw none fails the run).
 
 The grammar knows no metric names: whoever evaluates decides what exists
 (the scenario harness and the Locust profiles use different sets).
@@ -237,16 +239,22 @@ def _num(value: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ScopedGate:
-    """A :class:`Gate` and the :class:`Phase` it is evaluated in."""
+    """A :class:`Gate` and the :class:`Phase` it is evaluated in.
+
+    ``allow_no_data``: the gate may see no data (``… if any`` in the text, or
+    ``allow_no_data: true``); without it a gate with no data fails the run.
+    """
 
     gate: Gate
     phase: Phase = Phase()
+    allow_no_data: bool = False
 
     @property
     def source(self) -> str:
+        suffix = " if any" if self.allow_no_data else ""
         if self.phase.kind == "all":
-            return self.gate.source
-        return f"{self.gate.source} @ {self.phase}"
+            return f"{self.gate.source}{suffix}"
+        return f"{self.gate.source} @ {self.phase}{suffix}"
 
     def __repr__(self) -> str:
         return f"ScopedGate({self.source!r})"
@@ -335,11 +343,29 @@ def parse_gate(text: str) -> Gate:
     return Gate(metric, aggregation, percentile, op, value, unit, source)
 
 
-def parse_scoped_gate(text: str, phase: str | Phase | None = None) -> ScopedGate:
-    """Parse ``expr [@ phase]``; an explicit ``phase`` argument wins over none in the text."""
+_IF_ANY_RE = re.compile(r"\s+if\s+any\s*$")
+
+
+def parse_scoped_gate(
+    text: str, phase: str | Phase | None = None, *, allow_no_data: bool = False
+) -> ScopedGate:
+    """Parse ``expr [@ phase] [if any]``; an explicit ``phase`` wins over none in the text.
+
+    ``if any`` at the end (after the threshold or after the phase) or
+    ``allow_no_data`` lets the gate see no data without failing.
+    """
     if not isinstance(text, str):
         raise GateSyntaxError(repr(text), 0, f"a gate is a string, got {type(text).__name__}")
-    expr, at, scope = text.partition("@")
+    body = text
+    if_any = _IF_ANY_RE.search(body)
+    if if_any is not None:
+        body = body[: if_any.start()]
+        allow_no_data = True
+    expr, at, scope = body.partition("@")
+    if_any = _IF_ANY_RE.search(expr)
+    if if_any is not None and at:
+        expr = expr[: if_any.start()] + " " * (len(expr) - if_any.start())
+        allow_no_data = True
     try:
         gate = parse_gate(expr.rstrip())
     except GateSyntaxError as exc:
@@ -356,7 +382,7 @@ def parse_scoped_gate(text: str, phase: str | Phase | None = None) -> ScopedGate
         parsed = phase
     elif phase:
         parsed = parse_phase(phase)
-    return ScopedGate(gate, parsed)
+    return ScopedGate(gate, parsed, allow_no_data)
 
 
 def _skip(s: str, pos: int) -> int:

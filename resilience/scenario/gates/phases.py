@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from resilience.scenario.gates.evaluate import GateResult, Metrics, check
+from resilience.scenario.gates.evaluate import GateResult, Metrics, check, no_data
 from resilience.scenario.gates.grammar import Phase, ScopedGate
 
 __all__ = ["Timeline", "Window", "evaluate_scoped", "windows_for"]
@@ -99,9 +99,7 @@ def evaluate_scoped(
             results.append(_recovery(gate, timeline, metrics_for, step_s, min_window_s))
             continue
         if not windows:
-            results.append(
-                GateResult(gate, "nodata", None, f"phase {gate.phase} is empty in this run")
-            )
+            results.append(no_data(gate, f"phase {gate.phase} is empty in this run"))
             continue
         results.append(check(gate, metrics_for(windows)))
     return results
@@ -118,9 +116,7 @@ def _recovery(
     faults = timeline.fault_windows(gate.phase.fault)
     limit = gate.phase.within_s or 0.0
     if not faults:
-        return GateResult(
-            gate, "nodata", None, "no fault ended in this run, nothing to recover from"
-        )
+        return no_data(gate, "no fault ended in this run, nothing to recover from")
     ref = faults[-1][1]
     buckets: list[tuple[float, GateResult]] = []
     t = ref
@@ -131,7 +127,7 @@ def _recovery(
         t += step_s
     held = [(start, r) for start, r in buckets if r.status != "nodata"]
     if not held:
-        return GateResult(gate, "nodata", None, "no data after the fault to judge recovery")
+        return no_data(gate, "no data after the fault to judge recovery")
     last_failure = max((i for i, (_, r) in enumerate(held) if r.status == "fail"), default=-1)
     if last_failure == len(held) - 1:
         return GateResult(
