@@ -91,9 +91,11 @@ class LookupService:
     ``redis_tier`` may be ``None`` (in-memory only).
     ``retry`` wraps each database attempt, the breaker wraps the whole retried
     call (one failed lookup = one breaker failure). ``db_timeout_s`` bounds
-    each attempt. ``open_breaker_redis_timeout_s``, when set, bounds the Redis
-    tier read while the breaker is open (a later answer fills the memory tier);
-    ``None`` waits for the tier as usual (it has its own timeout).
+    each attempt, capped by what is left of the retry's ``deadline_s``
+    (:meth:`Retry.attempt_timeout_s`; the retry shares ``clock``).
+    ``open_breaker_redis_timeout_s``, when set, bounds the Redis tier read
+    while the breaker is open (a later answer fills the memory tier); ``None``
+    waits for the tier as usual (it has its own timeout).
     ``listeners`` get every :class:`LookupResult` (analytics, error tracking);
     they must not block or raise.
     """
@@ -270,8 +272,10 @@ class LookupService:
         async def attempt() -> T:
             nonlocal attempts
             attempts += 1
+            # capped by what is left of the retry deadline (same clock): a real bound
+            timeout_s = retry.attempt_timeout_s(called, self.db_timeout_s)
             try:
-                return await bounded(query(), self.db_timeout_s, what=what)
+                return await bounded(query(), timeout_s, what=what)
             except ResilienceError:
                 raise
             except Exception as exc:
