@@ -164,6 +164,13 @@ class LookupService:
             result = await self._answer_from_tiers(started, slug)
         return result
 
+    def refused(self, slug: str) -> LookupResult:
+        """Record ``slug`` as refused before any lookup (e.g. by HTTP request validation):
+        counted as an ``invalid`` lookup like one :meth:`lookup_result` refuses."""
+        return self._finish(
+            self.clock.monotonic(), slug, None, "invalid", "invalid", "invalid_slug", 0
+        )
+
     def _answer_at_once(self, started: float, slug: str) -> LookupResult | None:
         """The result of an invalid slug or a memory-tier answer, else ``None``.
 
@@ -520,8 +527,19 @@ class LookupService:
     # -- reporting ---------------------------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
-        """The JSON of ``GET /health`` (see :mod:`resilience.service.health`)."""
-        return await check_health(self.probes, breaker=self.breaker, lookups=self.failure_window)
+        """The JSON of ``GET /health`` (see :mod:`resilience.service.health`).
+
+        With an outbox, ``components.outbox`` gives its counts; any dead letter
+        makes it ``degraded`` (a job needs a person: see ``{prefix}:jobs:dead``).
+        """
+        body = await check_health(self.probes, breaker=self.breaker, lookups=self.failure_window)
+        if self.outbox is not None:
+            counts = self.outbox.stats()
+            body.setdefault("components", {})["outbox"] = {
+                "status": "degraded" if counts["dead_lettered"] else "healthy",
+                **counts,
+            }
+        return body
 
     def metrics_text(self) -> str:
         """The Prometheus text of this instance alone."""
