@@ -182,6 +182,7 @@ def metrics_for(
         records: dict[str, Sequence[Mapping[str, Any]]] = {
             "migration": history.migration,
             "sample": history.samples,
+            "check": history.checks,
         }
         metrics.update(
             vocabulary.compute(

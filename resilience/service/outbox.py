@@ -123,6 +123,11 @@ class JobOutbox:
         """Jobs waiting in the outbox (all instances)."""
         return int(await bounded(self._client.hlen(self.key), self._timeout_s, what="HLEN"))
 
+    async def queued_keys(self) -> set[str]:
+        """Idempotency keys of the jobs waiting in the outbox (all instances)."""
+        raw = await bounded(self._client.hgetall(self.key), self._timeout_s, what="HGETALL")
+        return {_text(k) for k in raw}
+
     async def dead_letters(self) -> dict[str, DeadLetter]:
         """The dead letters (all instances): idempotency key → entry."""
         raw = await bounded(

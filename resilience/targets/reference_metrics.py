@@ -27,6 +27,11 @@ the database). Latencies are samples in seconds, rates ratios in [0, 1]
 ``jobs``                   job posts;  ``jobs.accepted``, ``jobs.accepted_rate`` (/ valid posts)
 ``jobs.refused_rate``      refused / malformed-slug posts
 ``jobs.null_uuid``         accepted jobs stored without a ``micro_uuid``
+``jobs.stored`` …          the end-of-run reconciliation (whole run; ``None`` without
+                           job posts): ``jobs.acknowledged``, ``jobs.stored`` (exactly
+                           as sent, under its key), ``jobs.queued`` (still in the outbox
+                           when the bounded drain ended), ``jobs.dead_lettered``,
+                           ``jobs.lost``, ``jobs.duplicated`` (see targets/reconcile.py)
 ``migration.*``            backfill: runs, failed_runs, completed (1/0), pending,
                            failure_rate, skipped, consistent (statistics add up: 1/0)
 =========================  =================================================
@@ -46,7 +51,7 @@ from resilience.targets.vocabulary import (
     register_vocabulary,
 )
 
-__all__ = ["MIGRATION_NAMES", "NAMES", "reference_metrics"]
+__all__ = ["MIGRATION_NAMES", "NAMES", "RECONCILE_NAMES", "reference_metrics"]
 
 MIGRATION_NAMES = (
     "migration.runs",
@@ -56,6 +61,15 @@ MIGRATION_NAMES = (
     "migration.failure_rate",
     "migration.skipped",
     "migration.consistent",
+)
+
+RECONCILE_NAMES = (
+    "jobs.acknowledged",
+    "jobs.stored",
+    "jobs.queued",
+    "jobs.dead_lettered",
+    "jobs.lost",
+    "jobs.duplicated",
 )
 
 NAMES = frozenset(
@@ -86,8 +100,17 @@ NAMES = frozenset(
         "jobs.refused_rate",
         "jobs.null_uuid",
         *MIGRATION_NAMES,
+        *RECONCILE_NAMES,
     }
 )
+
+
+def _reconciled(records: Sequence[Mapping[str, Any]]) -> dict[str, MetricValue]:
+    """The reconciliation's counts (whole run), ``None`` each when there was none."""
+    check = next((r for r in reversed(records) if r.get("name") == "reconcile"), None)
+    found = check.get("metrics", {}) if check is not None else {}
+    return {name: found.get(name) for name in RECONCILE_NAMES}
+
 
 _HIT_PATHS = frozenset({"cache", "redis"})
 
@@ -158,6 +181,7 @@ def reference_metrics(data: VocabularyInput) -> dict[str, MetricValue]:
         "jobs.null_uuid": sum(1 for o in accepted if o.path == "null_uuid"),
     }
     metrics.update(_migration(data.records.get("migration", ())))
+    metrics.update(_reconciled(data.records.get("check", ())))
     return metrics
 
 
