@@ -143,6 +143,7 @@ class LookupService:
         self.open_breaker_redis_timeout_s = open_breaker_redis_timeout_s
         self._inflight: dict[str, asyncio.Future[LookupResult]] = {}
         self._open_reads: dict[str, asyncio.Task[TierValue | None]] = {}
+        self._trial_retries: dict[int, Retry] = {}
 
     # -- single lookups ------------------------------------------------------------
 
@@ -293,6 +294,10 @@ class LookupService:
         except CircuitOpenError as exc:
             return None, exc, 0
         called = self.clock.monotonic()
+        if self.breaker.state == "half_open":
+            # A half-open trial is one database attempt, not a retried call: the
+            # breaker's half_open_max_calls then bounds the attempts per window.
+            retry = self._trial_retry(retry)
         try:
             value: T = await retry.acall(attempt)
         except Exception as exc:
@@ -304,6 +309,13 @@ class LookupService:
             raise
         self.breaker.on_success(permit, self.clock.monotonic() - called)
         return value, None, attempts
+
+    def _trial_retry(self, retry: Retry) -> Retry:
+        """``retry`` with a single attempt (memoised per policy)."""
+        single = self._trial_retries.get(id(retry))
+        if single is None:
+            single = self._trial_retries[id(retry)] = retry.replace(max_attempts=1)
+        return single
 
     def _failed(
         self, started: float, slug: str, error: ResilienceError, attempts: int

@@ -12,6 +12,8 @@ the database). Latencies are samples in seconds, rates ratios in [0, 1]
 ``lookup.fallback``        latency of lookups that fell back (no tier answered)
 ``lookup.invalid``         latency of refused (malformed) lookups
 ``lookup.attempts``        database attempts per valid lookup (samples)
+``db.calls``               database attempts of the operations (count; per window
+                           with ``@ each half_open``: at most half_open_max_calls)
 ``lookups``                lookups (count)
 ``job``                    latency of job posts
 ``cache.hit_rate``         (memory + Redis hits) / valid lookups
@@ -81,6 +83,7 @@ NAMES = frozenset(
         "lookup.fallback",
         "lookup.invalid",
         "lookup.attempts",
+        "db.calls",
         "lookups",
         "job",
         "cache.hit_rate",
@@ -156,6 +159,7 @@ def reference_metrics(data: VocabularyInput) -> dict[str, MetricValue]:
         "lookup.fallback": _lat(valid, "fallback"),
         "lookup.invalid": _lat(invalid),
         "lookup.attempts": [float(o.attempts) for o in valid],
+        "db.calls": sum(o.attempts for o in ops),
         "job": _lat(jobs),
         "cache.hit_rate": _ratio(hits, n),
         "cache.memory_hit_rate": _ratio(memory_hits, n),
