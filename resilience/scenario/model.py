@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic_core import PydanticCustomError
 
 from resilience.scenario.gates import ScopedGate, default_gates, parse_scoped_gate
+from resilience.scenario.gates.grammar import BREAKER_STATES
 
 __all__ = [
     "TOXIC_ATTRIBUTES",
@@ -372,7 +373,7 @@ class Scenario(_Spec):
                 )
         for j, spec in enumerate(self.gates or []):
             named = spec.scoped.phase.fault
-            if named is not None and named not in seen:
+            if named is not None and named not in seen and named not in BREAKER_STATES:
                 hint = difflib.get_close_matches(named, sorted(seen), n=1)
                 did = f"; did you mean {hint[0]!r}?" if hint else ""
                 problems.append(
