@@ -296,12 +296,22 @@ class SteadyStateSpec(_Spec):
 
     ``probes`` lookups of known slugs must all succeed and the breaker must be
     closed; after the faults, the check is retried for up to ``timeout``.
+    ``probes: 0`` or ``required: false`` skip the check before the workload (a
+    cold start: nothing has warmed the service's caches or pool at t = 0).
     """
 
-    probes: int = Field(default=20, ge=1, le=10_000)
+    probes: int = Field(default=20, ge=0, le=10_000)
+    """0: a cold start (below); after the faults only the breaker is checked."""
     timeout: PositiveSeconds = 30.0
     required: bool = True
-    """When true, a failed check after the faults fails the run (exit 1)."""
+    """When true, a failed check after the faults fails the run (exit 1); false also
+    makes the run a cold start."""
+
+    @property
+    def cold_start(self) -> bool:
+        """No probe before the workload: cache, Redis and pool are cold at t = 0
+        (``probes: 0`` or ``required: false``)."""
+        return self.probes == 0 or not self.required
 
 
 class Scenario(_Spec):

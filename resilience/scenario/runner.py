@@ -401,9 +401,12 @@ class _Run(BackfillSteps):
             breaker.add_listener(_BreakerRecorder(self))
             self.breaker_from_listener = True
         self.phase = "steady-before"
-        ok, detail = await steady_state_check(
-            self.stack, steady.probes, timeout_s=min(10.0, steady.timeout), target=self.target
-        )
+        if steady.cold_start:  # nothing touches the target before t = 0
+            ok, detail = True, "cold start: no probes before the workload"
+        else:
+            ok, detail = await steady_state_check(
+                self.stack, steady.probes, timeout_s=min(10.0, steady.timeout), target=self.target
+            )
         if ok:
             _quiet_gc_start()
         self.w0 = self.clock.monotonic()

@@ -286,3 +286,39 @@ def test_a_hung_postgres_never_holds_a_lookup_past_the_retry_deadline(tmp_path: 
     slowest_s = max(r["latency_us"] for r in hung) / 1e6
     assert 1.0 < slowest_s <= 1.5 + 0.01  # a second attempt ran, cut at the deadline
     assert max(r["attempts"] for r in hung) == 2  # no third attempt past the deadline
+
+
+def test_a_cold_start_touches_nothing_before_t0(tmp_path: Path) -> None:
+    """probes: 0 — no steady-state lookups before the workload: the first lookups of the
+    most popular slugs go to the database (warm: the probes cached them)."""
+
+    def first_paths(steady: dict[str, Any], name: str) -> tuple[list[str], list[dict[str, Any]]]:
+        scenario = make_scenario(
+            workload={
+                "duration": 6,
+                "rate": 50,
+                "warmup": 1,
+                "mix": {"lookup": 1.0},
+                "keys": {"catalogue_size": 500, "unknown_share": 0.0},
+            },
+            faults=[],
+            steady_state=steady,
+        )
+        path = tmp_path / f"{name}.jsonl"
+        run_simulated(scenario, history_path=path)
+        records = _records(path)
+        ops = [r for r in records if r["type"] == "op"]
+        top = {r["slug"] for r in ops[:200]}
+        seen: set[str] = set()
+        firsts = []
+        for r in ops:
+            if r["slug"] in top and r["slug"] not in seen:
+                seen.add(r["slug"])
+                firsts.append(r["path"])
+        return firsts, [r for r in records if r["type"] == "steady"]
+
+    cold, cold_steady = first_paths({"probes": 0, "timeout": "5s"}, "cold")
+    warm, _ = first_paths({"probes": 50, "timeout": "5s"}, "warm")
+    assert cold_steady[0]["detail"] == "cold start: no probes before the workload"
+    assert "cache" not in cold  # nothing was cached before t = 0
+    assert "cache" in warm
