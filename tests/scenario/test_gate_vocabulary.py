@@ -193,3 +193,38 @@ def test_the_new_forms_on_a_simulated_outage(tmp_path: Path) -> None:
     for source, r in by_gate.items():
         assert r.status == "pass", f"{source}: {r.message}"
     assert by_gate["breaker.opens <= 1 @ each flap"].observed == 1
+
+
+# -- report formatting ----------------------------------------------------------------------
+
+
+def test_recovery_shows_the_time_beside_the_rule_and_durations_share_one_unit() -> None:
+    from rich.console import Console
+
+    from resilience.scenario.gates import check
+    from resilience.scenario.loader import parse_scenario
+    from resilience.scenario.reports.terminal import gate_table
+    from resilience.scenario.runner import RunResult
+
+    scenario = parse_scenario(
+        "name: units\nseed: 1\nworkload: {duration: 10s, rate: 10}\n"
+        "gates: [lookup.db max < 1s, lookup.cache p(99) < 1ms]\n"
+    )
+    result = RunResult(scenario=scenario, history_path=Path("unused.jsonl"))
+    metrics = {"lookup.db": [0.6888], "lookup.cache": [0.000019], "window_s": 5.0}
+    result.results = [check(g, metrics) for g in scenario.scoped_gates()]
+    [recovery] = evaluate_scoped(
+        [parse_scoped_gate("degraded_rate < 0.02 @ recovery within 8s")],
+        Timeline(0.0, 20.0, {"f": [(2.0, 5.0)]}),
+        lambda ws: {"degraded_rate": 0.5 if ws[0][0] < 8.0 else 0.0, "window_s": 1.0},
+    )
+    result.results.append(recovery)
+    console = Console(record=True, width=200)
+    console.print(gate_table(result))
+    text = console.export_text()
+    for shown in ("688.8ms", "< 1000ms", "0.019ms"):
+        assert shown in text
+    for mixed in ("0.6888s", "19us"):
+        assert mixed not in text
+    assert recovery.observed_text == "recovered in 3.0s"
+    assert recovery.target_text == "< 0.02 again within 8s"

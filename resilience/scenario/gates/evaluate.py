@@ -109,16 +109,18 @@ class GateResult:
 
     @property
     def observed_text(self) -> str:
+        """The observed value; for a recovery gate the time it took (``recovered in 3.0s``)."""
         if self.observed is None:
             return "no data"
         if self.gate.phase.kind == "recovery":
-            return f"{self.observed:.1f}s"
+            return f"recovered in {self.observed:.1f}s"
         return self.gate.gate.format_value(self.observed)
 
     @property
     def target_text(self) -> str:
+        """The rule; for a recovery gate the rule and the time limit (``< 0.02 within 8s``)."""
         if self.gate.phase.kind == "recovery":
-            return f"{self.gate.gate.target} within {self.gate.phase.within_s:g}s"
+            return f"{self.gate.gate.target} again within {self.gate.phase.within_s:g}s"
         return self.gate.gate.target
 
     def to_dict(self) -> dict[str, object]:

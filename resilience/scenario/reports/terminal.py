@@ -1,5 +1,8 @@
 """The terminal summary: one table per scenario (gate, phase, observed, target, verdict).
 
+Durations in the observed and target columns are all in ms (one unit per
+column); a recovery gate shows the time it took beside the rule and its limit.
+
 Runs with rate gates get a ``95 % bound`` column: the Poisson upper bound of
 the rate, starred when the verdict used it instead of the estimate.
 """
@@ -12,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from resilience.scenario.gates import GateResult
+from resilience.scenario.gates.grammar import DURATION_UNITS
 from resilience.scenario.runner import RunResult
 
 __all__ = ["print_result", "print_suite"]
@@ -31,13 +35,29 @@ def gate_table(result: RunResult) -> Table:
         table.add_column("95 % bound", justify="right")
     table.add_column("verdict")
     for r in result.results:
-        cells = [r.gate.gate.subject, str(r.gate.phase), r.observed_text, r.target_text]
+        cells = [r.gate.gate.subject, str(r.gate.phase), *_value_cells(r)]
         if bounds:
             cells.append(_bound_cell(r))
         style = _STYLE[r.status] if r.passed else "bold red"
         cells.append(f"[{style}]{r.label}[/]")
         table.add_row(*cells)
     return table
+
+
+def _value_cells(r: GateResult) -> tuple[str, str]:
+    """Observed and target; durations always in ms, so a column has one time unit."""
+    g = r.gate.gate
+    if g.unit not in DURATION_UNITS or r.gate.phase.kind == "recovery" or g.ref is not None:
+        return r.observed_text, r.target_text
+    observed = "no data" if r.observed is None else _ms(r.observed)
+    return observed, f"{g.op} {_ms(g.threshold)}"
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    if ms == int(ms) and abs(ms) < 1e9:
+        return f"{int(ms)}ms"
+    return f"{ms:.4g}ms" if abs(ms) < 1e4 else f"{ms:.0f}ms"
 
 
 def _bound_cell(r: GateResult) -> str:
