@@ -381,8 +381,18 @@ class Scenario(_Spec):
                         f"(duration {duration:g} s)",
                     )
                 )
+        times = {fault.name: fault.times for fault in self.faults}
         for j, spec in enumerate(self.gates or []):
             named = spec.scoped.phase.fault
+            nth = spec.scoped.phase.occurrence
+            if named in times and nth is not None and nth > times[named]:
+                problems.append(
+                    (
+                        ("gates", j),
+                        f"gate {spec.expr!r} names occurrence #{nth} of fault {named!r}, "
+                        f"which occurs {times[named]} time(s)",
+                    )
+                )
             if named is not None and named not in seen and named not in BREAKER_STATES:
                 hint = difflib.get_close_matches(named, sorted(seen), n=1)
                 did = f"; did you mean {hint[0]!r}?" if hint else ""

@@ -228,3 +228,18 @@ def test_recovery_shows_the_time_beside_the_rule_and_durations_share_one_unit() 
         assert mixed not in text
     assert recovery.observed_text == "recovered in 3.0s"
     assert recovery.target_text == "< 0.02 again within 8s"
+
+
+def test_a_scenario_names_occurrences_and_breaker_states_it_has() -> None:
+    from resilience.errors import InvalidInput
+    from resilience.scenario.loader import parse_scenario
+
+    head = (
+        "name: occ\nseed: 1\nworkload: {duration: 10s, rate: 10}\nfaults:\n"
+        "  - {name: flap, at: 2s, duration: 1s, every: 3s, times: 2, target: postgres,"
+        " action: disable}\ngates:\n"
+    )
+    ok = parse_scenario(head + "  - errors == 0 @ during flap#2\n  - errors == 0 @ each open\n")
+    assert len(ok.scoped_gates()) == 2
+    with pytest.raises(InvalidInput, match=r"occurrence #3 of fault 'flap', which occurs 2"):
+        parse_scenario(head + "  - errors == 0 @ during flap#3\n")
