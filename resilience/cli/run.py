@@ -312,7 +312,9 @@ def analyze(
     except ValidationError as exc:
         raise _fail(f"{history}: the meta record holds no valid scenario ({exc})") from None
     gates = _parse_gates(gate)
-    chosen = gates if gates is not None else [*scenario.scoped_gates(), *implicit_gates(scenario)]
+    chosen = (
+        gates if gates is not None else [*scenario.scoped_gates(), *implicit_gates(scenario, hist)]
+    )
     status = str((hist.end or {}).get("status", "completed"))
     result = RunResult(
         scenario=scenario,
