@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "service",  # resilience serve / migrate: the reference service
     "load",  # resilience load: Locust profiles
     "simulate",  # resilience tune / calibrate: virtual-time simulation
+    "images",  # resilience images build / status: local images for the docker backend
 )
 
 app = typer.Typer(

@@ -98,8 +98,12 @@ def up(
                 env.backend.set_purpose("up")
             urls = env.start()
         except BackendError as exc:
+            from resilience.backends import BackendUnavailable, ConfigurationError
+
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+            # The backend cannot run here or is misconfigured: bad input, exit 2.
+            unusable = isinstance(exc, BackendUnavailable | ConfigurationError)
+            raise typer.Exit(2 if unusable else 1) from None
         if schema or seed is not None:
             from resilience.db.schema import apply_schema
 
