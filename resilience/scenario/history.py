@@ -19,7 +19,9 @@ the first steady-state check). Record types:
 ``steady``  when (before|after), ok, detail
 ``migration`` event (run_start|run_end|run_error|final|unsupported), run,
             counts, stats, error
-``end``     status (completed|interrupted|crashed), workload_end_us, error
+``scrape``  samples (series → value) scraped from the target's Prometheus endpoint
+``target``  event (exited), error: the target process ended during the run
+``end``     status (completed|interrupted|crashed|target_failed), workload_end_us, error
 
 Operations are by far the most numerous records, so they have their own
 path: :meth:`HistoryWriter.write_op` queues an :class:`OpRecord` (a named
@@ -234,6 +236,8 @@ class History:
     steady: list[dict[str, Any]] = field(default_factory=list)
     migration: list[dict[str, Any]] = field(default_factory=list)
     end: dict[str, Any] | None = None
+    other: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Records of other types by type (``scrape``, ``target`` …), in file order."""
 
     @property
     def scenario_name(self) -> str:
@@ -352,6 +356,8 @@ class _Builder:
             history.migration.append(rec)
         elif kind == "end":
             history.end = rec
+        else:
+            history.other.setdefault(str(kind), []).append(rec)
 
     def finish(self) -> History:
         """The history so far: operations, faults and breaker records sorted by time."""
@@ -367,6 +373,7 @@ class _Builder:
             steady=list(head.steady),
             migration=list(head.migration),
             end=head.end,
+            other={kind: list(records) for kind, records in head.other.items()},
         )
 
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from resilience.errors import InvalidInput
 from resilience.scenario.gates import GateSyntaxError
-from resilience.scenario.metrics import METRIC_NAMES
+from resilience.scenario.metrics import known_metric, metric_names
 from resilience.scenario.model import Scenario
 
 __all__ = ["Issue", "ScenarioError", "discover", "load_scenario", "load_suite", "parse_scenario"]
@@ -205,11 +205,15 @@ def _check_gate_metrics(
 ) -> list[Issue]:
     issues: list[Issue] = []
     raw = data.get("gates")
+    kind = scenario.target_kind
+    requests = scenario.workload.requests
+    operations = [r.name for r in requests] if requests else ["lookup", "job"]
+    names = sorted(metric_names(kind) | set(operations))
     for i, spec in enumerate(scenario.gates or []):
         metric = spec.scoped.gate.metric
-        if metric in METRIC_NAMES:
+        if known_metric(metric, kind, operations):
             continue
-        hint = difflib.get_close_matches(metric, sorted(METRIC_NAMES), n=1)
+        hint = difflib.get_close_matches(metric, names, n=1)
         did = f"; did you mean {hint[0]!r}?" if hint else ""
         line = lines.get(("gates", i)) if isinstance(raw, list) else lines.get(("gates",))
         issues.append(

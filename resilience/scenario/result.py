@@ -18,7 +18,8 @@ class RunAborted(RuntimeError):
 
 @dataclass
 class RunResult:
-    """What one run produced. ``status``: completed, interrupted, crashed or aborted."""
+    """What one run produced. ``status``: completed, interrupted, crashed, aborted or
+    target_failed (the service under test stopped during the run: a failure, exit 1)."""
 
     scenario: Scenario
     history_path: Path
@@ -42,7 +43,9 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 every gate holds, 1 a gate failed, 2 the run itself could not be done."""
+        """0 every gate holds, 1 a gate failed (or the target died), 2 the run could not be done."""
+        if self.status == "target_failed":
+            return 1
         if self.status != "completed" or self.fault_errors:
             return 2
         return 0 if self.passed else 1
