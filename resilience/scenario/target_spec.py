@@ -43,7 +43,10 @@ operation's sequence number, a random integer (all from the run's seed)."""
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # ``json`` is a field's YAML name (a BaseModel attribute otherwise): written back by alias
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, serialize_by_alias=True
+    )
 
 
 def placeholders(text: str) -> list[str]:

@@ -1,8 +1,8 @@
 """The service under test as a child process: started, supervised, always stopped.
 
 :class:`TargetProcess` starts the command (split like a shell would, not run
-through one) in its own process group with its output in a log file; on
-Linux the child also gets a parent-death signal (``prctl(PR_SET_PDEATHSIG,
+through one; the harness's own ``bin`` directory first on ``PATH``) in its
+own process group with its output in a log file; on Linux the child also gets a parent-death signal (``prctl(PR_SET_PDEATHSIG,
 SIGKILL)``), so even a SIGKILL of the harness takes it down. :meth:`stop`
 sends SIGTERM to the group, then SIGKILL after ``shutdown_timeout_s``.
 """
@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -74,6 +75,14 @@ class TargetProcess:
             raise TargetStartError("target.command is empty")
         if cwd is not None and not Path(cwd).is_dir():
             raise TargetStartError(f"target.cwd {cwd!r} is not a directory")
+        # The harness's own environment first: `resilience`, `uvicorn` … of the same venv.
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        child_env = {**os.environ, "PATH": path, **env}
+        found = shutil.which(argv[0], path=child_env["PATH"])
+        if found is None and os.sep not in argv[0]:
+            raise TargetStartError(f"target.command: {argv[0]!r} not found (command: {command!r})")
+        if found is not None:
+            argv[0] = found
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "ab")  # noqa: SIM115  # handed to the child, closed below
         try:
@@ -85,7 +94,7 @@ class TargetProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=cwd,
-                env={**os.environ, **env},
+                env=child_env,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,  # only prctl, no locks
             )
