@@ -4,7 +4,8 @@
 through one; the harness's own ``bin`` directory first on ``PATH``) in its
 own process group with its output in a log file; on Linux the child also
 gets a parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)``), so even
-a SIGKILL of the harness takes it down. :meth:`stop` sends SIGTERM to the group, then SIGKILL after ``shutdown_timeout_s``.
+a SIGKILL of the harness takes it down. :meth:`stop` sends SIGTERM to the
+group, then SIGKILL after ``shutdown_timeout_s``.
 """
 
 from __future__ import annotations
