@@ -229,7 +229,8 @@ def test_bad_target_sections_name_the_problem() -> None:
             "name: x\ntarget: {command: 'app --db {postgress.url}'}\n"
             "workload: {duration: 1s, rate: 1, requests: [{name: a, path: /}]}\n"
         )
-    with pytest.raises(ScenarioError, match=r"target 'payment' is not a declared dependency"):
+    located = r"faults\[0\]\.target: target .payment. is not a declared dependency; did you mean"
+    with pytest.raises(ScenarioError, match=located):
         parse_scenario(
             "name: x\ndependencies: {payments: {upstream: '127.0.0.1:9000'}}\n"
             "workload: {duration: 2s, rate: 1}\n"
