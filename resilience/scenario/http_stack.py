@@ -250,6 +250,7 @@ async def open_http_stack(scenario: Scenario, *, pool: Any = None) -> AsyncItera
                     cwd=cwd,
                     log_path=log_dir / "target.log",
                     shutdown_timeout_s=spec.shutdown_timeout,
+                    watchdog=_watchdog(),
                 )
             except TargetStartError as exc:
                 raise RunAborted(str(exc)) from None
@@ -283,6 +284,16 @@ async def open_http_stack(scenario: Scenario, *, pool: Any = None) -> AsyncItera
         yield StaticStack(
             target=target, faults=controller, clock=SYSTEM_CLOCK, slugs=keys, mode="real"
         )
+
+
+def _watchdog() -> Any:
+    """The harness's reaper (h15a), or ``None`` when it cannot start (PDEATHSIG still holds)."""
+    try:
+        from resilience.backends.watchdog import shared_watchdog
+
+        return shared_watchdog()
+    except Exception:
+        return None
 
 
 async def _quietly(awaitable: Any) -> None:

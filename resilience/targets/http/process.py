@@ -4,8 +4,11 @@
 through one; the harness's own ``bin`` directory first on ``PATH``) in its
 own process group with its output in a log file; on Linux the child also
 gets a parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)``), so even
-a SIGKILL of the harness takes it down. :meth:`stop` sends SIGTERM to the
-group, then SIGKILL after ``shutdown_timeout_s``.
+a SIGKILL of the harness takes it down, and with a ``watchdog``
+(:func:`resilience.backends.watchdog.shared_watchdog`, the harness's reaper)
+the group and anything tagged from it is reaped even when it left the group.
+:meth:`stop` sends SIGTERM to the group, then SIGKILL after
+``shutdown_timeout_s``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 __all__ = ["TargetProcess", "TargetStartError", "log_tail"]
 
@@ -63,8 +67,10 @@ class TargetProcess:
         cwd: str | None,
         log_path: Path,
         shutdown_timeout_s: float = 10.0,
+        watchdog: Any = None,
     ) -> None:
         self.command = command
+        self._watchdog = watchdog
         self.log_path = log_path
         self.shutdown_timeout_s = shutdown_timeout_s
         self.started_at = time.time()
@@ -79,6 +85,8 @@ class TargetProcess:
         # The harness's own environment first: `resilience`, `uvicorn` … of the same venv.
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         child_env = {**os.environ, "PATH": path, **env}
+        if watchdog is not None:  # tags the child: the reaper finds it even outside its group
+            child_env = watchdog.child_env(child_env)
         found = shutil.which(argv[0], path=child_env["PATH"])
         if found is None and os.sep not in argv[0]:
             raise TargetStartError(f"target.command: {argv[0]!r} not found (command: {command!r})")
@@ -108,6 +116,9 @@ class TargetProcess:
         finally:
             log.close()
         self.pid = self.popen.pid
+        if watchdog is not None:
+            with contextlib.suppress(Exception):
+                watchdog.register(self.pid, kind="target", label=command[:80])
 
     def exit_code(self) -> int | None:
         """``None`` while it runs, else its exit code (negative: killed by that signal)."""
@@ -142,9 +153,17 @@ class TargetProcess:
         self._signal_group(signal.SIGKILL)  # whatever of the group is left
         if self.popen.poll() is None:
             await asyncio.to_thread(self.popen.wait, 5.0)
+        self._unregister()
+
+    def _unregister(self) -> None:
+        if self._watchdog is not None:
+            with contextlib.suppress(Exception):
+                self._watchdog.unregister(self.pid)
+            self._watchdog = None
 
     def kill_now(self) -> None:
         """Synchronous last resort (atexit, signal handlers): SIGKILL the group."""
         self._signal_group(signal.SIGKILL)
         with contextlib.suppress(Exception):
             self.popen.wait(2.0)
+        self._unregister()
