@@ -29,7 +29,11 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from resilience.clock import SYSTEM_CLOCK
-from resilience.scenario.faults import ToxiproxyFaultController
+from resilience.scenario.faults import (
+    FaultController,
+    RecordingFaultController,
+    ToxiproxyFaultController,
+)
 from resilience.scenario.model import Scenario
 from resilience.scenario.result import RunAborted
 from resilience.scenario.stack import StaticStack
@@ -196,35 +200,48 @@ async def open_http_stack(scenario: Scenario, *, pool: Any = None) -> AsyncItera
     spec = scenario.target
     assert isinstance(spec, HttpTargetSpec)
     async with contextlib.AsyncExitStack() as exits:
-        envs = pool
-        if envs is None:
-            envs = EnvironmentPool()
-            exits.push_async_callback(envs.aclose)
-        env = await envs.get(scenario.environment)
-        urls = env.urls
-        client = toxiproxy_client(urls.toxiproxy_api)
-        exits.push_async_callback(_quietly, client.aclose())
-        controller = ToxiproxyFaultController(client)
+        controller: FaultController
         extra: dict[str, tuple[str, str]] = {}
-        try:
-            await controller.clear_all()
-            for name, dep in (scenario.dependencies or {}).items():
-                if dep.upstream is None:
-                    continue
-                with contextlib.suppress(Exception):
-                    await client.delete_proxy(name)
-                info = await client.create_proxy(name, listen="127.0.0.1:0", upstream=dep.upstream)
-                exits.push_async_callback(_quietly, client.delete_proxy(name))
-                extra[name] = (info.listen, dep.upstream)
-            keys = await asyncio.wait_for(_prepare(urls, scenario), PREPARE_TIMEOUT_S)
-        except RunAborted:
-            raise
-        except Exception as exc:
-            raise RunAborted(
-                f"could not prepare the dependencies: {type(exc).__name__}: {exc}"
-            ) from exc
-        port = free_port()
-        values = environment_values(urls, extra, port)
+        if scenario.dependencies == {}:  # a service with no dependency: no environment at all
+            controller = RecordingFaultController()
+            keys = _keys(scenario)
+            if keys is None:
+                raise RunAborted(
+                    "workload.keys: with no dependencies there is no seeded catalogue; "
+                    "give the keys as 'values' or in a 'file'"
+                )
+            values = {"port": ""}
+        else:
+            envs = pool
+            if envs is None:
+                envs = EnvironmentPool()
+                exits.push_async_callback(envs.aclose)
+            env = await envs.get(scenario.environment)
+            urls = env.urls
+            client = toxiproxy_client(urls.toxiproxy_api)
+            exits.push_async_callback(_quietly, client.aclose())
+            controller = ToxiproxyFaultController(client)
+            try:
+                await controller.clear_all()
+                for name, dep in (scenario.dependencies or {}).items():
+                    if dep.upstream is None:
+                        continue
+                    with contextlib.suppress(Exception):
+                        await client.delete_proxy(name)
+                    info = await client.create_proxy(
+                        name, listen="127.0.0.1:0", upstream=dep.upstream
+                    )
+                    exits.push_async_callback(_quietly, client.delete_proxy(name))
+                    extra[name] = (info.listen, dep.upstream)
+                keys = await asyncio.wait_for(_prepare(urls, scenario), PREPARE_TIMEOUT_S)
+            except RunAborted:
+                raise
+            except Exception as exc:
+                raise RunAborted(
+                    f"could not prepare the dependencies: {type(exc).__name__}: {exc}"
+                ) from exc
+            values = environment_values(urls, extra, 0)
+        values["port"] = str(free_port())
         try:
             base_url = fill(spec.url, values, field="target.url")
             env_vars = {k: fill(v, values, field=f"target.env.{k}") for k, v in spec.env.items()}

@@ -426,7 +426,8 @@ class Scenario(_Spec):
     def _target_sections(self) -> Scenario:
         deps = self.dependencies or {}
         check_dependencies(deps)
-        declared = sorted(set(deps) | set(BUILTIN_DEPENDENCIES))
+        # None: the built-ins; a mapping (even empty): exactly what it names
+        declared = sorted(deps) if self.dependencies is not None else list(BUILTIN_DEPENDENCIES)
         problems: list[tuple[tuple[str | int, ...], str]] = []
         for i, fault in enumerate(self.faults):
             if fault.target not in declared:

@@ -334,3 +334,38 @@ def _stop_processes_under(state: Path) -> None:
         if str(state).encode() in cmdline:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(entry.name), signal.SIGTERM)
+
+
+async def test_a_running_service_without_dependencies_needs_no_environment(
+    tmp_path: Path,
+) -> None:
+    from resilience.scenario.http_stack import free_port
+
+    port = free_port()
+    app = subprocess.Popen(
+        [sys.executable, str(TINY_APP), str(port)],
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "REDIS_URL": "redis://127.0.0.1:1"},  # nothing there: fallbacks
+    )
+    try:
+        text = f"""\
+name: running
+target: {{url: "http://127.0.0.1:{port}", startup_timeout: 10s}}
+dependencies: {{}}
+workload:
+  duration: 1.5s
+  rate: 40
+  keys: {{values: [a, b]}}
+  requests:
+    - {{name: item, path: "/items/{{key}}", degraded_when: [{{header: X-Fallback}}]}}
+gates:
+  - http.degraded_rate == 1
+  - http.error_rate == 0
+"""
+        result = await run_scenario(parse_scenario(text), history_path=tmp_path / "h.jsonl")
+    finally:
+        app.terminate()
+        app.wait(10)
+    assert result.status == "completed", result.error
+    assert [r.message for r in result.results if not r.passed] == []
+    assert not (tmp_path / "target.log").exists()  # nothing started, nothing logged
