@@ -342,7 +342,7 @@ async def test_a_running_service_without_dependencies_needs_no_environment(
     from resilience.scenario.http_stack import free_port
 
     port = free_port()
-    app = subprocess.Popen(
+    app = subprocess.Popen(  # noqa: ASYNC220  # a quick fork before the run starts
         [sys.executable, str(TINY_APP), str(port)],
         stdout=subprocess.DEVNULL,
         env={**os.environ, "REDIS_URL": "redis://127.0.0.1:1"},  # nothing there: fallbacks
