@@ -67,7 +67,7 @@ async def ours(url: str, rate: int, out: Path) -> tuple[float, float, float, flo
         textwrap.dedent(
             f"""\
             name: bench
-            target: {{url: "{url}"}}
+            target: {{url: "{url}", ready: /}}
             dependencies: {{}}
             workload:
               duration: {SECONDS}s
