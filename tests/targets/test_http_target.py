@@ -369,3 +369,36 @@ gates:
     assert result.status == "completed", result.error
     assert [r.message for r in result.results if not r.passed] == []
     assert not (tmp_path / "target.log").exists()  # nothing started, nothing logged
+
+
+async def test_a_service_that_stops_answering_mid_run_fails_the_run(tmp_path: Path) -> None:
+    from resilience.scenario.http_stack import free_port
+
+    port = free_port()
+    app = subprocess.Popen(  # noqa: ASYNC220  # a quick fork before the run starts
+        [sys.executable, str(TINY_APP), str(port)],
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "EXIT_AFTER_S": "2"},
+    )
+    try:
+        text = f"""\
+name: vanishing
+target: {{url: "http://127.0.0.1:{port}", startup_timeout: 10s}}
+dependencies: {{}}
+workload:
+  duration: 30s
+  rate: 20
+  keys: {{values: [a]}}
+  requests: [{{name: health, path: /health}}]
+steady_state: {{required: false}}
+"""
+        result = await run_scenario(parse_scenario(text), history_path=tmp_path / "h.jsonl")
+    finally:
+        if app.poll() is None:
+            app.kill()
+        app.wait(10)
+    assert result.status == "target_failed"
+    assert result.exit_code == 1
+    assert f"nothing accepted a connection at 127.0.0.1:{port}" in (result.error or "")
+    history = (tmp_path / "h.jsonl").read_text()
+    assert '"type":"target","t_us"' in history  # recorded when it went away

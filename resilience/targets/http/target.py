@@ -172,13 +172,34 @@ class HttpTarget:
     def stats(self) -> Mapping[str, Any]:
         return {"sent": self.sent, "answered": self.answered, "failed": self.failed}
 
-    async def watch(self) -> str:
-        """Return (with the reason) when the target's process exits; never for a URL target."""
-        if self.process is None:
-            await asyncio.Event().wait()
-        assert self.process is not None
-        await self.process.wait_exit()
-        return self.process.describe_exit()
+    async def watch(self, *, poll_s: float = 0.5, silence_s: float = 5.0) -> str:
+        """Return (with the reason) when the target is gone: its process exited, or
+        nothing has accepted a connection at its address for ``silence_s``.
+
+        Only a refused or unreachable connection counts as silence: a service
+        that answers errors (its database is down) is alive.
+        """
+        parts = URL(self.base_url)
+        host, port = parts.host or "127.0.0.1", parts.port or 80
+        silent_since: float | None = None
+        while True:
+            if self.process is not None and self.process.exit_code() is not None:
+                return self.process.describe_exit()
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2.0)
+                writer.close()
+                silent_since = None
+            except (OSError, TimeoutError):
+                now = time.monotonic()
+                silent_since = silent_since if silent_since is not None else now
+                if now - silent_since >= silence_s:
+                    if self.process is not None and self.process.exit_code() is not None:
+                        return self.process.describe_exit()
+                    return (
+                        f"the target stopped answering: nothing accepted a connection at "
+                        f"{host}:{port} for {silence_s:g}s"
+                    )
+            await asyncio.sleep(poll_s)
 
     async def aclose(self) -> None:
         if self._session is not None:
