@@ -20,9 +20,10 @@ service (the simulator's, the fake's) is wrapped in a
 :class:`~resilience.targets.reference.ReferenceTarget`. The run evaluates
 the history its writer kept (equal to reading the file back).
 
-(Slightly over 500 lines: the run object's steps — workload, fault timeline,
-sampler, clean-up — share its state and read best together; the probes, the
-backfill steps and the result live in their own modules.)
+(Over 500 lines: the run object's steps — workload, fault timeline, sampler,
+scrapes, the target watch, clean-up — share its state and read best
+together; the probes, the backfill steps, the result and what an operation
+means (:mod:`resilience.targets`) live in their own modules.)
 """
 
 from __future__ import annotations
