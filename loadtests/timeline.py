@@ -12,11 +12,13 @@ everything it applied anyway.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from resilience.scenario.faults import FaultEvent
 from resilience.scenario.model import FaultSpec
+from resilience.scenario.target_spec import BUILTIN_DEPENDENCIES
 
 __all__ = ["TimelineCursor", "parse_faults"]
 
@@ -29,7 +31,15 @@ def parse_faults(entries: Iterable[Mapping[str, Any]]) -> list[FaultSpec]:
         if not data.get("name"):
             kind = data.get("toxic") or data.get("action") or "fault"
             data["name"] = f"{data.get('target', 'x')}-{kind}-{i + 1}"
-        faults.append(FaultSpec.model_validate(data))
+        fault = FaultSpec.model_validate(data)
+        if fault.target not in BUILTIN_DEPENDENCIES:  # a load run's proxies: the built-ins
+            hint = difflib.get_close_matches(fault.target, BUILTIN_DEPENDENCIES, n=1)
+            did = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ValueError(
+                f"faults[{i}]: target {fault.target!r} is not a proxied dependency{did} "
+                f"(choose from {', '.join(BUILTIN_DEPENDENCIES)})"
+            )
+        faults.append(fault)
     names = [f.name for f in faults]
     if len(set(names)) != len(names):
         raise ValueError(f"fault names must be unique, got {names}")

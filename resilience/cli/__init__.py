@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "load",  # resilience load: Locust profiles
     "simulate",  # resilience tune / calibrate: virtual-time simulation
     "images",  # resilience images build / status: local images for the docker backend
+    "init",  # resilience init: a starter scenario for your own service
 )
 
 app = typer.Typer(

@@ -53,6 +53,8 @@ __all__ = [
     "METRIC_NAMES",
     "OP_FIELDS",
     "evaluate_history",
+    "known_metric",
+    "metric_names",
     "metrics_for",
     "timeline_of",
     "within",
@@ -79,6 +81,33 @@ METRIC_NAMES = CORE_NAMES | _REFERENCE_NAMES
 
 OP_FIELDS = frozenset({"op", "key", "outcome", "path", "reason", "status", "phase", "slug"})
 """Op-record fields a ``where`` filter may name."""
+
+
+def known_metric(name: str, kind: str = "reference", operations: Sequence[str] = ()) -> bool:
+    """Whether a gate may name ``name`` for a target of ``kind`` with ``operations``.
+
+    The core names, the kind's vocabulary, and for each operation ``<op>``,
+    ``<op>.count``, ``<op>.error_rate``, ``<op>.outcome.<x>`` and
+    ``<op>.<path>`` (any path, unless the vocabulary lists its paths).
+    """
+    if name in CORE_NAMES:
+        return True
+    vocabulary = vocabulary_of(kind)
+    if vocabulary is not None and vocabulary.knows(name):
+        return True
+    head, _, rest = name.partition(".")
+    if head not in operations:
+        return False
+    if rest in ("", "count", "error_rate") or rest.startswith("outcome."):
+        return True
+    paths = vocabulary.paths if vocabulary is not None else None
+    return "." not in rest and (paths is None or rest in paths)
+
+
+def metric_names(kind: str = "reference") -> frozenset[str]:
+    """The fixed names a target of ``kind`` has (for suggestions)."""
+    vocabulary = vocabulary_of(kind)
+    return CORE_NAMES | (vocabulary.names if vocabulary is not None else frozenset())
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -180,6 +209,7 @@ def metrics_for(
     vocabulary = vocabulary_of(history.target_kind)
     if vocabulary is not None:
         records: dict[str, Sequence[Mapping[str, Any]]] = {
+            **history.other,
             "migration": history.migration,
             "sample": history.samples,
             "check": history.checks,

@@ -12,15 +12,29 @@ See docs/scenarios.md for the file format with examples.
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from resilience.scenario.durations import (
+    PositiveSeconds,
+    Seconds,
+    Share,
+    parse_duration_s,
+)
 from resilience.scenario.gates import ScopedGate, default_gates, parse_scoped_gate
 from resilience.scenario.gates.grammar import BREAKER_STATES
+from resilience.scenario.target_spec import (
+    BUILTIN_DEPENDENCIES,
+    DependencySpec,
+    HttpTargetSpec,
+    RequestSpec,
+    StatusCheck,
+    check_dependencies,
+    placeholders,
+)
 
 __all__ = [
     "TOXIC_ATTRIBUTES",
@@ -37,34 +51,8 @@ __all__ = [
     "parse_duration_s",
 ]
 
-_DURATION_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|min|h)?\s*$")
-_UNIT_S: dict[str | None, float] = {
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "min": 60.0,
-    "h": 3600.0,
-    None: 1.0,
-}
-
-
-def parse_duration_s(value: object) -> object:
-    """``"250ms"`` → 0.25, ``"20s"`` → 20.0; numbers pass through as seconds."""
-    if isinstance(value, str):
-        match = _DURATION_RE.match(value)
-        if match is None:
-            raise ValueError(f"not a duration: {value!r} (write e.g. 250ms, 20s, 1.5m)")
-        return float(match.group(1)) * _UNIT_S[match.group(2)]
-    return value
-
-
-Seconds = Annotated[float, BeforeValidator(parse_duration_s), Field(ge=0)]
-PositiveSeconds = Annotated[float, BeforeValidator(parse_duration_s), Field(gt=0)]
-Share = Annotated[float, Field(ge=0, le=1)]
-
-FaultTarget = Literal["postgres", "redis"]
+FaultTarget = Annotated[str, Field(min_length=1)]
+"""A declared dependency's name (``postgres``, ``redis`` or one of ``dependencies:``)."""
 ToxicType = Literal[
     "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"
 ]
@@ -108,9 +96,15 @@ class KeysSpec(_Spec):
     catalogue_size: int = Field(default=200, ge=1, le=100_000)
     unknown_share: Share = 0.0
     invalid_share: Share = 0.0
+    values: list[str] | None = Field(default=None, min_length=1)
+    """The known keys, in rank order (instead of the seeded catalogue)."""
+    file: Path | None = None
+    """A file of known keys, one a line, in rank order (relative to the scenario file)."""
 
     @model_validator(mode="after")
     def _shares(self) -> KeysSpec:
+        if self.values is not None and self.file is not None:
+            raise ValueError("give the keys as 'values' or in a 'file', not both")
         if self.unknown_share + self.invalid_share > 1:
             raise ValueError("unknown_share + invalid_share must not exceed 1")
         return self
@@ -149,9 +143,15 @@ class WorkloadSpec(_Spec):
     """A start later than this counts as late in ``late_rate``."""
     sample_interval: PositiveSeconds = 1.0
     """How often service statistics are sampled into the history."""
+    requests: list[RequestSpec] | None = Field(default=None, min_length=1)
+    """An HTTP target's operations, drawn by weight (instead of ``mix``)."""
 
     @model_validator(mode="after")
     def _warmup(self) -> WorkloadSpec:
+        names = [r.name for r in self.requests or []]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two requests are named {name!r}; names must be unique")
         if self.warmup >= self.duration:
             raise ValueError(
                 f"warmup ({self.warmup:g} s) must be shorter than duration ({self.duration:g} s)"
@@ -223,6 +223,34 @@ class FaultSpec(_Spec):
         if self.duration is None:
             return None
         return self.at + (self.times - 1) * (self.every or 0.0) + self.duration
+
+
+_DEPENDENCY_FIELDS = {
+    "postgres": ("url", "direct_url", "host", "port", "user", "password", "database"),
+    "redis": ("url", "direct_url", "host", "port"),
+}
+_TCP_FIELDS = ("host", "port", "address", "direct_address")
+
+
+def _check_environment_name(name: str, declared: list[str], field: str) -> None:
+    """``{port}`` or ``{dependency.field}``; anything else is an error naming the choices."""
+    if name == "port":
+        return
+    dep, _, attr = name.partition(".")
+    if dep not in declared:
+        hint = difflib.get_close_matches(dep, declared, n=1)
+        did = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ValueError(
+            f"{field}: {{{name}}} names no declared dependency{did} "
+            f"(dependencies: {', '.join(declared)}; and {{port}})"
+        )
+    fields = _DEPENDENCY_FIELDS.get(dep, _TCP_FIELDS)
+    if attr not in fields:
+        hint = difflib.get_close_matches(attr, fields, n=1)
+        did = f"; did you mean {{{dep}.{hint[0]}}}?" if hint else ""
+        raise ValueError(
+            f"{field}: {{{name}}}: {dep} has no {attr!r}{did} (fields: {', '.join(fields)})"
+        )
 
 
 class GateSpec(_Spec):
@@ -303,6 +331,8 @@ class SteadyStateSpec(_Spec):
     probes: int = Field(default=20, ge=0, le=10_000)
     """0: a cold start (below); after the faults only the breaker is checked."""
     timeout: PositiveSeconds = 30.0
+    http: list[StatusCheck] = Field(default_factory=list)
+    """An HTTP target's checks: ``{get: /health, status: 200, within: 100ms}``."""
     required: bool = True
     """When true, a failed check after the faults fails the run (exit 1); false also
     makes the run a cold start."""
@@ -321,6 +351,10 @@ class Scenario(_Spec):
     description: str = ""
     seed: int = 0
     environment: EnvironmentSpec = EnvironmentSpec()
+    target: Literal["reference"] | HttpTargetSpec = "reference"
+    """The service under test: the in-process reference service, or an HTTP service."""
+    dependencies: dict[str, DependencySpec] | None = None
+    """What sits behind fault proxies (default: postgres and redis)."""
     service: dict[str, Any] = Field(default_factory=dict)
     """Dotted service settings, e.g. ``breaker.reset_timeout_s: 5s``."""
     workload: WorkloadSpec
@@ -410,6 +444,53 @@ class Scenario(_Spec):
                 {"summary": "; ".join(message for _, message in problems), "problems": problems},
             )
         return self
+
+    @model_validator(mode="after")
+    def _target_sections(self) -> Scenario:
+        deps = self.dependencies or {}
+        check_dependencies(deps)
+        # None: the built-ins; a mapping (even empty): exactly what it names
+        declared = sorted(deps) if self.dependencies is not None else list(BUILTIN_DEPENDENCIES)
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for i, fault in enumerate(self.faults):
+            if fault.target not in declared:
+                hint = difflib.get_close_matches(fault.target, declared, n=1)
+                did = f"; did you mean {hint[0]!r}?" if hint else ""
+                problems.append(
+                    (
+                        ("faults", i, "target"),
+                        f"target {fault.target!r} is not a declared dependency{did} "
+                        f"(dependencies: {', '.join(declared)})",
+                    )
+                )
+        if problems:  # located at each fault's line by the loader (see _timeline)
+            raise PydanticCustomError(
+                "scenario_timeline",
+                "{summary}",
+                {"summary": "; ".join(message for _, message in problems), "problems": problems},
+            )
+        if isinstance(self.target, HttpTargetSpec):
+            if not self.workload.requests:
+                raise ValueError(
+                    "an HTTP target needs workload.requests (what to send: name, method, path)"
+                )
+            for field, text in self.target.templates():
+                for name in placeholders(text):
+                    _check_environment_name(name, declared, field)
+        else:
+            if self.workload.requests:
+                raise ValueError(
+                    "workload.requests are for an HTTP target; the reference target uses "
+                    "workload.mix (or set target: {command: ..., url: ...})"
+                )
+            if self.steady_state.http:
+                raise ValueError("steady_state.http is for an HTTP target")
+        return self
+
+    @property
+    def target_kind(self) -> str:
+        """``reference`` or ``http``."""
+        return "reference" if self.target == "reference" else "http"
 
     def scoped_gates(self) -> list[ScopedGate]:
         """The gates to evaluate: the scenario's own, or the TARGETS.md defaults."""

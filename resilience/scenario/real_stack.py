@@ -173,6 +173,12 @@ async def open_real_stack(
     Torn down in reverse order: faults removed, service closed (analytics
     flushed), API client closed, then the environment if this call started it.
     """
+    if scenario.target_kind == "http":
+        from resilience.scenario.http_stack import open_http_stack
+
+        async with open_http_stack(scenario, pool=pool) as stack:
+            yield stack
+        return
     from resilience.service.config import ServiceConfig
     from resilience.service.runtime import open_service
 

@@ -217,4 +217,6 @@ def _migration(records: Sequence[Mapping[str, Any]]) -> dict[str, MetricValue]:
     return out
 
 
-register_vocabulary(Vocabulary(KIND, NAMES, reference_metrics))
+PATHS = frozenset({"cache", "redis", "db", "fallback", "invalid", "uuid", "null_uuid"})
+
+register_vocabulary(Vocabulary(KIND, NAMES, reference_metrics, paths=PATHS))

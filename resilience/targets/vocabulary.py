@@ -57,6 +57,9 @@ class Vocabulary:
     names: frozenset[str]
     compute: Callable[[VocabularyInput], dict[str, MetricValue]]
     prefixes: tuple[str, ...] = ()
+    paths: frozenset[str] | None = None
+    """The paths its operations record (``None``: any, known only once recorded);
+    gates may name ``<op>.<path>`` for these."""
 
     def knows(self, name: str) -> bool:
         return name in self.names or any(name.startswith(p) for p in self.prefixes)
@@ -80,6 +83,9 @@ def vocabulary_of(kind: str) -> Vocabulary | None:
 def _load_builtin(kind: str) -> None:
     import importlib
 
-    module = {"reference": "resilience.targets.reference_metrics"}.get(kind)
+    module = {
+        "reference": "resilience.targets.reference_metrics",
+        "http": "resilience.targets.http.metrics",
+    }.get(kind)
     if module is not None:
         importlib.import_module(module)

@@ -54,7 +54,9 @@ AGGREGATIONS = ("avg", "min", "max", "med", "count", "sum", "rate", "per_s", "pe
 DURATION_UNITS: dict[str, float] = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
 _RATIO_UNITS: dict[str, float] = {"%": 0.01}
 
-_METRIC_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+# segments after the first may start with a digit (http.status.503) and hold hyphens
+# (http.get-item: request names)
+_METRIC_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*)*")
 _AGG_RE = re.compile(r"p\(\s*(\d+(?:\.\d+)?)\s*\)|[a-z_]+")
 _OP_RE = re.compile(r"<=|>=|==|!=|<|>|=")
 _NUMBER_RE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
