@@ -1,16 +1,17 @@
-"""Per-second request buckets: what phase-scoped load gates are judged on.
+"""Time-sliced request buckets: what phase-scoped load gates are judged on.
 
 Locust keeps totals; a gate such as ``failure_ratio < 1% @ after: redis-down``
 needs the requests of a time window. Every process (local, master or worker)
-adds each request to a bucket keyed by (request name, method, whole second of
-its start, epoch); workers ship theirs to the master with each report
+adds each request to a bucket keyed by (request name, method, the
+:data:`BUCKET_S` slice of its start time, epoch); workers ship theirs to the master with each report
 (``report_to_master`` / ``worker_report``), so the master holds them all when
 the gates are judged. A bucket keeps counts (requests, failures, degraded)
 and the response times in whole milliseconds with their counts, so memory is
-bounded by names × seconds × distinct milliseconds.
+bounded by names × slices × distinct milliseconds.
 
-:meth:`Buckets.records` turns the buckets whose second lies in given windows
-(seconds since the test start) into :class:`~loadtests.results.EndpointRecord`
+:meth:`Buckets.records` turns the buckets that lie in given windows
+(seconds since the test start; a slice belongs to a window when its middle
+does, so phases are exact to :data:`BUCKET_S`) into :class:`~loadtests.results.EndpointRecord`
 values for :func:`~loadtests.results.load_metrics`, so a phase's metrics have
 the same names as the whole run's.
 """
@@ -22,7 +23,10 @@ from typing import Any
 
 from loadtests.results import EndpointRecord
 
-__all__ = ["REPORT_KEY", "Buckets", "degraded_metrics"]
+__all__ = ["BUCKET_S", "REPORT_KEY", "Buckets", "degraded_metrics"]
+
+BUCKET_S = 0.1
+"""Width of a bucket in seconds: how exactly a request is placed in a phase."""
 
 REPORT_KEY = "resilience_buckets"
 """The key of a worker report carrying its buckets."""
@@ -31,7 +35,7 @@ _Key = tuple[str, str, int]
 
 
 class Buckets:
-    """Counts and response times per (method, name, second)."""
+    """Counts and response times per (method, name, slice of :data:`BUCKET_S`)."""
 
     def __init__(self) -> None:
         self._data: dict[_Key, list[Any]] = {}
@@ -41,9 +45,10 @@ class Buckets:
         degraded: bool = False,
     ) -> None:  # fmt: skip
         """One request that started at ``start_s`` (epoch seconds)."""
-        bucket = self._data.get((method, name, int(start_s)))
+        key = (method, name, int(start_s / BUCKET_S))
+        bucket = self._data.get(key)
         if bucket is None:
-            bucket = self._data[(method, name, int(start_s))] = [0, 0, 0, {}]
+            bucket = self._data[key] = [0, 0, 0, {}]
         bucket[0] += 1
         bucket[1] += int(failed)
         bucket[2] += int(degraded)
@@ -53,16 +58,16 @@ class Buckets:
     def drain(self) -> list[list[Any]]:
         """The buckets as plain lists (msgpack-safe), emptied: a worker's report."""
         out = [
-            [method, name, second, b[0], b[1], b[2], [[ms, n] for ms, n in b[3].items()]]
-            for (method, name, second), b in self._data.items()
+            [method, name, slot, b[0], b[1], b[2], [[ms, n] for ms, n in b[3].items()]]
+            for (method, name, slot), b in self._data.items()
         ]
         self._data = {}
         return out
 
     def merge(self, rows: Iterable[Sequence[Any]]) -> None:
         """Add a worker's :meth:`drain` output."""
-        for method, name, second, requests, failures, degraded, times in rows:
-            key = (str(method), str(name), int(second))
+        for method, name, slot, requests, failures, degraded, times in rows:
+            key = (str(method), str(name), int(slot))
             bucket = self._data.get(key)
             if bucket is None:
                 bucket = self._data[key] = [0, 0, 0, {}]
@@ -77,13 +82,13 @@ class Buckets:
     ) -> tuple[list[EndpointRecord], dict[str, int]]:
         """Endpoint records of the seconds in ``windows`` and degraded counts by name.
 
-        A second belongs to a window when its middle does (so to the second);
-        ``windows`` are seconds since ``start_s`` (epoch).
+        A slice belongs to a window when its middle does; ``windows`` are
+        seconds since ``start_s`` (epoch).
         """
         merged: dict[tuple[str, str], list[Any]] = {}
         degraded: dict[str, int] = {}
-        for (method, name, second), b in self._data.items():
-            middle = second + 0.5 - start_s
+        for (method, name, slot), b in self._data.items():
+            middle = (slot + 0.5) * BUCKET_S - start_s
             if not any(a <= middle < z for a, z in windows):
                 continue
             total = merged.setdefault((method, name), [0, 0, {}])

@@ -14,7 +14,7 @@ Whole-run gates read Locust's totals. A phase-scoped gate (``@ during:
 redis-down``, ``@ after: …``, ``@ before: …``, ``@ recovery …``) is judged
 as in a scenario (:func:`resilience.scenario.gates.phases.evaluate_scoped`)
 on the per-second buckets of :mod:`loadtests.buckets`, over the profile's
-fault windows (seconds since the test start, to the second).
+fault windows (seconds since the test start, to a tenth of a second).
 """
 
 from __future__ import annotations

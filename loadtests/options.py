@@ -91,12 +91,9 @@ def _profile(name: str) -> LoadProfile:
 
 @functools.lru_cache(maxsize=8)
 def _target(name: str, url: str | None) -> LoadTarget | None:
-    profile = _profile(name)
-    if url is None:
-        return profile.load_target
     from loadtests.profile import resolve_profile_path
 
-    return profile.target_for(resolve_profile_path(name).resolve(), url=url)
+    return _profile(name).target_for(resolve_profile_path(name).resolve(), url=url)
 
 
 def resolve(options: Any, *, host: str | None = None) -> LoadSettings:

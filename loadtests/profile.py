@@ -30,7 +30,7 @@ to take them from a scenario), read by
 
 Gates may be phase-scoped as in a scenario (``@ during: redis-down``,
 ``@ after: …``, ``@ before: …``): they are judged on per-second buckets of
-the requests that started in the phase's windows (to the second).
+the requests that started in the phase's windows (to 0.1 s).
 
 Everything but ``shape`` is optional. A command-line option given to Locust
 (``--shape``, ``--shape-params``, ``--zipf-s`` …) wins over the file.
@@ -48,7 +48,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -132,7 +131,6 @@ class LoadProfile(_Model):
     dependencies: Any = None
     requests: Any = None
     keys: Any = None
-    _target: LoadTarget | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _faults_on_declared(self) -> LoadProfile:
@@ -155,11 +153,6 @@ class LoadProfile(_Model):
         if target.is_http:
             target.scenario(self.name, faults=self.faults)  # the scenario's own checks
         return target
-
-    @property
-    def load_target(self) -> LoadTarget | None:
-        """The target read by :func:`load_profile` (``None`` for a profile built in memory)."""
-        return self._target
 
     @field_validator("shape")
     @classmethod
@@ -251,6 +244,4 @@ def load_profile(name_or_path: str | Path) -> LoadProfile:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a profile is a mapping, got {type(data).__name__}")
     data.setdefault("name", path.stem)
-    profile = LoadProfile.model_validate(data)
-    profile._target = profile.target_for(path.resolve())
-    return profile
+    return LoadProfile.model_validate(data)
