@@ -19,6 +19,8 @@ class RunAborted(RuntimeError):
 @dataclass
 class RunResult:
     """What one run produced. ``status``: completed, interrupted, crashed, aborted or
+    skipped (the run could not be done in this mode, e.g. a scenario the simulator
+    does not model; ``error`` says why; nothing was checked, so it is no pass), or
     target_failed (the service under test stopped during the run: a failure, exit 1)."""
 
     scenario: Scenario
@@ -42,8 +44,13 @@ class RunResult:
         )
 
     @property
+    def skipped(self) -> bool:
+        return self.status == "skipped"
+
+    @property
     def exit_code(self) -> int:
-        """0 every gate holds, 1 a gate failed (or the target died), 2 the run could not be done."""
+        """0 every gate holds, 1 a gate failed (or the target died), 2 the run itself
+        could not be done (skipped included: nothing was checked)."""
         if self.status == "target_failed":
             return 1
         if self.status != "completed" or self.fault_errors:
@@ -52,4 +59,6 @@ class RunResult:
 
     @property
     def verdict(self) -> str:
+        if self.skipped:
+            return "SKIPPED"
         return {0: "PASS", 1: "FAIL"}.get(self.exit_code, "ERROR")
