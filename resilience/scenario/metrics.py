@@ -183,8 +183,12 @@ def metrics_for(
     if late_tolerance_s is None:
         late_tolerance_s = float(history.config.get("workload", {}).get("late_tolerance", 0.005))
     ops = _ops_in(history, windows)
+    labels: dict[str, str] = {}
     if where:
-        ops = select_ops(ops, where)
+        scraped = bool(history.other.get("scrape"))
+        op_filters = {k: v for k, v in where.items() if k in OP_FIELDS or not scraped}
+        labels = {str(k): str(v) for k, v in where.items()}  # scraped series: every label
+        ops = select_ops(ops, op_filters) if op_filters else ops
     window_s = sum(max(0.0, b - a) for a, b in windows)
     errors = sum(1 for o in ops if o.outcome == "error")
     opens = sum(
@@ -216,7 +220,13 @@ def metrics_for(
         }
         metrics.update(
             vocabulary.compute(
-                VocabularyInput(ops=ops, records=records, windows=windows, config=history.config)
+                VocabularyInput(
+                    ops=ops,
+                    records=records,
+                    windows=windows,
+                    config=history.config,
+                    labels=labels,
+                )
             )
         )
     for when in ("before", "after"):

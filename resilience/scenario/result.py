@@ -20,7 +20,7 @@ class RunAborted(RuntimeError):
 class RunResult:
     """What one run produced. ``status``: completed, interrupted, crashed, aborted or
     skipped (the run could not be done in this mode, e.g. a scenario the simulator
-    does not model; ``error`` says why; nothing was checked, so it is no pass) or
+    does not model; ``error`` says why; nothing was checked, so it is no pass), or
     target_failed (the service under test stopped during the run: a failure, exit 1)."""
 
     scenario: Scenario

@@ -42,6 +42,8 @@ class VocabularyInput:
     records: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
     windows: Sequence[tuple[float, float]] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """A gate's label filter, for series the vocabulary reads itself (scraped ones)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 RESILIENCE = str(Path(sys.executable).with_name("resilience"))
+LONG = pytest.mark.skipif(
+    os.environ.get("RESILIENCE_LONG_TESTS") != "1",
+    reason="minutes of real runs: opt in with RESILIENCE_LONG_TESTS=1",
+)
 
 
 @pytest.mark.slow
+@LONG
 def test_the_http_copy_of_the_suite_passes(tmp_path: Path) -> None:
     state = Path(tempfile.mkdtemp(prefix="resilience-http-suite-"))
     state.chmod(0o755)

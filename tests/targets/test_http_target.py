@@ -112,7 +112,12 @@ async def test_faults_reach_the_service_and_answers_are_classified(
         tiny_command,
         tmp_path,
         metrics="  metrics: /metrics",
-        extra_gates="  - prom.tiny_requests_total.delta > 10\n  - missing.count >= 1",
+        extra_gates=(
+            "  - prom.tiny_requests_total.delta > 10\n"
+            '  - prom.tiny_requests_total.delta{status="404"} >= 1\n'
+            '  - prom.tiny_requests_total.delta{status="404"} < 60\n'
+            "  - missing.count >= 1"
+        ),
     )
     result = await run_scenario(
         scenario,  # type: ignore[arg-type]

@@ -15,6 +15,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "own-service.md"
 RESILIENCE = str(Path(sys.executable).with_name("resilience"))
+LONG = pytest.mark.skipif(
+    os.environ.get("RESILIENCE_LONG_TESTS") != "1",
+    reason="minutes of real runs: opt in with RESILIENCE_LONG_TESTS=1",
+)
 
 
 def _commands() -> list[str]:
@@ -32,6 +36,7 @@ def test_the_page_has_commands_to_run() -> None:
 
 
 @pytest.mark.slow
+@LONG
 def test_every_command_of_the_page_succeeds(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     state = Path(tempfile.mkdtemp(prefix="resilience-doc-state-"))

@@ -93,7 +93,7 @@ def _prometheus(data: VocabularyInput) -> dict[str, MetricValue]:
         return {}
     from resilience.targets.http.prometheus import scraped_metrics
 
-    return scraped_metrics(scrapes, data.windows)
+    return scraped_metrics(scrapes, data.windows, labels=data.labels)
 
 
 register_vocabulary(Vocabulary(KIND, NAMES, http_metrics, prefixes=("http.", "prom.")))

@@ -19,6 +19,7 @@ Gate metrics, per phase (the windows of the gate's phase):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -73,10 +74,25 @@ def _value_at(scrapes: Sequence[Mapping[str, Any]], t_us: float, series: str) ->
     return value
 
 
+_LABEL_PAIR = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def _labels_of(series: str) -> dict[str, str]:
+    _, _, inner = series.partition("{")
+    return dict(_LABEL_PAIR.findall(inner))
+
+
 def scraped_metrics(
-    scrapes: Sequence[Mapping[str, Any]], windows: Sequence[tuple[float, float]]
+    scrapes: Sequence[Mapping[str, Any]],
+    windows: Sequence[tuple[float, float]],
+    *,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, MetricValue]:
-    """``prom.*`` metrics of ``windows`` from the run's scrape records (sorted by time)."""
+    """``prom.*`` metrics of ``windows`` from the run's scrape records (sorted by time).
+
+    ``labels`` (a gate's label filter, ``prom.x{status="500"}``) keeps only the
+    series carrying every one of them in the per-name totals.
+    """
     ordered = sorted(scrapes, key=lambda r: float(r["t_us"]))
     series = sorted({s for rec in ordered for s in rec.get("samples", {})})
     per_series: dict[str, tuple[float | None, float]] = {}
@@ -93,11 +109,14 @@ def scraped_metrics(
         per_series[s] = (last, delta)
     out: dict[str, MetricValue] = {}
     totals: dict[str, tuple[float | None, float]] = {}
+    wanted = {k: str(v) for k, v in (labels or {}).items()}
     for s, (last, delta) in per_series.items():
         out[f"prom.{s}"] = last
         out[f"prom.{s}.delta"] = delta
         name = _name_of(s)
-        if name != s:
+        if wanted and any(_labels_of(s).get(k) != v for k, v in wanted.items()):
+            continue
+        if name != s or wanted:
             value, grown = totals.get(name, (None, 0.0))
             if last is not None:
                 value = (value or 0.0) + last
