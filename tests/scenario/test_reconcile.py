@@ -139,6 +139,11 @@ def test_a_lost_acknowledged_job_fails_the_run(tmp_path: Path) -> None:
     assert by_gate["jobs.lost == 0"].observed == 1
     assert result.history.checks[0]["detail"]["lost_keys"]
     assert result.exit_code == 1
+    from resilience.scenario.reports import result_dict
+
+    [check] = result_dict(result, result.history)["checks"]
+    assert check["name"] == "reconcile"
+    assert len(check["detail"]["lost_keys"]) == 1  # the JSON report names the lost job
 
 
 def test_a_duplicated_job_fails_the_run(tmp_path: Path) -> None:

@@ -39,6 +39,9 @@ def result_dict(result: RunResult, history: History | None) -> dict[str, Any]:
             {"t_s": r["t_us"] / 1e6, "from": r.get("from"), "to": r.get("to")}
             for r in history.breaker
         ]
+        data["checks"] = [  # end-of-run checks (e.g. job reconciliation: lost keys)
+            {k: v for k, v in r.items() if k not in ("type", "t_us")} for r in history.checks
+        ]
     return data
 
 
