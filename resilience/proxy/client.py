@@ -168,6 +168,12 @@ def _version(response: httpx.Response) -> str:
     return text  # Toxiproxy < 2.7 answers plain text
 
 
+def _toxic_types(response: httpx.Response) -> frozenset[str] | None:
+    if response.status_code == 404:
+        return None  # the real Toxiproxy: no such list, only its built-in toxics
+    return frozenset(_check(response)["types"])
+
+
 class ToxiproxyClient:
     """Synchronous client. Also a context manager that closes its HTTP connections."""
 
@@ -199,6 +205,10 @@ class ToxiproxyClient:
 
     def version(self) -> str:
         return _version(self._send(_Call("GET", "/version")))
+
+    def toxic_types(self) -> frozenset[str] | None:
+        """The toxic types of our server (``GET /toxic_types``); None on the real Toxiproxy."""
+        return _toxic_types(self._send(_Call("GET", "/toxic_types")))
 
     def proxies(self) -> dict[str, ProxyInfo]:
         data = self._json(_Call("GET", "/proxies"))
@@ -311,6 +321,10 @@ class AsyncToxiproxyClient:
 
     async def version(self) -> str:
         return _version(await self._send(_Call("GET", "/version")))
+
+    async def toxic_types(self) -> frozenset[str] | None:
+        """The toxic types of our server (``GET /toxic_types``); None on the real Toxiproxy."""
+        return _toxic_types(await self._send(_Call("GET", "/toxic_types")))
 
     async def proxies(self) -> dict[str, ProxyInfo]:
         data = await self._json(_Call("GET", "/proxies"))

@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 from resilience.scenario.gates import ScopedGate, default_gates, parse_scoped_gate
 
 __all__ = [
+    "PROTOCOL_TOXICS",
     "TOXIC_ATTRIBUTES",
     "EnvironmentSpec",
     "FaultSpec",
@@ -65,8 +66,11 @@ Share = Annotated[float, Field(ge=0, le=1)]
 
 FaultTarget = Literal["postgres", "redis"]
 ToxicType = Literal[
-    "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"
-]
+    "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop",
+    "postgres_error", "redis_error",
+]  # fmt: skip
+PROTOCOL_TOXICS = frozenset({"postgres_error", "redis_error"})
+"""Our proxy's extensions that read the client's protocol (upstream stream only)."""
 
 TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "latency": ("latency", "jitter"),
@@ -77,9 +81,16 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "slicer": ("average_size", "size_variation", "delay"),
     "limit_data": ("bytes",),
     "noop": (),
+    "postgres_error": ("sqlstate", "message", "rate", "prefix"),
+    "redis_error": ("error", "rate", "commands"),
 }
 """Wire attributes of each Toxiproxy toxic (ms, except bandwidth ``rate`` in KB/s,
 slicer ``delay`` in µs and sizes in bytes)."""
+
+
+def _number(value: int | float | str) -> float:
+    """A numeric attribute's value (a string where a number belongs counts as 0)."""
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 class _Spec(BaseModel):
@@ -176,7 +187,7 @@ class FaultSpec(_Spec):
     action: Literal["disable", "enable"] | None = None
     stream: Literal["upstream", "downstream"] = "downstream"
     toxicity: Share = 1.0
-    attributes: dict[str, int] = Field(default_factory=dict)
+    attributes: dict[str, int | float | str] = Field(default_factory=dict)
     every: PositiveSeconds | None = None
     times: int = Field(default=1, ge=1, le=1000)
 
@@ -198,12 +209,16 @@ class FaultSpec(_Spec):
                     raise ValueError(
                         f"toxic {self.toxic!r} has no attribute {key!r}{did} (valid: {choices})"
                     )
-            if self.toxic == "bandwidth" and self.attributes.get("rate", 0) <= 0:
+            if self.toxic == "bandwidth" and _number(self.attributes.get("rate", 0)) <= 0:
                 raise ValueError("bandwidth 'rate' (KB/s) must be above 0; 0 stalls all traffic")
-            if self.toxic == "slicer" and self.attributes.get("average_size", 0) <= 0:
+            if self.toxic == "slicer" and _number(self.attributes.get("average_size", 0)) <= 0:
                 raise ValueError("slicer 'average_size' (bytes) must be above 0")
+            if self.toxic in PROTOCOL_TOXICS and self.stream != "upstream":
+                raise ValueError(
+                    f"toxic {self.toxic!r} reads the client's requests: add 'stream: upstream'"
+                )
             for key, value in self.attributes.items():
-                if value < 0:
+                if isinstance(value, int | float) and value < 0:
                     raise ValueError(f"attribute {key!r} must not be negative (got {value})")
         if self.times > 1 and self.every is None:
             raise ValueError("'times' above 1 needs 'every' (the repeat period)")

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from resilience.clock import SYSTEM_CLOCK
-from resilience.scenario.faults import ToxiproxyFaultController
+from resilience.scenario.faults import FaultControlError, ToxiproxyFaultController
 from resilience.scenario.model import EnvironmentSpec, Scenario
 from resilience.scenario.runner import RunAborted
 from resilience.scenario.stack import StaticStack
@@ -174,7 +174,12 @@ async def open_real_stack(
         exits.push_async_callback(_quietly, client.aclose())
         controller = ToxiproxyFaultController(client)
         try:
+            await controller.check_supported(scenario.faults)
+        except FaultControlError as exc:
+            raise RunAborted(str(exc)) from exc
+        try:
             await controller.clear_all()
+            await controller.arm(scenario.faults)  # protocol toxics watch from the first query
             entries = await asyncio.wait_for(_prepare(urls, scenario), PREPARE_TIMEOUT_S)
             migration: RealMigration | None = None
             if scenario.migration is not None:
