@@ -166,6 +166,7 @@ def reap(
     tagged = tagged_processes(tag) if tag else []
     for r in groups:
         _signal_group(r.pid, r.stop_signal)
+        _signal_group(r.pid, signal.SIGCONT)  # a paused (SIGSTOP) server acts on it too
     for pid in tagged:
         _signal_pid(pid, signal.SIGTERM)
 
