@@ -6,11 +6,12 @@ without one makes :func:`server_control` raise :class:`ServerControlUnavailable`
 with the reason). Every call blocks until done (a restarted server answers);
 the scenario layer runs them in a thread.
 
-- ``pause``: SIGSTOP to the whole process group (PostgreSQL's postmaster
-  *and* its backends), so the server accepts TCP (the kernel's backlog) and
-  never answers, on new and existing connections alike.
+- ``pause``: SIGSTOP to the server and every process it forked (PostgreSQL's
+  backends call ``setsid()``, so they are not in the postmaster's process
+  group: they are found by parent pid), so the server accepts TCP (the
+  kernel's backlog) and never answers, on new and existing connections alike.
 - ``resume``: SIGCONT.
-- ``kill``: SIGKILL to the group; the server stays down until ``start``.
+- ``kill``: SIGKILL to the server and its descendants; down until ``start``.
 - ``stop``: a graceful stop (PostgreSQL fast shutdown, SIGINT; Redis SIGTERM).
 - ``start``: the server again on the same port and data directory:
   PostgreSQL recovers from its WAL after a kill; Redis (no persistence)
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from typing import Protocol
 
 from resilience.backends.errors import BackendError
@@ -91,10 +93,14 @@ class LocalServerControl:
         return server
 
     def _signal(self, name: str, signum: int) -> None:
+        """signum to the server, then to every descendant (the server first: once it is
+        stopped or dead it forks no more)."""
         process = self._server(name).process
-        if process is not None and process.alive():
+        if process is None or not process.alive():
+            return
+        for pid in [process.pid, *descendants(process.pid)]:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signum)
+                os.kill(pid, signum)
 
     def pause(self, name: str) -> None:
         self._signal(name, signal.SIGSTOP)
@@ -122,9 +128,10 @@ class LocalServerControl:
         self._save(name, keep_data)
         process = self._server(name).process
         if process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            children = descendants(process.pid)
+            self._signal(name, signal.SIGKILL)
             process.stop(timeout_s=5.0)  # reaps it and any straggler of its group
+            _wait_gone(children, timeout_s=5.0)  # the old backends hold its shared memory
 
     def stop(self, name: str, *, keep_data: bool = False) -> None:
         self.resume(name)
@@ -141,6 +148,44 @@ class LocalServerControl:
         with signals_deferred():
             process = self.owner.respawn(server)
         wait_until(name, server.probe, timeout_s=RESTART_TIMEOUT_S, process=process)
+
+
+def descendants(pid: int) -> list[int]:
+    """Pids of every live process below pid (from /proc; parents before children)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] not in (b"Z", b"X"):  # fields: state, ppid, ...
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop(0)
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
+
+
+def _wait_gone(pids: list[int], *, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in pids):
+            return
+        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
 
 
 def graceful_signal(server: LocalPostgres | LocalRedis) -> int:

@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from resilience.errors import TimeoutFailure
-from resilience.scenario.model import PROTOCOL_TOXICS, FaultSpec
+from resilience.scenario.model import (
+    INSTANT_ACTIONS,
+    PROCESS_ACTIONS,
+    PROTOCOL_TOXICS,
+    FaultSpec,
+)
 
 __all__ = [
     "FaultControlError",
@@ -57,12 +62,17 @@ def plan(faults: Sequence[FaultSpec]) -> list[FaultEvent]:
     return sorted(events, key=lambda e: (e.t_s, e.event != "stop"))
 
 
+_ENDED_BY = {"disable": "enable", "pause": "resume"}
+
+
 def _open_end(faults: Sequence[FaultSpec], fault: FaultSpec, start: float) -> float:
-    """When a fault without a duration ends: a later ``enable`` of a disabled proxy, else never."""
-    if fault.action != "disable":
+    """When a fault without a duration ends: a later ``enable`` of a disabled proxy (``resume``
+    of a paused server), else never."""
+    ender = _ENDED_BY.get(fault.action or "")
+    if ender is None:
         return float("inf")
     enables = [
-        f.at for f in faults if f.action == "enable" and f.target == fault.target and f.at > start
+        f.at for f in faults if f.action == ender and f.target == fault.target and f.at > start
     ]
     return min(enables, default=float("inf"))
 
@@ -74,7 +84,7 @@ def active_faults(faults: Sequence[FaultSpec], t_s: float) -> list[str]:
     """
     names: list[str] = []
     for fault in faults:
-        if fault.action == "enable":
+        if fault.action in INSTANT_ACTIONS:
             continue
         for i in range(fault.times):
             start = fault.at + i * (fault.every or 0.0)
@@ -95,7 +105,7 @@ def active_windows(faults: Sequence[FaultSpec]) -> list[tuple[float, float]]:
     """
     spans: list[tuple[float, float]] = []
     for fault in faults:
-        if fault.action == "enable":
+        if fault.action in INSTANT_ACTIONS:
             continue
         for i in range(fault.times):
             start = fault.at + i * (fault.every or 0.0)
@@ -246,6 +256,11 @@ class ToxiproxyFaultController:
         if fault.name in self.armed:
             await self._set_rate(fault, {"rate": 1.0, **fault.attributes})
             return
+        if fault.action in PROCESS_ACTIONS:
+            raise FaultControlError(
+                f"{fault.action} {fault.target!r} acts on a server process, not a proxy "
+                "(the run needs a ProcessFaultController)"
+            )
         if fault.action is not None:
             enabled = fault.action == "enable"
             await self._call(

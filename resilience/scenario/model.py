@@ -22,6 +22,8 @@ from pydantic_core import PydanticCustomError
 from resilience.scenario.gates import ScopedGate, default_gates, parse_scoped_gate
 
 __all__ = [
+    "INSTANT_ACTIONS",
+    "PROCESS_ACTIONS",
     "PROTOCOL_TOXICS",
     "TOXIC_ATTRIBUTES",
     "EnvironmentSpec",
@@ -69,6 +71,10 @@ ToxicType = Literal[
     "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop",
     "postgres_error", "redis_error",
 ]  # fmt: skip
+PROCESS_ACTIONS = frozenset({"pause", "resume", "kill", "restart"})
+"""Faults on the dependency's server process rather than its proxy (docs/scenarios.md)."""
+INSTANT_ACTIONS = frozenset({"enable", "resume"})
+"""Actions that end an earlier fault rather than start one (no duration, never 'active')."""
 PROTOCOL_TOXICS = frozenset({"postgres_error", "redis_error"})
 """Our proxy's extensions that read the client's protocol (upstream stream only)."""
 
@@ -184,7 +190,8 @@ class FaultSpec(_Spec):
     duration: PositiveSeconds | None = None
     target: FaultTarget
     toxic: ToxicType | None = None
-    action: Literal["disable", "enable"] | None = None
+    action: Literal["disable", "enable", "pause", "resume", "kill", "restart"] | None = None
+    keep_data: bool = False
     stream: Literal["upstream", "downstream"] = "downstream"
     toxicity: Share = 1.0
     attributes: dict[str, int | float | str] = Field(default_factory=dict)
@@ -197,8 +204,10 @@ class FaultSpec(_Spec):
             raise ValueError("a fault needs exactly one of 'toxic' or 'action'")
         if self.action is not None and self.attributes:
             raise ValueError("'attributes' apply to a toxic, not to an action")
-        if self.action == "enable" and self.duration is not None:
-            raise ValueError("an 'enable' action is instantaneous; drop 'duration'")
+        if self.action in INSTANT_ACTIONS and self.duration is not None:
+            raise ValueError(f"a {self.action!r} action is instantaneous; drop 'duration'")
+        if self.keep_data and not (self.action in ("kill", "restart") and self.target == "redis"):
+            raise ValueError("'keep_data' applies to a Redis 'kill' or 'restart' only")
         if self.toxic is not None:
             allowed = TOXIC_ATTRIBUTES[self.toxic]
             for key in self.attributes:
@@ -228,7 +237,7 @@ class FaultSpec(_Spec):
 
     @property
     def kind(self) -> str:
-        """``toxic:<type>`` or ``action:<disable|enable>``."""
+        """``toxic:<type>`` or ``action:<disable|enable|pause|resume|kill|restart>``."""
         return f"toxic:{self.toxic}" if self.toxic else f"action:{self.action}"
 
     @property
