@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from resilience.scenario.model import PROCESS_ACTIONS, PROTOCOL_TOXICS
 from resilience.sim.proxy import ModelProxy
 
 __all__ = ["ModelFaultController"]
@@ -35,6 +36,10 @@ class ModelFaultController:
         """Start ``fault`` (a :class:`~resilience.scenario.model.FaultSpec`)."""
         self.calls.append(("apply", fault.name))
         proxy = self._proxy(fault.target)
+        if fault.action in PROCESS_ACTIONS or fault.toxic in PROTOCOL_TOXICS:
+            raise ValueError(
+                f"the simulator has no model of {fault.kind} yet; run this scenario for real"
+            )
         if fault.action is not None:
             if fault.action == "disable":
                 proxy.disable()
