@@ -17,9 +17,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from resilience.backends.config import EnvironmentConfig, EnvironmentURLs
-from resilience.backends.errors import BackendUnavailable
+from resilience.backends.docker_control import DockerServerControl
+from resilience.backends.errors import BackendError, BackendUnavailable
+from resilience.backends.postgres import postgres_answers
 from resilience.backends.proxies import ensure_proxy, proxy_api_up
-from resilience.backends.readiness import wait_until
+from resilience.backends.readiness import redis_ping, wait_until
 
 __all__ = ["DockerBackend", "docker_engine_answers"]
 
@@ -77,6 +79,8 @@ class DockerBackend:
         self.config = config or EnvironmentConfig()
         self._containers: list[Any] = []
         self._network: Any = None
+        self._servers: dict[str, Any] = {}  # for process faults (server_control)
+        self._proxied: tuple[str, str] | None = None  # postgres and redis URLs via the proxies
 
     def start(self) -> EnvironmentURLs:
         if not docker_engine_answers():
@@ -136,13 +140,30 @@ class DockerBackend:
         pg_host, pg_port = postgres.get_container_host_ip(), postgres.get_exposed_port(5432)
         rd_host, rd_port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
         credentials = "resilience:resilience"
-        return EnvironmentURLs(
+        self._servers = {"postgres": postgres, "redis": redis}
+        urls = EnvironmentURLs(
             postgres=f"postgresql://{credentials}@{host}:"
             f"{toxiproxy.get_exposed_port(PROXY_PORTS['postgres'])}/resilience",
             redis=f"redis://{host}:{toxiproxy.get_exposed_port(PROXY_PORTS['redis'])}/0",
             postgres_direct=f"postgresql://{credentials}@{pg_host}:{pg_port}/resilience",
             redis_direct=f"redis://{rd_host}:{rd_port}/0",
             toxiproxy_api=api_url,
+        )
+        self._proxied = (urls.postgres, urls.redis)
+        return urls
+
+    def server_control(self) -> DockerServerControl:
+        """``docker pause`` / ``unpause`` / ``kill`` / ``stop`` / ``start`` of the servers."""
+        if not self._servers or self._proxied is None:
+            raise BackendError("the Docker environment is not started")
+        pg_url, redis_url = self._proxied
+        redis_at = urlparse(redis_url)
+        return DockerServerControl(
+            self._servers,
+            ready={
+                "postgres": lambda: postgres_answers(pg_url),
+                "redis": lambda: redis_ping(redis_at.hostname or "", redis_at.port or 0),
+            },
         )
 
     def stop(self) -> None:
