@@ -7,9 +7,9 @@ pause`` (the cgroup freezer: every process of the container stops), ``kill``
 is ``docker kill`` (SIGKILL), ``stop`` a graceful ``docker stop``; ``start``
 starts the same container again (same volume, so PostgreSQL recovers from
 its WAL). Redis: a cold restart removes the dataset and shuts down without
-saving (the official image would otherwise save on SIGTERM and load it back);
-``keep_data`` saves it first. The proxies reach the servers through the
-network aliases, which survive a restart; the *direct* host ports may change.
+saving; ``keep_data`` saves it first (``SAVE`` writes ``/data/dump.rdb``,
+loaded back at the start). The containers use host networking, so a
+restarted server listens on the same port.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from resilience.backends.errors import BackendError
 
 __all__ = ["DockerServerControl"]
 
-_COLD_REDIS = ["sh", "-c", "rm -f /data/dump.rdb; redis-cli SHUTDOWN NOSAVE || true"]
-
 
 class DockerServerControl:
     """Pause, resume, kill, stop and start the ``postgres`` and ``redis`` containers.
 
     ``containers`` maps the server name to its container handle; ``ready``
-    maps it to a probe that is true once the restarted server answers.
+    maps it to a probe that is true once the restarted server answers;
+    ``redis_port`` is where ``redis-cli`` inside the container finds Redis.
     """
 
     def __init__(
@@ -38,9 +37,11 @@ class DockerServerControl:
         containers: Mapping[str, Any],
         *,
         ready: Mapping[str, Callable[[], bool]] | None = None,
+        redis_port: int = 6379,
         timeout_s: float = 60.0,
     ) -> None:
         self.containers = dict(containers)
+        self.redis_cli = ["redis-cli", "-p", str(redis_port)]
         self.ready = dict(ready or {})
         self.timeout_s = timeout_s
         self.paused: set[str] = set()
@@ -77,9 +78,10 @@ class DockerServerControl:
             return
         container = self._sdk(name)
         if keep_data:
-            container.exec_run(["redis-cli", "SAVE"])
+            container.exec_run([*self.redis_cli, "SAVE"])
         else:
-            container.exec_run(_COLD_REDIS)
+            cold = f"rm -f /data/dump.rdb; {' '.join(self.redis_cli)} SHUTDOWN NOSAVE || true"
+            container.exec_run(["sh", "-c", cold])
 
     def kill(self, name: str, *, keep_data: bool = False) -> None:
         self.resume(name)

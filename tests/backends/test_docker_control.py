@@ -74,10 +74,10 @@ def test_a_cold_redis_restart_drops_the_dataset_and_a_warm_one_saves_it() -> Non
     control.stop("redis", keep_data=True)
     control.start("redis")
     assert log == [
-        "exec redis sh -c rm -f /data/dump.rdb; redis-cli SHUTDOWN NOSAVE || true",
+        "exec redis sh -c rm -f /data/dump.rdb; redis-cli -p 6379 SHUTDOWN NOSAVE || true",
         "stop redis",
         "start redis",
-        "exec redis redis-cli SAVE",
+        "exec redis redis-cli -p 6379 SAVE",
         "stop redis",
         "start redis",
     ]
