@@ -37,7 +37,8 @@ from typing import Any
 from urllib.parse import quote, urlparse
 
 from resilience.backends.config import EnvironmentConfig, EnvironmentURLs
-from resilience.backends.errors import BackendUnavailable, StartupFailed
+from resilience.backends.docker_control import DockerServerControl
+from resilience.backends.errors import BackendError, BackendUnavailable, StartupFailed
 from resilience.backends.postgres import postgres_answers
 from resilience.backends.proxies import ensure_proxy, proxy_api_up
 from resilience.backends.readiness import free_port, redis_ping
@@ -131,6 +132,7 @@ class DockerBackend:
         self._containers: list[Any] = []
         self._reaper: Any = None
         self._client: Any = None
+        self._control: DockerServerControl | None = None  # process faults (server_control)
 
     def start(self) -> EnvironmentURLs:
         if not docker_engine_answers():
@@ -227,6 +229,14 @@ class DockerBackend:
         redis_proxy = ensure_proxy(
             api_url, "redis", upstream=f"127.0.0.1:{redis_port}", listen="127.0.0.1:0"
         )
+        self._control = DockerServerControl(
+            {"postgres": postgres, "redis": redis},
+            ready={
+                "postgres": lambda: postgres_answers(pg_direct, timeout_s=1.0),
+                "redis": lambda: redis_ping("127.0.0.1", redis_port),
+            },
+            redis_port=redis_port,
+        )
         return EnvironmentURLs(
             postgres=f"postgresql://{user}:{password}@127.0.0.1:{pg_proxy[1]}/{database}",
             redis=f"redis://127.0.0.1:{redis_proxy[1]}/0",
@@ -268,7 +278,14 @@ class DockerBackend:
                 )
             time.sleep(0.02)
 
+    def server_control(self) -> DockerServerControl:
+        """``docker pause`` / ``unpause`` / ``kill`` / ``stop`` / ``start`` of the servers."""
+        if self._control is None:
+            raise BackendError("the Docker environment is not started")
+        return self._control
+
     def stop(self) -> None:
+        self._control = None
         while self._containers:
             container = self._containers.pop()
             with contextlib.suppress(Exception):  # already gone; the reaper checks once more

@@ -27,11 +27,12 @@ import signal
 import sys
 import threading
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from resilience.backends.base import Backend
 from resilience.backends.config import BACKENDS, EnvironmentConfig, EnvironmentURLs
 from resilience.backends.errors import ConfigurationError
+from resilience.backends.server_control import ServerControl, ServerControlUnavailable
 
 if TYPE_CHECKING:
     from resilience.proxy.client import ToxiproxyClient
@@ -147,6 +148,20 @@ class Environment:
                 self._urls = None
                 self._toxiproxy = None
                 self._remove_teardown_hooks()
+
+    def server_control(self) -> ServerControl:
+        """Process faults on this environment's servers (pause, kill, restart).
+
+        Raises :class:`ServerControlUnavailable` naming why on a backend without them.
+        """
+        control = getattr(self.backend, "server_control", None)
+        if control is None:
+            raise ServerControlUnavailable(
+                f"the {getattr(self.backend, 'name', 'selected')} backend cannot pause, kill or "
+                "restart its servers (they are not this harness's processes); "
+                "use the local backend for process faults"
+            )
+        return cast(ServerControl, control())
 
     async def start_async(self) -> EnvironmentURLs:
         self._install_teardown_hooks()

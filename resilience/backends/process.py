@@ -177,6 +177,7 @@ class ManagedProcess:
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, self.stop_signal)
+                os.killpg(self.pid, signal.SIGCONT)  # a paused (SIGSTOP) server acts on it too
             try:
                 self.popen.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:

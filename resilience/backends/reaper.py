@@ -207,9 +207,11 @@ def reap(
 
     for r in groups:
         _signal_group(r.pid, r.stop_signal)
+        _signal_group(r.pid, signal.SIGCONT)  # a paused (SIGSTOP) server acts on it too
     for pid, start in singles.items():
         if same(pid, start):
             _signal_pid(pid, signal.SIGTERM)
+            _signal_pid(pid, signal.SIGCONT)  # paused PostgreSQL backends (their own groups)
 
     def alive() -> bool:
         return any(live_group_members(r.pid) for r in groups) or any(

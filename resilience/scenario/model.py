@@ -37,6 +37,9 @@ from resilience.scenario.target_spec import (
 )
 
 __all__ = [
+    "INSTANT_ACTIONS",
+    "PROCESS_ACTIONS",
+    "PROTOCOL_TOXICS",
     "TOXIC_ATTRIBUTES",
     "EnvironmentSpec",
     "FaultSpec",
@@ -54,8 +57,15 @@ __all__ = [
 FaultTarget = Annotated[str, Field(min_length=1)]
 """A declared dependency's name (``postgres``, ``redis`` or one of ``dependencies:``)."""
 ToxicType = Literal[
-    "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"
-]
+    "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop",
+    "postgres_error", "redis_error",
+]  # fmt: skip
+PROCESS_ACTIONS = frozenset({"pause", "resume", "kill", "restart"})
+"""Faults on the dependency's server process rather than its proxy (docs/scenarios.md)."""
+INSTANT_ACTIONS = frozenset({"enable", "resume"})
+"""Actions that end an earlier fault rather than start one (no duration, never 'active')."""
+PROTOCOL_TOXICS = frozenset({"postgres_error", "redis_error"})
+"""Our proxy's extensions that read the client's protocol (upstream stream only)."""
 
 TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "latency": ("latency", "jitter"),
@@ -66,9 +76,16 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "slicer": ("average_size", "size_variation", "delay"),
     "limit_data": ("bytes",),
     "noop": (),
+    "postgres_error": ("sqlstate", "message", "rate", "prefix"),
+    "redis_error": ("error", "rate", "commands"),
 }
 """Wire attributes of each Toxiproxy toxic (ms, except bandwidth ``rate`` in KB/s,
 slicer ``delay`` in µs and sizes in bytes)."""
+
+
+def _number(value: int | float | str) -> float:
+    """A numeric attribute's value (a string where a number belongs counts as 0)."""
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 class _Spec(BaseModel):
@@ -174,10 +191,11 @@ class FaultSpec(_Spec):
     duration: PositiveSeconds | None = None
     target: FaultTarget
     toxic: ToxicType | None = None
-    action: Literal["disable", "enable"] | None = None
+    action: Literal["disable", "enable", "pause", "resume", "kill", "restart"] | None = None
+    keep_data: bool = False
     stream: Literal["upstream", "downstream"] = "downstream"
     toxicity: Share = 1.0
-    attributes: dict[str, int] = Field(default_factory=dict)
+    attributes: dict[str, int | float | str] = Field(default_factory=dict)
     every: PositiveSeconds | None = None
     times: int = Field(default=1, ge=1, le=1000)
 
@@ -187,8 +205,10 @@ class FaultSpec(_Spec):
             raise ValueError("a fault needs exactly one of 'toxic' or 'action'")
         if self.action is not None and self.attributes:
             raise ValueError("'attributes' apply to a toxic, not to an action")
-        if self.action == "enable" and self.duration is not None:
-            raise ValueError("an 'enable' action is instantaneous; drop 'duration'")
+        if self.action in INSTANT_ACTIONS and self.duration is not None:
+            raise ValueError(f"a {self.action!r} action is instantaneous; drop 'duration'")
+        if self.keep_data and not (self.action in ("kill", "restart") and self.target == "redis"):
+            raise ValueError("'keep_data' applies to a Redis 'kill' or 'restart' only")
         if self.toxic is not None:
             allowed = TOXIC_ATTRIBUTES[self.toxic]
             for key in self.attributes:
@@ -199,12 +219,16 @@ class FaultSpec(_Spec):
                     raise ValueError(
                         f"toxic {self.toxic!r} has no attribute {key!r}{did} (valid: {choices})"
                     )
-            if self.toxic == "bandwidth" and self.attributes.get("rate", 0) <= 0:
+            if self.toxic == "bandwidth" and _number(self.attributes.get("rate", 0)) <= 0:
                 raise ValueError("bandwidth 'rate' (KB/s) must be above 0; 0 stalls all traffic")
-            if self.toxic == "slicer" and self.attributes.get("average_size", 0) <= 0:
+            if self.toxic == "slicer" and _number(self.attributes.get("average_size", 0)) <= 0:
                 raise ValueError("slicer 'average_size' (bytes) must be above 0")
+            if self.toxic in PROTOCOL_TOXICS and self.stream != "upstream":
+                raise ValueError(
+                    f"toxic {self.toxic!r} reads the client's requests: add 'stream: upstream'"
+                )
             for key, value in self.attributes.items():
-                if value < 0:
+                if isinstance(value, int | float) and value < 0:
                     raise ValueError(f"attribute {key!r} must not be negative (got {value})")
         if self.times > 1 and self.every is None:
             raise ValueError("'times' above 1 needs 'every' (the repeat period)")
@@ -214,7 +238,7 @@ class FaultSpec(_Spec):
 
     @property
     def kind(self) -> str:
-        """``toxic:<type>`` or ``action:<disable|enable>``."""
+        """``toxic:<type>`` or ``action:<disable|enable|pause|resume|kill|restart>``."""
         return f"toxic:{self.toxic}" if self.toxic else f"action:{self.action}"
 
     @property

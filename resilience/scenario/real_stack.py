@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from resilience.clock import SYSTEM_CLOCK
-from resilience.scenario.faults import ToxiproxyFaultController
+from resilience.scenario.faults import FaultControlError, ToxiproxyFaultController
 from resilience.scenario.model import EnvironmentSpec, Scenario
+from resilience.scenario.process_faults import ProcessFaultController, has_process_faults
 from resilience.scenario.runner import RunAborted
 from resilience.scenario.stack import StaticStack
 
@@ -191,9 +192,20 @@ async def open_real_stack(
         urls = env.urls
         client = toxiproxy_client(urls.toxiproxy_api)
         exits.push_async_callback(_quietly, client.aclose())
-        controller = ToxiproxyFaultController(client)
+        toxiproxy = ToxiproxyFaultController(client)
+        try:
+            await toxiproxy.check_supported(scenario.faults)
+        except FaultControlError as exc:
+            raise RunAborted(str(exc)) from exc
+        controller: ToxiproxyFaultController | ProcessFaultController = toxiproxy
+        if has_process_faults(list(scenario.faults)):
+            try:
+                controller = ProcessFaultController(env.server_control(), toxiproxy)
+            except Exception as exc:  # ServerControlUnavailable: says why
+                raise RunAborted(f"process faults: {exc}") from exc
         try:
             await controller.clear_all()
+            await toxiproxy.arm(scenario.faults)  # protocol toxics watch from the first query
             entries = await asyncio.wait_for(_prepare(urls, scenario), PREPARE_TIMEOUT_S)
             migration: RealMigration | None = None
             if scenario.migration is not None:

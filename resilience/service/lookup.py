@@ -52,6 +52,7 @@ from resilience.errors import (
 )
 from resilience.metrics import MetricsRecorder
 from resilience.retry import Retry
+from resilience.service.classified import ClassifiedCounts
 from resilience.service.health import HealthProbes, LookupFailureWindow, check_health
 from resilience.service.model import Job, LookupOutcome, LookupPath, LookupResult
 from resilience.service.outbox import JobOutbox
@@ -137,6 +138,9 @@ class LookupService:
         """The :class:`ServiceConfig` it was built from, when built by ``open_service``."""
         self.analytics: Any = None
         self.error_tracker: Any = None
+        self.classified = ClassifiedCounts()
+        if hasattr(redis_tier, "on_error"):  # the Redis tier skips what fails: say what it was
+            redis_tier.on_error = self._redis_failed  # type: ignore[union-attr]
         self.shared_stats: SharedStats | None = None
         """Set by ``open_service`` with Redis: ``/stats`` and ``/metrics`` then cover every
         worker publishing to the same Redis (see :meth:`service_stats`)."""
@@ -266,6 +270,11 @@ class LookupService:
             if value is not None:
                 self._remember(slug, value)
 
+    def _redis_failed(self, exc: BaseException) -> None:
+        error = classify(exc)
+        self.classified.seen(error, action="skipped by the cache tier")
+        self.classified.finished([error], succeeded=False)  # the tier skips, never retries
+
     async def _guarded(
         self, query: Callable[[], Awaitable[T]], *, retry: Retry, what: str
     ) -> tuple[T | None, ResilienceError | None, int]:
@@ -276,6 +285,7 @@ class LookupService:
         (the breaker permit is released, counting neither way).
         """
         attempts = 0
+        failures: list[ResilienceError] = []
 
         async def attempt() -> T:
             nonlocal attempts
@@ -284,10 +294,15 @@ class LookupService:
             timeout_s = retry.attempt_timeout_s(called, self.db_timeout_s)
             try:
                 return await bounded(query(), timeout_s, what=what)
-            except ResilienceError:
+            except ResilienceError as exc:
+                self.classified.seen(exc)
+                failures.append(exc)
                 raise
             except Exception as exc:
-                raise classify(exc) from exc
+                error = classify(exc)
+                self.classified.seen(error)
+                failures.append(error)
+                raise error from exc
 
         try:
             permit = self.breaker.before_call()
@@ -303,11 +318,14 @@ class LookupService:
         except Exception as exc:
             error = exc if isinstance(exc, ResilienceError) else classify(exc)
             self.breaker.on_failure(permit, error, self.clock.monotonic() - called)
+            self.classified.finished(failures or [error], succeeded=False)
             return None, error, attempts
         except BaseException:
             self.breaker.on_ignored(permit)
             raise
         self.breaker.on_success(permit, self.clock.monotonic() - called)
+        if failures:
+            self.classified.finished(failures, succeeded=True)
         return value, None, attempts
 
     def _trial_retry(self, retry: Retry) -> Retry:
@@ -626,6 +644,9 @@ class LookupService:
             sections["analytics"] = self.analytics.stats()
         if self.error_tracker is not None:
             sections["error_tracking"] = self.error_tracker.stats()
+        classified = self.classified.stats()
+        if classified:
+            sections["classified"] = classified
         if self.outbox is not None:
             sections["outbox"] = self.outbox.stats()
         return sections

@@ -16,8 +16,10 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from resilience.service.repository import PostgresJobRepository
 from resilience.sim.distributions import Distribution, LogNormal
 from resilience.sim.pool import ModelPool
+from resilience.sim.postgres import raise_protocol_error
 from resilience.sim.proxy import ModelProxy
 
 if TYPE_CHECKING:
@@ -67,6 +69,8 @@ class ModelJobRepository:
         try:
             # The server commits before its reply crosses the downstream toxics.
             await self.proxy.exchange(conn, request, 0, service_s)
+            if self.proxy.protocol_toxics:  # the replaced batch never reaches the server
+                raise_protocol_error(self.proxy, conn, PostgresJobRepository._INSERT)
             existing = self.by_key.get(idempotency_key)
             created = existing is None
             if created:

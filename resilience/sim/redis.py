@@ -21,6 +21,7 @@ from typing import Any
 
 from resilience.sim.distributions import Distribution, LogNormal
 from resilience.sim.pool import Handshake, ModelPool
+from resilience.sim.protocol_errors import redis_error
 from resilience.sim.proxy import ErrorSet, ModelProxy
 
 __all__ = ["DEFAULT_COMMAND_TIME", "DEFAULT_CONNECT_TIME", "REDIS_ERRORS", "ModelRedisClient"]
@@ -76,6 +77,20 @@ class ModelRedisClient:
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._hashes: dict[str, dict[bytes, bytes]] = {}
         self.commands = 0
+        proxy.restart_hooks.append(self._restarted)
+
+    def _restarted(self, keep_data: bool) -> None:
+        """The server restarted: no persistence, so its data is gone unless kept."""
+        if not keep_data:
+            self._data.clear()
+            self._hashes.clear()
+
+    def _refused(self, name: str) -> None:
+        """Raise what redis-py raises if a redis_error toxic answers command ``name``."""
+        if self.proxy.protocol_toxics:
+            toxic = self.proxy.protocol_error(name)
+            if toxic is not None:
+                raise redis_error(toxic)
 
     # -- storage -------------------------------------------------------------------
 
@@ -125,11 +140,13 @@ class ModelRedisClient:
             ok = True
         finally:
             pool.release(conn, broken=not ok)
+        self._refused("GET")
         return self._read(key)
 
     async def set(self, key: str, value: Any, px: int | None = None) -> bool:
         raw = value if isinstance(value, bytes) else str(value).encode()
         await self._roundtrip(_command(b"SET", key.encode(), raw, b"PX", b"1800000"), 5)
+        self._refused("SET")
         self._write(key, raw, px)
         return True
 
@@ -137,10 +154,12 @@ class ModelRedisClient:
         wanted = list(keys)
         request = _command(b"MGET", *(k.encode() for k in wanted))
         await self._roundtrip(request, 4 + sum(_bulk(self._read(k)) for k in wanted))
+        self._refused("MGET")
         return [self._read(k) for k in wanted]
 
     async def delete(self, *keys: str) -> int:
         await self._roundtrip(_command(b"DEL", *(k.encode() for k in keys)), 4)
+        self._refused("DEL")
         return sum(self._data.pop(k, None) is not None for k in keys)
 
     # -- hashes (the service's job outbox) -------------------------------------------
@@ -205,6 +224,7 @@ class _Pipeline:
             _command(b"SET", k.encode(), str(v).encode(), b"PX", b"1800000") for k, v, _ in ops
         )
         await self._client._roundtrip(request, 5 * len(ops), commands=len(ops))
+        self._client._refused("SET")  # the first hit SET raises, as redis-py's execute does
         for key, value, px in ops:
             self._client._write(key, value, px)
         return [True] * len(ops)

@@ -12,7 +12,7 @@ pytest_plugins = ["pytester"]
 SCHEMA = "CREATE TABLE orders (id serial PRIMARY KEY, item text NOT NULL);\n"
 SEED = "INSERT INTO orders (item) VALUES ('seeded');\n"
 
-USER_TESTS = '''
+USER_TESTS = """
 import time
 
 def test_1_sees_the_seed_and_writes(pg_conn):
@@ -40,9 +40,9 @@ def test_4_the_toxic_is_gone(postgres_proxy, redis_proxy):
 def test_5_toxiproxy_server_is_one_per_session(toxiproxy_server, request):
     assert request.fixturenames.count("toxiproxy_server") == 1
     assert toxiproxy_server.get_proxy("postgres").enabled
-'''
+"""
 
-FACTORY_CONFTEST = '''
+FACTORY_CONFTEST = """
 from resilience import pytest_factories as factories
 
 shop_env = factories.environment(
@@ -50,9 +50,9 @@ shop_env = factories.environment(
 )
 shop_db = factories.pg_conn("shop_env")
 shop_pg_proxy = factories.proxy("shop_env", "postgres")
-'''
+"""
 
-FACTORY_TESTS = '''
+FACTORY_TESTS = """
 import psycopg
 import pytest
 
@@ -73,7 +73,7 @@ def test_c_cut(shop_env, shop_pg_proxy):
 
 def test_d_enabled_again(shop_db):
     assert shop_db.execute("SELECT 1").fetchone() == (1,)
-'''
+"""
 
 
 @pytest.fixture

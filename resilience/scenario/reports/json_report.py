@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from resilience.scenario.classification import classify_faults
 from resilience.scenario.history import History
 from resilience.scenario.metrics import summary
 from resilience.scenario.runner import RunResult
@@ -35,6 +36,10 @@ def result_dict(result: RunResult, history: History | None) -> dict[str, Any]:
         data["seed"] = history.meta.get("seed")
         data["faults"] = {k: [list(w) for w in v] for k, v in history.fault_windows().items()}
         data["metrics"] = summary(history)
+        data["classified"] = {
+            fault: [row.to_dict() for row in rows]
+            for fault, rows in classify_faults(history).items()
+        }
         data["breaker"] = [
             {"t_s": r["t_us"] / 1e6, "from": r.get("from"), "to": r.get("to")}
             for r in history.breaker

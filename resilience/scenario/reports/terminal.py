@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from resilience.scenario.classification import classify_faults
 from resilience.scenario.gates import GateResult
 from resilience.scenario.gates.grammar import DURATION_UNITS
 from resilience.scenario.runner import RunResult
@@ -79,6 +80,10 @@ def print_result(result: RunResult, console: Console | None = None) -> None:
             out.print(f"  [yellow]?[/] {r.gate.source}: {r.message}")
     if any(r.verdict_on == "upper bound" for r in result.results):
         out.print("  * judged on the 95 % upper bound (few events), not on the estimate")
+    if result.history is not None:
+        for fault, rows in classify_faults(result.history).items():
+            for row in rows:
+                out.print(f"  [cyan]{fault}[/]: {row.text()}")
     for problem in result.fault_errors:
         out.print(f"  [red]fault control failed:[/] {problem}")
     if result.error:
