@@ -92,6 +92,10 @@ class ProxyHandle:
     def remove_toxic(self, name: str) -> None:
         self.client.remove_toxic(self.name, name)
 
+    def destroy_toxic(self, name: str) -> None:
+        """:meth:`remove_toxic` under toxiproxy-python's name (the fixtures' former type)."""
+        self.remove_toxic(name)
+
     def toxics(self) -> list[ToxicInfo]:
         return self.client.toxics(self.name)
 

@@ -138,6 +138,13 @@ class DockerBackend:
         if not docker_engine_answers():
             raise BackendUnavailable(NO_ENGINE.format(where=_engine_address()))
         try:
+            import docker  # noqa: F401 - the SDK comes with testcontainers
+            import testcontainers  # noqa: F401
+        except ImportError:
+            raise BackendUnavailable(
+                "The docker backend needs testcontainers: pip install 'resilience[docker]'."
+            ) from None
+        try:
             return self._start()
         except BaseException:
             self.stop()

@@ -145,7 +145,12 @@ def default_cache_dir() -> Path:
 
 
 def _client() -> Any:
-    import docker
+    try:
+        import docker
+    except ImportError:
+        raise BackendUnavailable(
+            "building images needs the Docker SDK: pip install 'resilience[docker]'"
+        ) from None
 
     try:
         client = docker.from_env()
