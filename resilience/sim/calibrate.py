@@ -41,7 +41,6 @@ __all__ = [
     "print_calibration",
     "quantile_interval",
     "side_metrics",
-    "validate_rows",
 ]
 
 RATE_TARGET_POINTS = 2.0
@@ -407,39 +406,3 @@ def print_calibration(report: CalibrationReport, console: Any) -> None:
             f"{noisy} of them within the real run's own 90 % interval for that percentile: "
             "a second real run of this length could differ as much; a longer run decides"
         )
-
-
-def validate_rows(scenario: Any, rows: Sequence[Any], console: Any, output: Path) -> int:
-    """Re-run tuned combinations on the real stack; print simulated vs real side by side."""
-    from rich.table import Table
-
-    from resilience.scenario.history import read_history
-    from resilience.sim.tune import row_metrics
-
-    shown = ("fallback_rate", "success_rate", "p99_ms", "opens_per_hour")
-    table = Table(title="validation: simulated vs real", title_justify="left")
-    table.add_column("settings", justify="left")
-    for name in shown:
-        table.add_column(f"{name} sim", justify="right")
-        table.add_column(f"{name} real", justify="right")
-    code = 0
-    for i, row in enumerate(rows):
-        candidate = scenario.model_copy(update={"service": {**scenario.service, **row.params}})
-        path = output / f"validate-{i + 1}.jsonl"
-        console.print(f"validating {row.params} on the real stack …")
-        try:
-            _run_real(candidate, path)
-            real = row_metrics(read_history(path))
-        except Exception as exc:  # report and go on: the simulated figures still stand
-            console.print(f"[red]real run failed:[/] {type(exc).__name__}: {exc}")
-            code = 2
-            continue
-        cells = [", ".join(f"{k}={v}" for k, v in row.params.items())]
-        from resilience.sim.report import format_metric
-
-        for name in shown:
-            cells.append(format_metric(name, row.metrics.get(name)))
-            cells.append(format_metric(name, real.get(name)))
-        table.add_row(*cells)
-    console.print(table)
-    return code
