@@ -241,8 +241,9 @@ def tune(
             console.print(
                 "[red]no configuration holds every gate in simulation: nothing to confirm[/]"
             )
-        confirmations = run_confirm(scenarios, best, objectives, output, say=console.print)
-        _print_confirmations(console, confirmations)
+        else:
+            confirmations = run_confirm(scenarios, best, objectives, output, say=console.print)
+            _print_confirmations(console, confirmations)
     output.mkdir(parents=True, exist_ok=True)
     from resilience.sim.report import tune_html, tune_json
 
@@ -297,7 +298,7 @@ def _print_recommendation(console: Console, result: Any, confirmations: list[Any
         for side in chosen.real:
             spread = c.spread(i, side.scenario)
             console.print(
-                f"  {o.text} [{side.scenario}]: simulated "
+                f"  {o.text} ({side.scenario}): simulated "
                 f"{'–' if spread is None else o.format(spread.mean)} over "
                 f"{0 if spread is None else spread.n} seed(s), "
                 f"real {o.format(side.values[i] if side.values else None)} "
@@ -305,7 +306,7 @@ def _print_recommendation(console: Console, result: Any, confirmations: list[Any
             )
     for side in chosen.real:
         console.print(
-            f"  gates on the real stack [{side.scenario}]: every one holds ({len(side.gates)})"
+            f"  gates on the real stack ({side.scenario}): every one holds ({len(side.gates)})"
         )
         for g, status, observed in side.gates:
             console.print(f"    {status:>12}  {g}  (observed {observed})", markup=False)

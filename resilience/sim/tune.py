@@ -14,7 +14,8 @@
   first and a trial failing one of them there is pruned. Optuna's pruners do
   not apply to multi-objective studies; this one is exact (the prefix is the
   same run, cut short), so nothing good is pruned.
-* Noise: the feasible front is re-run with ``repeats - 1`` other seeds; each
+* Noise: the feasible front (and the fronts behind it, up to
+  ``candidates_to_repeat`` configurations) is re-run with ``repeats - 1`` other seeds; each
   figure gets its spread, and the final front is taken on the pessimistic
   value (the worst over seeds and scenarios) among configurations that hold
   in every run.
@@ -157,6 +158,29 @@ def pareto_front(
     ]
 
 
+def _tidy(value: Any) -> Any:
+    """A sampled float to 4 significant digits: the value simulated is the value pasted."""
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
+def _layers(candidates: Sequence[Candidate], objectives: Sequence[Objective]) -> list[Candidate]:
+    """Candidates front by front (non-dominated sorting), each front best-first."""
+    left, out = list(candidates), []
+    while left:
+        front = pareto_front(left, objectives)
+        if not front:
+            break
+        out += sorted(
+            front,
+            key=lambda c: tuple(
+                o.signed(v)
+                for o, v in zip(objectives, c.pessimistic(objectives) or [], strict=False)
+            ),
+        )
+        left = [c for c in left if c not in front]
+    return out
+
+
 def _sampler(search: Search, sampler: str, seed: int) -> Any:
     """Constraints reach TPE and NSGA-II through ``Trial.set_constraint`` (optuna ≥ 5)."""
     import optuna
@@ -196,7 +220,7 @@ def tune(
     ``executor`` runs :func:`~resilience.sim.trial.run_trial` jobs (``None``:
     in this process); ``width`` trials are in flight at once. ``trials`` bounds
     the study (a grid runs every combination). ``repeats`` ≥ 2 re-runs up to
-    ``candidates_to_repeat`` feasible front candidates with other seeds.
+    ``candidates_to_repeat`` feasible candidates (front first) with other seeds.
     """
     import optuna
     from optuna.trial import TrialState
@@ -237,7 +261,7 @@ def tune(
             waiting[submit(job)] = c.number
 
     def start(trial: Any) -> None:
-        c = Candidate(trial.number, {p.name: trial.params[p.name] for p in params})
+        c = Candidate(trial.number, {p.name: _tidy(trial.params[p.name]) for p in params})
         candidates[c.number], handles[c.number] = c, trial
         staged = [(s, plans[s.name]) for s in scenarios if plans.get(s.name) is not None]
         if not staged:
@@ -299,15 +323,10 @@ def tune(
                 ready, _ = wait(list(waiting), return_when=FIRST_COMPLETED)
                 for future in ready:
                     collect(future)
-        front = pareto_front([c for c in candidates.values() if c.passed], objectives)
+        feasible = [c for c in candidates.values() if c.passed]
+        front = pareto_front(feasible, objectives)
         if repeats > 1 and front:
-            chosen = sorted(
-                front,
-                key=lambda c: tuple(
-                    o.signed(v)
-                    for o, v in zip(objectives, c.pessimistic(objectives) or [], strict=False)
-                ),
-            )[:candidates_to_repeat]
+            chosen = _layers(feasible, objectives)[:candidates_to_repeat]
             say(f"re-running {len(chosen)} candidate(s) with {repeats - 1} other seed(s)")
             extra: dict[Future[TrialRun], Candidate] = {}
             for c in chosen:

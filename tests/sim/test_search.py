@@ -254,3 +254,78 @@ def test_cli_tune_refuses_bad_input_with_exit_2(
     result = CliRunner().invoke(app, ["tune", str(_write(tmp_path)), *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def _have_servers() -> bool:
+    try:
+        from resilience.backends.binaries import find_postgres, find_redis_server
+
+        find_postgres()
+        find_redis_server()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_servers(), reason="needs PostgreSQL and Redis binaries")
+def test_confirm_runs_the_best_for_real_and_recommends_a_service_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import tempfile
+
+    from resilience.backends.state import fast_temp_root
+    from resilience.cli import app
+
+    state = Path(tempfile.mkdtemp(prefix="resilience-test-", dir=fast_temp_root()))
+    state.chmod(0o711)  # an unprivileged PostgreSQL must traverse it (tmp_path is 0700)
+    monkeypatch.setenv("RESILIENCE_STATE_DIR", str(state))
+    out = tmp_path / "out"
+    try:
+        result = _confirm_one(app, tmp_path, out)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    _check_confirmation(result, out)
+
+
+def _confirm_one(app: Any, tmp_path: Path, out: Path) -> Any:
+    return CliRunner().invoke(
+        app,
+        [
+            "tune",
+            str(_write(tmp_path)),
+            "--param",
+            "breaker.failure_threshold=2..12",
+            "--param",
+            "breaker.reset_timeout_s=1s..30s:log",
+            "--trials",
+            "6",
+            "--repeats",
+            "2",
+            "--confirm",
+            "1",
+            "--workers",
+            "1",
+            "-o",
+            str(out),
+        ],
+    )
+
+
+def _check_confirmation(result: Any, out: Path) -> None:
+    import yaml
+
+    data = json.loads((out / "tune.json").read_text())
+    (confirmed,) = data["confirmations"]
+    (real,) = confirmed["real"]
+    assert real["status"] == "completed", real["error"]
+    assert Path(real["history"]).exists()
+    assert "simulated vs real" in result.output
+    if confirmed["passed"]:
+        assert result.exit_code == 0, result.output
+        block = result.output.split("settings:", 1)[1].split("evidence:", 1)[0]
+        assert yaml.safe_load(block) == {"service": confirmed["params"]}
+    else:  # the real run missed a gate: said so, no recommendation
+        assert result.exit_code == 1, result.output
+        assert "no recommendation" in result.output
