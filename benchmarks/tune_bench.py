@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             [base], chosen, objectives, Path("reports/tune-bench"), say=Console().print
         )
         total = time.perf_counter() - t0
-        picked, block = recommendation(confirmations)
+        picked, _ = recommendation(confirmations)
         print(
             f"to a confirmed recommendation: {total:.1f} s wall (search with 3 seeds per "
             f"front candidate {search_wall:.1f} s + {len(chosen)} real runs of "
