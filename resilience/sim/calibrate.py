@@ -503,4 +503,3 @@ def print_calibration(report: CalibrationReport, console: Any) -> None:
             f"{seeds} of them with the real figure inside the simulated seeds' range: "
             "chance within a run (e.g. which connections a toxicity roll hits) decides it"
         )
-
