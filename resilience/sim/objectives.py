@@ -16,7 +16,7 @@ is ≤ 0).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -106,8 +106,24 @@ def _known_metrics() -> list[str]:
     return sorted(n for n in METRIC_NAMES if n != "window_s")
 
 
-def parse_objective(text: str, *, maximize: bool) -> Objective:
-    """Parse ``metric [aggregation] [@ phase]``; unknown metrics get a did-you-mean."""
+def _per_operation(metric: str, operations: Collection[str]) -> bool:
+    """``<op>``, ``<op>.count``, ``<op>.error_rate``, ``<op>.outcome.<x>``: every target has."""
+    op, _, rest = metric.partition(".")
+    if op not in operations:
+        return False
+    return rest in ("", "count", "error_rate") or (
+        rest.startswith("outcome.") and len(rest) > len("outcome.")
+    )
+
+
+def parse_objective(
+    text: str, *, maximize: bool, operations: Collection[str] = ("lookup", "job")
+) -> Objective:
+    """Parse ``metric [aggregation] [@ phase]``; unknown metrics get a did-you-mean.
+
+    Known: the reference target's gate metrics and the per-operation ones of
+    ``operations``.
+    """
     source = ALIASES.get(text.strip(), text.strip())
     head, at, phase = source.partition("@")
     if not head.strip():
@@ -119,7 +135,7 @@ def parse_objective(text: str, *, maximize: bool) -> Objective:
         raise ObjectiveError(f"objective {text!r}: {first}") from None
     metric = scoped.gate.metric
     known = _known_metrics()
-    if metric not in known:
+    if metric not in known and not _per_operation(metric, operations):
         hint = difflib.get_close_matches(metric, [*known, *ALIASES], n=1, cutoff=0.5)
         did = f"; did you mean {hint[0]!r}?" if hint else ""
         raise ObjectiveError(

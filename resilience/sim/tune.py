@@ -80,12 +80,6 @@ class Candidate:
         runs = self.full_runs()
         return self.state == "complete" and bool(runs) and all(r.passed for r in runs)
 
-    @property
-    def seeds(self) -> int:
-        return len({r.seed for r in self.full_runs()}) // max(
-            1, len({r.scenario for r in self.full_runs()})
-        ) or len({r.seed for r in self.full_runs()})
-
     def spread(self, index: int, scenario: str | None = None) -> Spread | None:
         """Objective ``index`` over the full runs (of one scenario, or all)."""
         values = [r.values[index] for r in self.full_runs(scenario) if len(r.values) > index]

@@ -71,6 +71,8 @@ def test_objectives_are_gate_metrics_measured_as_the_gate_measures_them(tmp_path
     assert values == [result.results[0].observed, result.results[1].observed]
     assert p95.is_duration
     assert p95.format(0.00123) == "1.23 ms"
+    per_op = parse_objective("lookup.error_rate", maximize=False)  # a per-operation metric
+    assert measure([per_op], result.history)[0] is not None
 
 
 @pytest.mark.parametrize(
