@@ -196,6 +196,9 @@ def run_trial(job: TrialJob) -> TrialRun:
         except (ValueError, TypeError) as exc:  # a setting the configuration refuses
             run.status, run.error = "invalid", str(exc).splitlines()[0][:300]
             return run
+        except Exception as exc:  # the simulation itself failed: this trial, not the study
+            run.status, run.error = "crashed", f"{type(exc).__name__}: {exc}"[:300]
+            return run
         run.status, run.error = result.status, result.error
         run.gates = [
             (

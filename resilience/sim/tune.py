@@ -288,7 +288,10 @@ def tune(
     def collect(future: Future[TrialRun]) -> None:
         nonlocal cpu
         c = candidates[waiting.pop(future)]
-        run = future.result()
+        try:
+            run = future.result()
+        except Exception as exc:  # a worker lost (a cluster's KilledWorker …): the trial fails
+            run = TrialRun("?", dict(c.params), -1, None, "crashed", f"{type(exc).__name__}: {exc}")
         cpu += run.cpu_s
         c.runs.append(run)
         if c.state == "prefix" and not any(f for f, n in waiting.items() if n == c.number):
@@ -328,7 +331,11 @@ def tune(
                     for job in jobs_for(scenarios, c.params, specs, seed_offset=k, models=models):
                         extra[submit(job)] = c
             for future, c in extra.items():
-                run = future.result()
+                try:
+                    run = future.result()
+                except Exception as exc:  # as above: this candidate no longer holds
+                    error = f"{type(exc).__name__}: {exc}"
+                    run = TrialRun("?", dict(c.params), -1, None, "crashed", error)
                 cpu += run.cpu_s
                 c.runs.append(run)
             front = pareto_front([c for c in chosen if c.passed], objectives)
