@@ -171,7 +171,7 @@ def _scale(values: Sequence[float], lo_px: float, hi_px: float) -> Any:
     if hi - lo < 1e-12:
         lo, hi = lo - 1, hi + 1
     pad = (hi - lo) * 0.05
-    lo, hi = lo - pad, hi + pad
+    lo, hi = (max(lo - pad, 0.0) if lo >= 0 else lo - pad), hi + pad
     return lo, hi, lambda v: lo_px + (v - lo) / (hi - lo) * (hi_px - lo_px)
 
 

@@ -331,3 +331,12 @@ def _check_confirmation(result: Any, out: Path) -> None:
     else:  # the real run missed a gate: said so, no recommendation
         assert result.exit_code == 1, result.output
         assert "no recommendation" in result.output
+
+
+def test_nsga2_is_a_choice_and_seeded_too() -> None:
+    scenario = outage()
+    params = [parse_param("breaker.failure_threshold=2..12", FIELDS)]
+    first = tune([scenario], params, objectives(), trials=5, seed=8, sampler="nsga2")
+    again = tune([scenario], params, objectives(), trials=5, seed=8, sampler="nsga2")
+    assert first.sampler == "nsga2"
+    assert [c.params for c in first.candidates] == [c.params for c in again.candidates]
