@@ -340,3 +340,26 @@ def test_nsga2_is_a_choice_and_seeded_too() -> None:
     again = tune([scenario], params, objectives(), trials=5, seed=8, sampler="nsga2")
     assert first.sampler == "nsga2"
     assert [c.params for c in first.candidates] == [c.params for c in again.candidates]
+
+
+def test_pruning_changes_the_cost_not_the_front() -> None:
+    scenario = outage()
+    params = [
+        parse_param("breaker.failure_threshold=2,400", FIELDS),
+        parse_param("retry.max_attempts=1,3", FIELDS),
+    ]
+    pruned = tune([scenario], params, objectives(), search="grid", prune=True)
+    full = tune([scenario], params, objectives(), search="grid", prune=False)
+    assert len(pruned.pruned) == 2  # the two breakers needing 400 failures
+    assert not full.pruned
+    assert [c.params for c in pruned.front] == [c.params for c in full.front]
+    assert [c.pessimistic(pruned.objectives) for c in pruned.front] == [
+        c.pessimistic(full.objectives) for c in full.front
+    ]
+
+
+    def simulated_s(result: Any) -> float:
+        return sum(r.until_s or 30.0 for c in result.candidates for r in c.runs)
+
+    assert simulated_s(pruned) == 4 * 8.0 + 2 * 30.0  # every prefix, then two full runs
+    assert simulated_s(full) == 4 * 30.0
