@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from resilience.scenario.model import Scenario
+from resilience.sim.cluster import local_pool
+from resilience.sim.objectives import DEFAULT_OBJECTIVES, parse_objective
 from resilience.sim.run import run_simulated
 from resilience.sim.space import combinations, parse_param
 from resilience.sim.tune import tune
@@ -136,8 +138,12 @@ def bench_sweep(scale: float, workers: int) -> None:
         parse_param("retry.max_attempts=1..4", fields),
     ]
     combos = combinations(params)
+    objectives = [parse_objective(t, maximize=up) for t, up in DEFAULT_OBJECTIVES]
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    result = tune(sc, combos, workers=workers)
+    with local_pool(workers) as (pool, width):
+        result = tune(
+            [sc], params, objectives, search="grid", executor=pool, width=width, prune=False
+        )
     wall = time.perf_counter() - wall0
     try:
         children = os.times().children_user + os.times().children_system
@@ -146,7 +152,7 @@ def bench_sweep(scale: float, workers: int) -> None:
     target = 120.0 * scale
     print(
         f"sweep x{scale:g}: {len(combos)} combinations of a {duration:.0f} s scenario "
-        f"on {workers} workers, {len(result.passing)} pass, {len(result.front)} on the front"
+        f"on {workers} workers, {len(result.feasible)} pass, {len(result.front)} on the front"
     )
     print(
         f"  wall {wall:.1f} s, CPU parent {time.process_time() - cpu0:.1f} s + workers "

@@ -13,12 +13,21 @@ every scenario of the session; ``simulated``: the virtual-time simulator;
 directory). A scenario passes when its exit code is 0; a failed gate fails
 the test with the gate table, a file that does not load fails with the loader's
 message.
+
+With pytest-xdist (``pytest scenarios/ -n 4``) each worker is its own pytest
+session, so it starts its own environments (on free ports of their own) and
+runs its share of the scenarios; every run sends a small summary entry to the
+controller with its test report, and the controller writes one suite report
+(``summary.json``, ``junit.xml``, ``report.html``:
+:mod:`resilience.scenario.reports.merged`) into the reports directory, the
+same as without xdist.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,10 +40,18 @@ __all__ = [
     "ScenarioItem",
     "pytest_addoption",
     "pytest_collect_file",
+    "pytest_configure_node",
+    "pytest_runtest_logreport",
     "pytest_sessionfinish",
+    "pytest_sessionstart",
+    "pytest_terminal_summary",
 ]
 
 _POOL_KEY = pytest.StashKey[Any]()
+_ROOT_KEY = pytest.StashKey[Path]()
+_ENTRIES_KEY = pytest.StashKey[list[dict[str, Any]]]()
+_STARTED_KEY = pytest.StashKey[float]()
+_ENTRY = "resilience_scenario"
 
 
 class ScenarioFailed(Exception):
@@ -66,10 +83,67 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
+def _reports_root(config: pytest.Config) -> Path:
+    """The session's reports directory: the option, the controller's (xdist), or a temp dir."""
+    root = config.stash.get(_ROOT_KEY, None)
+    if root is None:
+        base = config.getoption("--scenario-reports")
+        given = getattr(config, "workerinput", {}).get("scenario_reports")
+        if base:
+            root = Path(base)
+        elif given:
+            root = Path(given)
+        else:
+            root = Path(tempfile.mkdtemp(prefix="scenarios-"))
+        config.stash[_ROOT_KEY] = root
+    return root
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: every worker writes into the controller's reports directory."""
+    node.workerinput["scenario_reports"] = str(_reports_root(node.config))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STARTED_KEY] = time.perf_counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect each scenario's summary entry (on the controller they come from the workers)."""
+    if report.when != "call":  # the setup and teardown reports repeat the properties
+        return
+    for name, value in report.user_properties:
+        if name == _ENTRY and isinstance(value, dict):
+            _ENTRIES.append(value)
+
+
+_ENTRIES: list[dict[str, Any]] = []
+"""Entries of this session (the logreport hook gets no config to stash them on)."""
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     pool = session.config.stash.get(_POOL_KEY, None)
     if pool is not None:
         asyncio.run(pool.aclose())
+    if hasattr(session.config, "workerinput") or not _ENTRIES:
+        return
+    from resilience.scenario.reports.merged import write_merged_suite
+
+    started = session.config.stash.get(_STARTED_KEY, time.perf_counter())
+    root = _reports_root(session.config)
+    write_merged_suite(list(_ENTRIES), time.perf_counter() - started, root)
+    session.config.stash[_ENTRIES_KEY] = list(_ENTRIES)
+    _ENTRIES.clear()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    entries = config.stash.get(_ENTRIES_KEY, None)
+    if entries:
+        root = _reports_root(config)
+        terminalreporter.write_line(
+            f"scenario suite: {len(entries)} scenario(s); report {root / 'report.html'}"
+        )
 
 
 class ScenarioFile(pytest.File):
@@ -95,18 +169,34 @@ class ScenarioItem(pytest.Item):
         self.load_error = error
 
     def runtest(self) -> None:
+        worker = getattr(self.config, "workerinput", {}).get("workerid", "main")
         if self.scenario is None:
+            self.user_properties.append(
+                (
+                    _ENTRY,
+                    {
+                        "scenario": self.name,
+                        "verdict": "INVALID",
+                        "exit_code": 2,
+                        "wall_s": 0.0,
+                        "failed": [],
+                        "error": self.load_error,
+                        "report_dir": None,
+                        "worker": worker,
+                    },
+                )
+            )
             raise ScenarioFailed(None)
         config = self.config
         kind = config.getoption("--scenario-stack")
-        base = config.getoption("--scenario-reports")
-        root = Path(base) if base else Path(tempfile.mkdtemp(prefix="scenarios-"))
-        out = root / self.scenario.name
+        out = _reports_root(config) / self.scenario.name
         out.mkdir(parents=True, exist_ok=True)
         result = self._run(kind, out)
         from resilience.scenario.reports import write_reports
+        from resilience.scenario.reports.merged import suite_entry
 
         write_reports(result, out)
+        self.user_properties.append((_ENTRY, suite_entry(result, worker=worker)))
         if result.skipped:
             pytest.skip(f"scenario {self.scenario.name}: {result.error}")
         if result.exit_code != 0:

@@ -1,10 +1,11 @@
 """``resilience tune`` and ``resilience calibrate``: the virtual-time simulator's commands.
 
-``tune SCENARIO --param NAME=VALUES ...`` simulates the scenario for every
-combination of service settings (or a random / Latin-hypercube sample), in
-parallel, and prints the table sorted by the objective, the combinations that
-pass every gate and the Pareto front; it writes JSON and an HTML report with
-the Pareto chart. ``--validate N`` re-runs the best N on the real stack.
+``tune SCENARIO... --param NAME=VALUES ...`` searches service settings in
+simulation (optuna, random, grid or Latin hypercube; :mod:`resilience.sim.tune`),
+gates as constraints and objectives from ``--minimize``/``--maximize``; prints
+the Pareto front with each figure's spread over seeds, writes JSON and an HTML
+report; ``--confirm K`` re-runs the K best on the real stack and ends with the
+``service:`` block to paste (exit 0), or exit 1 when none holds for real.
 
 ``calibrate SCENARIO`` runs the scenario on the real stack and in simulation
 and prints the differences (rates in points, latency percentiles relative,
@@ -61,7 +62,7 @@ def _print_rows(console: Console, title: str, result: Any, rows: list[Any], limi
     header, cells = tune_table_rows(result, rows[:limit])
     table = Table(title=title, title_justify="left")
     for name in header:
-        table.add_column(name, justify="right" if name != "gates" else "left")
+        table.add_column(name, justify="left" if name == "gates" else "right")
     for cell in cells:
         table.add_row(*cell)
     console.print(table)
@@ -69,63 +70,109 @@ def _print_rows(console: Console, title: str, result: Any, rows: list[Any], limi
         console.print(f"… {len(rows) - limit} more in the JSON/HTML report")
 
 
+def _objectives(minimize: list[str], maximize: list[str]) -> list[Any]:
+    """The objectives: every --minimize, then every --maximize (defaults when none)."""
+    from resilience.sim.objectives import DEFAULT_OBJECTIVES, ObjectiveError, parse_objective
+
+    given = [(m, False) for m in minimize] + [(m, True) for m in maximize]
+    try:
+        return [parse_objective(text, maximize=up) for text, up in (given or DEFAULT_OBJECTIVES)]
+    except ObjectiveError as exc:
+        raise _fail(str(exc)) from None
+
+
 def tune(
-    scenario_path: Annotated[Path, typer.Argument(help="The scenario: a YAML file, or a name.")],
+    scenario_paths: Annotated[
+        list[Path], typer.Argument(help="Scenario files or names (a configuration must hold in all).")
+    ],
     param: Annotated[
         list[str],
         typer.Option(
             "--param",
             "-p",
-            help="NAME=v1,v2,... or NAME=low..high[:step], e.g. breaker.failure_threshold=3,5,8",
+            help="NAME=v1,v2,... (categorical), NAME=low..high[:step] or NAME=low..high:log, "
+            "e.g. breaker.reset_timeout_s=1s..120s:log",
         ),
     ],
-    sample: Annotated[
-        str, typer.Option(help="grid (every combination), random or lhs (Latin hypercube).")
-    ] = "grid",
-    samples: Annotated[int, typer.Option(help="Combinations to draw with random/lhs.")] = 20,
-    objective: Annotated[
-        str,
-        typer.Option(help="Metric to sort by (optionally min:/max:), e.g. fallback_rate, p99_ms."),
-    ] = "fallback_rate",
-    pareto: Annotated[
-        str, typer.Option(help="Comma-separated metrics of the Pareto front.")
-    ] = "fallback_rate,p99_ms,opens_per_hour",
-    workers: Annotated[int, typer.Option(help="Worker processes (default: all cores).")] = 0,
-    validate: Annotated[
-        int, typer.Option(help="Re-run the best N combinations on the real stack.")
+    search: Annotated[
+        str, typer.Option(help="optuna (TPE/NSGA-II), random, grid (every combination) or lhs.")
+    ] = "optuna",
+    trials: Annotated[int, typer.Option(help="Trials of an optuna/random/lhs search.")] = 30,
+    sampler: Annotated[str, typer.Option(help="optuna sampler: tpe or nsga2.")] = "tpe",
+    minimize: Annotated[
+        list[str] | None,
+        typer.Option(help="Objective to minimise: a gate's metric, e.g. 'lookup p(95)'."),
+    ] = None,
+    maximize: Annotated[
+        list[str] | None, typer.Option(help="Objective to maximise, e.g. cache.hit_rate.")
+    ] = None,
+    repeats: Annotated[
+        int, typer.Option(help="Seeds per front candidate (noise: ≥ 2 re-runs the front).")
+    ] = 3,
+    prune: Annotated[
+        bool, typer.Option(help="Prune trials failing a gate on the first part of the timeline.")
+    ] = True,
+    confirm: Annotated[
+        int, typer.Option(help="Re-run the K best configurations on the real stack.")
     ] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of the random/lhs sampling.")] = 0,
+    workers: Annotated[int, typer.Option(help="Local worker processes (default: all cores).")] = 0,
+    cluster: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://host:8786) to run trials on.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the search (same seed, same study).")] = 0,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Directory for tune.json and tune.html.")
     ] = Path("reports/tune"),
-    top: Annotated[int, typer.Option(help="Rows shown in the terminal table.")] = 20,
+    top: Annotated[int, typer.Option(help="Rows shown in the terminal tables.")] = 15,
     models: Annotated[
         Path | None,
         typer.Option(help="Dependency models (models.json written by calibrate)."),
     ] = None,
 ) -> None:
-    """Simulate a scenario for many service settings and report the best ones."""
+    """Search service settings in simulation; gates are constraints, objectives yours.
+
+    Each trial simulates every scenario; the front is re-run with other seeds
+    and judged on the worst figure; --confirm K runs the K best for real and
+    ends with the service: block to paste.
+    """
+    import warnings
+
     from resilience.sim.space import ParamError, combinations, parse_param
     from resilience.sim.tune import tune as run_tune
 
+    warnings.filterwarnings("ignore", module="optuna")  # experimental-API notices
     console = _console()
-    scenario = _load(scenario_path)
-    if sample not in ("grid", "random", "lhs"):
-        raise _fail(f"--sample {sample!r}: use grid, random or lhs")
+    scenarios = [_load(p) for p in scenario_paths]
+    names = [s.name for s in scenarios]
+    if len(set(names)) != len(names):
+        raise _fail(f"a scenario is given twice: {', '.join(names)}")
+    if search not in ("optuna", "random", "grid", "lhs"):
+        raise _fail(f"--search {search!r}: use optuna, random, grid or lhs")
+    if sampler not in ("tpe", "nsga2"):
+        raise _fail(f"--sampler {sampler!r}: use tpe or nsga2")
+    if trials < 1 or repeats < 1 or confirm < 0:
+        raise _fail("--trials and --repeats must be at least 1, --confirm at least 0")
+    objectives = _objectives(minimize or [], maximize or [])
     fields = _config_fields()
     try:
         params = [parse_param(p, fields) for p in param]
-        combos = combinations(params, sample=sample, samples=samples, seed=seed)  # type: ignore[arg-type]
+        if len({p.name for p in params}) != len(params):
+            raise ParamError("a setting is given twice with --param")
+        if search in ("grid", "lhs"):
+            combos = combinations(params, sample=search, samples=trials, seed=seed)  # type: ignore[arg-type]
+        else:
+            combos = combinations(params, sample="random", samples=2, seed=seed)
     except ParamError as exc:
         raise _fail(str(exc)) from None
     from resilience.service.config import ServiceConfig
 
-    base = ServiceConfig().with_overrides(scenario.service)
-    for combo in combos[:1] + combos[-1:]:
-        try:
-            base.with_overrides(combo)
-        except ValueError as exc:
-            raise _fail(f"a combination is not a valid configuration: {exc}") from None
+    for scenario in scenarios:
+        base = ServiceConfig().with_overrides(scenario.service)
+        for combo in combos[:1] + combos[-1:]:
+            try:
+                base.with_overrides(combo)
+            except ValueError as exc:
+                raise _fail(f"a combination is not a valid configuration: {exc}") from None
     model_settings = None
     if models is not None:
         from resilience.sim.models_file import load_models
@@ -134,48 +181,138 @@ def tune(
             model_settings = load_models(models)
         except ValueError as exc:
             raise _fail(str(exc)) from None
-    pareto_metrics = [m.strip() for m in pareto.split(",") if m.strip()]
+    count = len(combos) if search == "grid" else trials
     console.print(
-        f"tuning [bold]{scenario.name}[/]: {len(combos)} combination(s) of "
-        f"{', '.join(p.name for p in params) or 'no parameter'} "
-        f"({scenario.workload.duration:g} s simulated each)"
+        f"tuning [bold]{', '.join(names)}[/]: {count} trial(s) ({search}) of "
+        f"{', '.join(p.name for p in params) or 'no parameter'}; objectives: "
+        + ", ".join(f"{o.direction[:3]} {o.text}" for o in objectives)
     )
+    last = [""]
 
-    def progress(done: int, total: int, row: Any) -> None:
-        if sys.stderr.isatty() or done == total or done % max(1, total // 10) == 0:
-            print(f"  {done}/{total} simulated", file=sys.stderr, flush=True)
+    def progress(message: str) -> None:
+        if message != last[0]:
+            last[0] = message
+            print(f"  {message}", file=sys.stderr, flush=True)
+
+    from resilience.sim.cluster import ClusterError, dask_executor, local_pool
 
     try:
-        result = run_tune(
-            scenario,
-            combos,
-            workers=workers or None,
-            objective=objective,
-            pareto=pareto_metrics,
-            models=model_settings,
-            progress=progress,
-        )
+        pool = dask_executor(cluster) if cluster else local_pool(workers or None)
+        with pool as (executor, width):
+            if cluster:
+                console.print(f"on the Dask cluster at {cluster}: {width} worker thread(s)")
+            result = run_tune(
+                scenarios,
+                params,
+                objectives,
+                search=search,  # type: ignore[arg-type]
+                trials=count,
+                seed=seed,
+                sampler=sampler,
+                repeats=repeats,
+                prune=prune,
+                executor=executor,
+                width=width,
+                models=model_settings,
+                progress=progress,
+            )
+    except ClusterError as exc:
+        raise _fail(str(exc)) from None
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    _print_rows(
+        console, "Pareto front (pessimistic over seeds and scenarios)", result, result.ranked(), top
+    )
+    pruned = len(result.pruned)
+    console.print(
+        f"{len(result.candidates)} trials in {result.wall_s:.1f} s on {result.workers} "
+        f"worker(s); {pruned} pruned early"
+        + (
+            f" (first {', '.join(f'{v:g} s of {k}' for k, v in result.prefixes.items())})"
+            if result.prefixes
+            else ""
+        )
+        + f"; {len(result.feasible)} hold every gate"
+    )
+    confirmations: list[Any] = []
+    if confirm > 0:
+        from resilience.sim.confirm import confirm as run_confirm
+
+        best = result.ranked()[:confirm]
+        if not best:
+            console.print(
+                "[red]no configuration holds every gate in simulation: nothing to confirm[/]"
+            )
+        else:
+            confirmations = run_confirm(scenarios, best, objectives, output, say=console.print)
+            _print_confirmations(console, confirmations)
+    output.mkdir(parents=True, exist_ok=True)
     from resilience.sim.report import tune_html, tune_json
 
-    _print_rows(console, f"sorted by {result.objective}", result, result.rows, top)
-    _print_rows(console, "pass every gate", result, result.passing, top)
-    _print_rows(
-        console, f"Pareto front ({', '.join(result.pareto_metrics)})", result, result.front, top
+    (output / "tune.json").write_text(
+        json.dumps(tune_json(result, confirmations), indent=2, default=str)
     )
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "tune.json").write_text(json.dumps(tune_json(result), indent=2, default=str))
-    (output / "tune.html").write_text(tune_html(result))
-    console.print(
-        f"{len(result.rows)} combinations in {result.wall_s:.1f} s on {result.workers} "
-        f"worker(s); reports in {output}/tune.json and {output}/tune.html"
-    )
-    if validate > 0:
-        from resilience.sim.calibrate import validate_rows
+    (output / "tune.html").write_text(tune_html(result, confirmations))
+    console.print(f"reports in {output}/tune.json and {output}/tune.html")
+    if confirm > 0:
+        raise typer.Exit(_print_recommendation(console, result, confirmations))
+    if not result.front:
+        console.print("[red]no configuration holds every gate[/]")
+        raise typer.Exit(1)
 
-        best = [r for r in result.rows if r.status == "completed"][:validate]
-        raise typer.Exit(validate_rows(scenario, best, console, output))
+
+def _print_confirmations(console: Console, confirmations: list[Any]) -> None:
+    table = Table(title="simulated vs real", title_justify="left")
+    for name in (
+        "#",
+        "scenario",
+        "metric",
+        "simulated (spread)",
+        "real",
+        "real 90% interval",
+        "verdict",
+    ):
+        table.add_column(name, justify="left" if name in ("scenario", "metric") else "right")
+    for conf in confirmations:
+        for line in conf.lines():
+            table.add_row(*line)
+    console.print(table)
+
+
+def _print_recommendation(console: Console, result: Any, confirmations: list[Any]) -> int:
+    from resilience.sim.confirm import recommendation
+
+    chosen, block = recommendation(confirmations)
+    if chosen is None:
+        console.print(
+            "[red]no recommendation:[/] no confirmed configuration held every gate "
+            "on the real stack"
+        )
+        return 1
+    c = chosen.candidate
+    console.print(
+        f"\n[bold]recommendation[/]: configuration #{c.number}; "
+        "paste into the scenario or the service's settings:\n"
+    )
+    console.print(block.rstrip(), markup=False)
+    console.print("\nevidence:")
+    for i, o in enumerate(result.objectives):
+        for side in chosen.real:
+            spread = c.spread(i, side.scenario)
+            console.print(
+                f"  {o.text} ({side.scenario}): simulated "
+                f"{'–' if spread is None else o.format(spread.mean)} over "
+                f"{0 if spread is None else spread.n} seed(s), "
+                f"real {o.format(side.values[i] if side.values else None)} "
+                f"({chosen.verdict(i, side)})"
+            )
+    for side in chosen.real:
+        console.print(
+            f"  gates on the real stack ({side.scenario}): every one holds ({len(side.gates)})"
+        )
+        for g, status, observed in side.gates:
+            console.print(f"    {status:>12}  {g}  (observed {observed})", markup=False)
+    return 0
 
 
 def calibrate(

@@ -6,8 +6,10 @@
   virtual-time machinery, usable on its own.
 * :class:`ModelSettings` — the dependency models' parameters;
   :mod:`resilience.sim.calibrate` derives them from a real run's history.
-* :func:`tune` (:mod:`resilience.sim.tune`) — many settings in parallel, with
-  the Pareto front. The Poisson rate bounds (:func:`poisson_upper`,
+* :func:`tune` (:mod:`resilience.sim.tune`) — an optuna search of service
+  settings with the gates as constraints, early stopping, noise re-runs and
+  the Pareto front; :mod:`resilience.sim.confirm` checks the best for real,
+  :mod:`resilience.sim.cluster` runs trials on Dask. The Poisson rate bounds (:func:`poisson_upper`,
   :func:`rate_upper_bound`) live with the gates that judge on them
   (:mod:`resilience.scenario.gates.confidence`) and are re-exported here.
 

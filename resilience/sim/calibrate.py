@@ -52,7 +52,6 @@ __all__ = [
     "print_calibration",
     "quantile_interval",
     "side_metrics",
-    "validate_rows",
 ]
 
 RATE_TARGET_POINTS = 2.0
@@ -504,39 +503,3 @@ def print_calibration(report: CalibrationReport, console: Any) -> None:
             f"{seeds} of them with the real figure inside the simulated seeds' range: "
             "chance within a run (e.g. which connections a toxicity roll hits) decides it"
         )
-
-
-def validate_rows(scenario: Any, rows: Sequence[Any], console: Any, output: Path) -> int:
-    """Re-run tuned combinations on the real stack; print simulated vs real side by side."""
-    from rich.table import Table
-
-    from resilience.scenario.history import read_history
-    from resilience.sim.tune import row_metrics
-
-    shown = ("fallback_rate", "success_rate", "p99_ms", "opens_per_hour")
-    table = Table(title="validation: simulated vs real", title_justify="left")
-    table.add_column("settings", justify="left")
-    for name in shown:
-        table.add_column(f"{name} sim", justify="right")
-        table.add_column(f"{name} real", justify="right")
-    code = 0
-    for i, row in enumerate(rows):
-        candidate = scenario.model_copy(update={"service": {**scenario.service, **row.params}})
-        path = output / f"validate-{i + 1}.jsonl"
-        console.print(f"validating {row.params} on the real stack …")
-        try:
-            _run_real(candidate, path)
-            real = row_metrics(read_history(path))
-        except Exception as exc:  # report and go on: the simulated figures still stand
-            console.print(f"[red]real run failed:[/] {type(exc).__name__}: {exc}")
-            code = 2
-            continue
-        cells = [", ".join(f"{k}={v}" for k, v in row.params.items())]
-        from resilience.sim.report import format_metric
-
-        for name in shown:
-            cells.append(format_metric(name, row.metrics.get(name)))
-            cells.append(format_metric(name, real.get(name)))
-        table.add_row(*cells)
-    console.print(table)
-    return code

@@ -1,241 +1,315 @@
-"""Reports of a tuning run: terminal tables, JSON, and HTML with a Pareto chart.
+"""Reports of a tuning run: terminal table cells, JSON, and a self-contained HTML page.
 
-The HTML page is self-contained (inline CSS and SVG, no scripts): a scatter
-of every combination on the first two Pareto metrics, the front drawn as a
-line and ringed, passing combinations green and failing ones red, the third
-metric in each point's tooltip; then the full table.
+The HTML page (inline CSS and SVG, no scripts): the Pareto chart of the first
+two objectives (every candidate, pruned ones grey, failing red, holding green,
+the front joined and ringed, settings in each point's tooltip), each
+parameter's importance per objective (optuna's fANOVA, or PED-ANOVA where
+fANOVA's dependency is missing), the front with every figure's spread per
+scenario, and the confirmed configurations when there are some.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from resilience.sim.tune import TuneResult, TuneRow
+from resilience.sim.tune import Candidate, TuneResult
 
-__all__ = ["format_metric", "tune_html", "tune_json", "tune_table_rows"]
-
-_SHOWN = (
-    "fallback_rate",
-    "success_rate",
-    "hit_rate",
-    "p95_ms",
-    "p99_ms",
-    "opens_per_hour",
-    "opens_per_hour_ub",
-)
+__all__ = ["importances", "spread_text", "tune_html", "tune_json", "tune_table_rows"]
 
 
-def format_metric(name: str, value: float | None) -> str:
-    if value is None:
+def spread_text(objective: Any, spread: Any) -> str:
+    """``mean (low…high)`` in the objective's unit; the mean alone for one run."""
+    if spread is None:
         return "–"
-    if name.endswith("_rate"):
-        return f"{value * 100:.2f}%"
-    if name.endswith("_ms"):
-        return f"{value:.2f}"
-    if name.startswith("opens_per_hour"):
-        return f"{value:.2f}"
-    return f"{value:g}"
+    if spread.n == 1 or spread.low == spread.high:
+        return str(objective.format(spread.mean))
+    return (
+        f"{objective.format(spread.mean)} "
+        f"({objective.format(spread.low)}…{objective.format(spread.high)})"
+    )
 
 
-def _params_text(row: TuneRow) -> list[str]:
-    return [str(v) for v in row.params.values()]
+def _value_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def tune_table_rows(
-    result: TuneResult, rows: Sequence[TuneRow]
+    result: TuneResult, candidates: Sequence[Candidate]
 ) -> tuple[list[str], list[list[str]]]:
-    """Header and cells for a terminal table of ``rows``."""
-    header = [p.rsplit(".", 1)[-1] for p in result.params] + [*_SHOWN, "rate 95%", "gates"]
-    cells = []
-    for row in rows:
-        if row.status != "completed":
-            verdict = f"{row.status}: {row.error or ''}"[:60]
+    """Header and cells: settings, then each objective per scenario (spread), then verdict."""
+    multi = len(result.scenarios) > 1
+    header = ["#", *(p.name for p in result.params)]
+    for o in result.objectives:
+        if multi:
+            header += [f"{o.text} [{s}]" for s in result.scenarios]
         else:
-            failed = [g for g, s, _ in row.gates if s != "pass"]
-            verdict = "PASS" if not failed else f"FAIL {len(failed)}"
-        confident = "–" if not row.rate_bounds else ("yes" if row.confident else "no")
-        cells.append(
-            [
-                *_params_text(row),
-                *(format_metric(m, row.metrics.get(m)) for m in _SHOWN),
-                confident,
-                verdict,
-            ]
-        )
+            header.append(o.text)
+    header += ["runs", "gates"]
+    cells = []
+    for c in candidates:
+        row = [str(c.number), *(_value_text(c.params[p.name]) for p in result.params)]
+        for i, o in enumerate(result.objectives):
+            for s in result.scenarios if multi else [None]:
+                row.append(spread_text(o, c.spread(i, s)))
+        runs = c.full_runs()
+        if c.state == "pruned":
+            verdict = f"pruned: {c.pruned_by[0]}" if c.pruned_by else "pruned"
+        elif c.state != "complete":
+            verdict = c.state
+        else:
+            failed = sorted({g for r in runs for g in r.failed_gates})
+            verdict = "PASS" if not failed else f"FAIL {', '.join(failed)[:60]}"
+        row += [str(len(runs)), verdict]
+        cells.append(row)
     return header, cells
 
 
-def tune_json(result: TuneResult) -> dict[str, Any]:
-    """A JSON-ready description of the whole tuning run."""
+def importances(result: TuneResult) -> dict[str, dict[str, float]]:
+    """Objective → parameter → importance (sums to 1), from the study's complete trials."""
+    import optuna
 
-    def row(r: TuneRow) -> dict[str, Any]:
-        return {
-            "params": r.params,
-            "metrics": r.metrics,
-            "passed": r.passed,
-            "status": r.status,
-            "error": r.error,
-            "gates": [{"gate": g, "status": s, "observed": o} for g, s, o in r.gates],
-            "rate_bounds": r.rate_bounds,
-            "confident": r.confident,
-        }
+    study = result.study
+    if study is None or len(result.params) < 1:
+        return {}
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(complete) < 3:
+        return {}
+    import importlib.util
 
-    front = {id(r) for r in result.front}
+    evaluator: Any
+    if importlib.util.find_spec("sklearn") is not None:  # fANOVA's random forests
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    else:
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+    out: dict[str, dict[str, float]] = {}
+    import warnings
+
+    warnings.filterwarnings("ignore", module="optuna")
+    for i, objective in enumerate(result.objectives):
+
+        def target(trial: Any, i: int = i, objective: Any = objective) -> float:
+            return float(objective.signed(trial.values[i]))  # smaller is better
+
+        try:
+            values = optuna.importance.get_param_importances(
+                study, evaluator=evaluator, target=target
+            )
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            continue
+        out[objective.text] = {k: float(v) for k, v in values.items()}
+    return out
+
+
+def _candidate_json(result: TuneResult, c: Candidate) -> dict[str, Any]:
+    spreads: dict[str, Any] = {}
+    for i, o in enumerate(result.objectives):
+        per = {}
+        for s in result.scenarios:
+            sp = c.spread(i, s)
+            per[s] = (
+                None if sp is None else {"mean": sp.mean, "low": sp.low, "high": sp.high, "n": sp.n}
+            )
+        spreads[o.text] = per
     return {
-        "scenario": result.scenario,
-        "params": result.params,
-        "objective": result.objective,
-        "pareto_metrics": result.pareto_metrics,
-        "workers": result.workers,
-        "wall_s": result.wall_s,
-        "rows": [{**row(r), "pareto": id(r) in front} for r in result.rows],
+        "number": c.number,
+        "params": c.params,
+        "state": c.state,
+        "passed": c.passed,
+        "pruned_by": c.pruned_by,
+        "pessimistic": c.pessimistic(result.objectives),
+        "objectives": spreads,
+        "runs": [
+            {
+                "scenario": r.scenario,
+                "seed": r.seed,
+                "until_s": r.until_s,
+                "status": r.status,
+                "error": r.error,
+                "values": r.values,
+                "gates": [
+                    {"gate": g, "status": st, "observed": ob, "violation": v}
+                    for g, st, ob, v in r.gates
+                ],
+            }
+            for r in c.runs
+        ],
     }
 
 
-def _scale(values: Sequence[float], lo_px: float, hi_px: float) -> tuple[float, float, Any]:
+def tune_json(result: TuneResult, confirmations: Sequence[Any] = ()) -> dict[str, Any]:
+    """A JSON-ready description of the whole tuning run."""
+    front = {c.number for c in result.front}
+    return {
+        "scenarios": result.scenarios,
+        "params": [p.name for p in result.params],
+        "objectives": [{"metric": o.text, "direction": o.direction} for o in result.objectives],
+        "search": result.search,
+        "sampler": result.sampler,
+        "seed": result.seed,
+        "repeats": result.repeats,
+        "workers": result.workers,
+        "wall_s": result.wall_s,
+        "cpu_s": result.cpu_s,
+        "prefixes_s": result.prefixes,
+        "trials": len(result.candidates),
+        "pruned": len(result.pruned),
+        "front": [c.number for c in result.ranked()],
+        "importance": importances(result),
+        "candidates": [
+            {**_candidate_json(result, c), "pareto": c.number in front} for c in result.candidates
+        ],
+        "confirmations": [c.to_dict() for c in confirmations],
+    }
+
+
+def _scale(values: Sequence[float], lo_px: float, hi_px: float) -> Any:
     lo, hi = min(values), max(values)
     if hi - lo < 1e-12:
         lo, hi = lo - 1, hi + 1
     pad = (hi - lo) * 0.05
-    lo, hi = lo - pad, hi + pad
-
-    def to_px(v: float) -> float:
-        return lo_px + (v - lo) / (hi - lo) * (hi_px - lo_px)
-
-    return lo, hi, to_px
+    lo, hi = (max(lo - pad, 0.0) if lo >= 0 else lo - pad), hi + pad
+    return lo, hi, lambda v: lo_px + (v - lo) / (hi - lo) * (hi_px - lo_px)
 
 
-def _svg(result: TuneResult) -> str:
-    metrics = result.pareto_metrics
-    if len(metrics) < 2:
-        return "<p>The Pareto chart needs two metrics.</p>"
-    mx, my = metrics[0], metrics[1]
-    points = [
-        r for r in result.rows if r.metrics.get(mx) is not None and r.metrics.get(my) is not None
-    ]
+def _pareto_svg(result: TuneResult) -> str:
+    objectives = result.objectives
+    if len(objectives) < 2:
+        return "<p>(one objective: no Pareto chart)</p>"
+    ox, oy = objectives[0], objectives[1]
+    points = []
+    for c in result.candidates:
+        values = c.pessimistic(objectives)
+        if values is None:
+            continue
+        points.append((c, values[0], values[1]))
     if not points:
-        return "<p>No combination produced both chart metrics.</p>"
-    width, height, left, bottom, top, right = 720, 440, 70, 50, 20, 20
-    xs = [float(r.metrics[mx]) for r in points]  # type: ignore[arg-type]
-    ys = [float(r.metrics[my]) for r in points]  # type: ignore[arg-type]
-    x_lo, x_hi, fx = _scale(xs, left, width - right)
-    y_lo, y_hi, fy = _scale(ys, height - bottom, top)
-    front = result.front
-    front_ids = {id(r) for r in front}
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="Pareto front">',
-        f'<rect x="{left}" y="{top}" width="{width - left - right}" '
-        f'height="{height - top - bottom}" fill="#fafafa" stroke="#ccc"/>',
-    ]
-    for i in range(5):
-        xv = x_lo + (x_hi - x_lo) * i / 4
-        yv = y_lo + (y_hi - y_lo) * i / 4
+        return "<p>(no candidate with data)</p>"
+    w, h, m = 640, 400, 56
+    xlo, xhi, px = _scale([p[1] for p in points], m, w - 16)
+    ylo, yhi, py_ = _scale([p[2] for p in points], h - m, 16)
+    front = {c.number for c in result.front}
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img">']
+    parts.append(
+        f'<rect x="{m}" y="16" width="{w - m - 16}" height="{h - m - 16}" '
+        'fill="#fafafa" stroke="#ccc"/>'
+    )
+    for frac in (0.0, 0.5, 1.0):
+        xv, yv = xlo + frac * (xhi - xlo), ylo + frac * (yhi - ylo)
         parts.append(
-            f'<text x="{fx(xv):.1f}" y="{height - bottom + 18}" font-size="11" '
-            f'text-anchor="middle">{html.escape(format_metric(mx, xv))}</text>'
+            f'<text x="{px(xv):.1f}" y="{h - m + 16}" font-size="11" text-anchor="middle">'
+            f"{html.escape(ox.format(xv))}</text>"
         )
         parts.append(
-            f'<text x="{left - 6}" y="{fy(yv) + 4:.1f}" font-size="11" '
-            f'text-anchor="end">{html.escape(format_metric(my, yv))}</text>'
+            f'<text x="{m - 4}" y="{py_(yv):.1f}" font-size="11" text-anchor="end">'
+            f"{html.escape(oy.format(yv))}</text>"
         )
     parts.append(
-        f'<text x="{(left + width - right) / 2}" y="{height - 8}" font-size="13" '
-        f'text-anchor="middle">{html.escape(mx)} (better: {_dir(mx)})</text>'
+        f'<text x="{w / 2}" y="{h - 8}" font-size="12" text-anchor="middle">'
+        f"{html.escape(ox.text)} ({ox.direction[:3]})</text>"
     )
     parts.append(
-        f'<text x="14" y="{(top + height - bottom) / 2}" font-size="13" text-anchor="middle" '
-        f'transform="rotate(-90 14 {(top + height - bottom) / 2})">'
-        f"{html.escape(my)} (better: {_dir(my)})</text>"
+        f'<text x="14" y="{h / 2}" font-size="12" transform="rotate(-90 14 {h / 2})" '
+        f'text-anchor="middle">{html.escape(oy.text)} ({oy.direction[:3]})</text>'
     )
-    from resilience.sim.tune import pareto_front
-
-    # The line joins the front of the two plotted metrics; rings mark the full front.
-    line = sorted(
-        (float(r.metrics[mx]), float(r.metrics[my]))  # type: ignore[arg-type]
-        for r in pareto_front(points, [mx, my])
-    )
+    line = sorted((px(x), py_(y)) for c, x, y in points if c.number in front)
     if len(line) > 1:
-        path = " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in line)
-        parts.append(f'<polyline points="{path}" fill="none" stroke="#1f4e99" stroke-width="1.5"/>')
-    for row, x, y in zip(points, xs, ys, strict=True):
-        colour = "#2e8b57" if row.passed else "#c0392b"
-        tip = ", ".join(f"{k}={v}" for k, v in row.params.items())
-        extra = "; ".join(f"{m}={format_metric(m, row.metrics.get(m))}" for m in metrics)
-        ring = (
-            f'<circle cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="8" fill="none" '
-            'stroke="#1f4e99" stroke-width="2"/>'
-            if id(row) in front_ids
-            else ""
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in line)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="#1a7f37" stroke-width="1.5"/>')
+    for c, x, y in points:
+        colour = "#999" if c.state == "pruned" else ("#1a7f37" if c.passed else "#cf222e")
+        tip = html.escape(
+            f"#{c.number} "
+            + ", ".join(f"{k}={_value_text(v)}" for k, v in c.params.items())
+            + f" — {c.state}"
         )
+        ring = ' stroke="#000" stroke-width="2"' if c.number in front else ""
         parts.append(
-            f"<g><title>{html.escape(tip)} — {html.escape(extra)} — "
-            f"{'pass' if row.passed else 'fail'}</title>{ring}"
-            f'<circle cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="5" fill="{colour}" '
-            'fill-opacity="0.8"/></g>'
+            f'<circle cx="{px(x):.1f}" cy="{py_(y):.1f}" r="5" fill="{colour}"{ring}>'
+            f"<title>{tip}</title></circle>"
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _dir(metric: str) -> str:
-    from resilience.sim.tune import METRIC_DIRECTIONS
-
-    return "lower" if METRIC_DIRECTIONS[metric] == "min" else "higher"
-
-
-def tune_html(result: TuneResult) -> str:
-    """The self-contained HTML report of a tuning run."""
-    header, cells = tune_table_rows(result, result.rows)
-    front_ids = {id(r) for r in result.front}
-    head = "".join(
-        f"<th>{html.escape(h)}</th>"
-        for h in [*header, "95 % rate bounds", "failed gates", "pareto"]
-    )
-    body = []
-    for row, cell in zip(result.rows, cells, strict=True):
-        klass = "pass" if row.passed else "fail"
-        failed = "; ".join(g for g, s, _ in row.gates if s != "pass")
-        bounds = "; ".join(
-            f"{b['gate']}: ≤ {b['upper']:.3g} ({'ok' if b['confident'] else 'not shown'})"
-            for b in row.rate_bounds
+def _importance_svg(values: dict[str, float]) -> str:
+    rows = sorted(values.items(), key=lambda kv: -kv[1])
+    w, bar_h = 520, 22
+    h = bar_h * len(rows) + 8
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}">']
+    for i, (name, value) in enumerate(rows):
+        y = 4 + i * bar_h
+        parts.append(f'<text x="0" y="{y + 15}" font-size="12">{html.escape(name)}</text>')
+        parts.append(
+            f'<rect x="220" y="{y + 3}" width="{max(1.0, value * 250):.1f}" '
+            f'height="{bar_h - 8}" fill="#0969da"/>'
         )
-        tds = "".join(f"<td>{html.escape(c)}</td>" for c in [*cell, bounds, failed])
-        star = "★" if id(row) in front_ids else ""
-        body.append(f'<tr class="{klass}">{tds}<td>{star}</td></tr>')
-    summary = (
-        f"{len(result.rows)} combinations, {len(result.passing)} pass every gate, "
-        f"{len(result.front)} on the Pareto front of "
-        f"{', '.join(result.pareto_metrics)}; sorted by {result.objective}; "
-        f"{result.wall_s:.1f} s on {result.workers} worker(s)."
+        parts.append(
+            f'<text x="{226 + value * 250:.1f}" y="{y + 15}" font-size="11">{value:.2f}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _table(header: Sequence[str], cells: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells
     )
-    data = html.escape(json.dumps(tune_json(result), default=str))
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Tuning: {html.escape(result.scenario)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 13px; }}
-th, td {{ border: 1px solid #ddd; padding: 3px 7px; text-align: right; }}
-th {{ background: #f0f0f0; }}
-tr.pass td:nth-last-child(4) {{ color: #2e8b57; }}
-tr.fail td:nth-last-child(4) {{ color: #c0392b; }}
-td:nth-last-child(2), td:nth-last-child(3) {{ text-align: left; }}
-</style></head><body>
-<h1>Tuning: {html.escape(result.scenario)}</h1>
-<p>{html.escape(summary)}</p>
-<h2>Pareto front</h2>
-<p>Green: passes every gate; red: fails one. Ringed: the Pareto front of all its
-metrics; the line joins the front of the two plotted ones. Hover a point for its
-settings.</p>
-{_svg(result)}
-<h2>All combinations</h2>
-<table><thead><tr>{head}</tr></thead><tbody>
-{"".join(body)}
-</tbody></table>
-<script type="application/json" id="tune-data">{data}</script>
-</body></html>
-"""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def tune_html(result: TuneResult, confirmations: Sequence[Any] = ()) -> str:
+    """The tuning run as one self-contained HTML page."""
+    title = f"tuning: {', '.join(result.scenarios)}"
+    sections = [
+        f"<h1>{html.escape(title)}</h1>",
+        "<p>"
+        + html.escape(
+            f"{len(result.candidates)} trials ({result.search}"
+            f"{', ' + result.sampler if result.search == 'optuna' else ''}, seed {result.seed}), "
+            f"{len(result.pruned)} pruned early, {len(result.feasible)} holding every gate; "
+            f"noise: {result.repeats} seed(s) per front candidate; "
+            f"{result.wall_s:.1f} s wall on {result.workers} worker(s)."
+        )
+        + "</p>",
+        "<h2>Pareto front</h2>",
+        "<p>Pessimistic values (the worst over seeds and scenarios). Green: holds every "
+        "gate; red: a gate misses; grey: pruned on the first part of the timeline; "
+        "ringed and joined: the front.</p>",
+        _pareto_svg(result),
+    ]
+    header, cells = tune_table_rows(result, result.ranked())
+    sections += ["<h2>Front (best first)</h2>", _table(header, cells)]
+    imp = importances(result)
+    if imp:
+        sections.append("<h2>Each parameter's effect (importance per objective)</h2>")
+        for name, values in imp.items():
+            sections += [f"<h3>{html.escape(name)}</h3>", _importance_svg(values)]
+    if confirmations:
+        sections.append("<h2>Confirmed on the real stack</h2>")
+        rows = []
+        for conf in confirmations:
+            for line in conf.lines():
+                rows.append(line)
+        sections.append(
+            _table(
+                ["#", "scenario", "metric", "simulated", "real", "real 90% interval", "verdict"],
+                rows,
+            )
+        )
+    header, cells = tune_table_rows(result, result.candidates)
+    sections += ["<h2>Every trial</h2>", _table(header, cells)]
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2em;color:#1f2328}"
+        "table{border-collapse:collapse;font-size:13px;margin:1em 0}"
+        "td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:right}"
+        "th{background:#f6f8fa}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{''.join(sections)}</body></html>"
+    )

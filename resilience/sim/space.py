@@ -3,7 +3,9 @@
 A parameter is a dotted service setting with either a list of values
 (``breaker.failure_threshold=3,5,8``, ``cache.ttl=5m,30m``) or a range
 (``retry.max_attempts=1..4``, ``breaker.reset_timeout=10s..60s``, optionally
-with a step for the grid: ``cache.max_size=50..400:50``). Names may leave off
+with a step for the grid: ``cache.max_size=50..400:50``, or log-scaled for the
+search: ``breaker.reset_timeout_s=1s..120s:log``). A list is categorical; an
+integer range is an integer parameter; any other range is continuous. Names may leave off
 the unit suffix the configuration uses (``breaker.reset_timeout`` means
 ``breaker.reset_timeout_s``). Durations accept ``ms``/``s``/``m``/``h``.
 
@@ -44,10 +46,30 @@ class Param:
     high: float | None = None
     step: float | None = None
     integer: bool = False
+    log: bool = False
 
     @property
     def is_range(self) -> bool:
         return self.low is not None
+
+    def distribution(self) -> Any:
+        """The optuna distribution of this parameter (categorical, integer or float)."""
+        from optuna.distributions import (
+            CategoricalDistribution,
+            FloatDistribution,
+            IntDistribution,
+        )
+
+        if not self.is_range:
+            return CategoricalDistribution(self.values)
+        assert self.low is not None
+        assert self.high is not None
+        if self.integer:
+            step = 1 if self.log or self.step is None else int(self.step)
+            return IntDistribution(int(self.low), int(self.high), log=self.log, step=step)
+        return FloatDistribution(
+            self.low, self.high, log=self.log, step=None if self.log else self.step
+        )
 
     def grid_values(self) -> tuple[Value, ...]:
         if not self.is_range:
@@ -55,11 +77,16 @@ class Param:
         assert self.low is not None
         assert self.high is not None
         step = self.step if self.step is not None else (1 if self.integer else None)
+        if self.log and not self.integer:
+            raise ParamError(
+                f"{self.name}: a log-scaled range has no grid; list the values "
+                f"(e.g. {self.name}=1s,10s,100s) or use --search optuna|random"
+            )
         if step is None:
             raise ParamError(
                 f"{self.name}: a range of non-integers needs a step for the grid "
                 f"(e.g. {self.name}={_fmt(self.low)}..{_fmt(self.high)}:STEP) "
-                "or --sample random|lhs"
+                "or --search optuna|random|lhs"
             )
         count = math.floor((self.high - self.low) / step + 1e-9) + 1
         out = [self.low + i * step for i in range(count)]
@@ -71,6 +98,9 @@ class Param:
             return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
         assert self.low is not None
         assert self.high is not None
+        if self.log:
+            value = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+            return round(value) if self.integer else float(f"{value:.4g}")
         if self.integer:
             span = int(self.high) - int(self.low) + 1
             return int(self.low) + min(int(u * span), span - 1)
@@ -111,9 +141,14 @@ def resolve_name(name: str, fields: Mapping[str, Sequence[str]]) -> str:
     """The configuration's dotted name for ``name`` (adds a missing ``_s`` suffix)."""
     section, _, field = name.partition(".")
     if section not in fields or not field:
+        import difflib
+
+        every = [f"{s}.{f}" for s, names in fields.items() for f in names]
+        hint = difflib.get_close_matches(name, every, n=1, cutoff=0.6)
+        did = f"; did you mean {hint[0]}?" if hint else ""
         raise ParamError(
-            f"unknown setting {name!r}; use section.field with a section among "
-            f"{', '.join(sorted(fields))}"
+            f"unknown setting {name!r}{did} (settings are section.field with a section among "
+            f"{', '.join(sorted(fields))}; e.g. {', '.join(every[:6])}, …)"
         )
     known = fields[section]
     if field in known:
@@ -137,21 +172,38 @@ def parse_param(spec: str, fields: Mapping[str, Sequence[str]] | None = None) ->
     if fields is not None:
         name = resolve_name(name, fields)
     if ".." in rhs:
-        bounds, _, step_text = rhs.partition(":")
+        bounds, *options = rhs.split(":")
         low_text, _, high_text = bounds.partition("..")
         low, high = _scalar(low_text), _scalar(high_text)
         if low is None or high is None:
             raise ParamError(f"--param {spec!r}: range bounds must be numbers or durations")
         if high[0] < low[0]:
             raise ParamError(f"--param {spec!r}: the range's high end is below its low end")
+        if high[0] == low[0]:
+            raise ParamError(
+                f"--param {spec!r}: the range is empty (low = high); "
+                f"to fix the setting, write {name}={low_text.strip()}"
+            )
         step: float | None = None
-        if step_text:
-            parsed = _scalar(step_text)
+        log = False
+        for option in (o.strip() for o in options):
+            if option == "log":
+                log = True
+                continue
+            parsed = _scalar(option)
             if parsed is None or parsed[0] <= 0:
-                raise ParamError(f"--param {spec!r}: the step must be a positive number")
+                raise ParamError(
+                    f"--param {spec!r}: after ':' write a positive step or 'log' (got {option!r})"
+                )
             step = parsed[0]
+        if log and low[0] <= 0:
+            raise ParamError(f"--param {spec!r}: a log-scaled range must start above 0")
+        if log and step is not None:
+            raise ParamError(f"--param {spec!r}: a log-scaled range takes no step")
+        if step is not None and step > high[0] - low[0]:
+            raise ParamError(f"--param {spec!r}: the step is larger than the range")
         integer = low[1] and high[1] and (step is None or float(step).is_integer())
-        return Param(name, low=low[0], high=high[0], step=step, integer=bool(integer))
+        return Param(name, low=low[0], high=high[0], step=step, integer=bool(integer), log=log)
     values = tuple(_value(v) for v in rhs.split(",") if v.strip())
     if not values:
         raise ParamError(f"--param {spec!r}: no values")

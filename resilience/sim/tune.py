@@ -1,306 +1,360 @@
-"""Threshold tuning: simulate a scenario for many service settings, in parallel.
+"""Threshold tuning: search the settings space in simulation, with gates as constraints.
 
-:func:`tune` runs :func:`~resilience.sim.run.run_simulated` once per
-combination (a grid, a random or a Latin-hypercube sample of the
-:mod:`~resilience.sim.space`), spread over worker processes, and gives one
-:class:`TuneRow` per combination: the gate verdicts and the headline metrics.
-Rows are sorted by an objective; :func:`pareto_front` picks the combinations
-no other one beats on every chosen metric at once.
+:func:`tune` drives an optuna study over the :mod:`~resilience.sim.space`:
 
-Metrics of a row (over the measured window, warm-up excluded):
+* ``search="optuna"``: multi-objective TPE (default) or NSGA-II, the
+  scenarios' gates as constraints (``Trial.set_constraint``: feasible when no gate
+  misses); ``"random"``: optuna's random sampler; ``"grid"`` / ``"lhs"``: the
+  combinations of :func:`~resilience.sim.space.combinations`, enqueued. All
+  seeded from ``seed``.
+* Each trial simulates every scenario (a configuration must hold in all);
+  an objective's value is the worst over the scenarios.
+* Early stopping: when a scenario's ``before``/``during`` gates are decided in
+  its first part (:func:`~resilience.sim.trial.prefix_plan`), that part runs
+  first and a trial failing one of them there is pruned. Optuna's pruners do
+  not apply to multi-objective studies; this one is exact (the prefix is the
+  same run, cut short), so nothing good is pruned.
+* Noise: the feasible front (and the fronts behind it, up to
+  ``candidates_to_repeat`` configurations) is re-run with ``repeats - 1`` other seeds; each
+  figure gets its spread, and the final front is taken on the pessimistic
+  value (the worst over seeds and scenarios) among configurations that hold
+  in every run.
 
-====================  =====  ===============================================
-name                  best   meaning
-====================  =====  ===============================================
-``fallback_rate``     min    fallbacks / valid lookups
-``degraded_rate``     min    fallbacks caused by failures / valid lookups
-``success_rate``      max    correct answers / valid lookups
-``hit_rate``          max    cache + Redis hits / valid lookups
-``error_rate``        min    errors / operations
-``p50_ms`` … ``p99_ms``  min  latency of valid lookups (nearest rank)
-``opens``             min    breaker opens
-``opens_per_hour``    min    opens per simulated hour
-``opens_per_hour_ub`` min    its 95 % Poisson upper bound
-``failed_gates``      min    gates that failed
-====================  =====  ===============================================
+Trials run on any :class:`concurrent.futures.Executor` (a local process pool by
+default; a Dask cluster's, see :mod:`resilience.sim.cluster`), several at once.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing
-import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from resilience.scenario.gates.confidence import rate_upper_bound
-from resilience.sim.space import Value
+from resilience.sim.objectives import Objective
+from resilience.sim.space import Param, combinations
+from resilience.sim.trial import TrialJob, TrialRun, jobs_for, prefix_plan, run_trial
 
-__all__ = [
-    "METRIC_DIRECTIONS",
-    "TuneResult",
-    "TuneRow",
-    "objective_key",
-    "pareto_front",
-    "row_metrics",
-    "tune",
-]
+__all__ = ["Candidate", "Spread", "TuneResult", "pareto_front", "tune"]
 
-METRIC_DIRECTIONS: Mapping[str, str] = {
-    "fallback_rate": "min",
-    "degraded_rate": "min",
-    "success_rate": "max",
-    "hit_rate": "max",
-    "error_rate": "min",
-    "p50_ms": "min",
-    "p95_ms": "min",
-    "p99_ms": "min",
-    "opens": "min",
-    "opens_per_hour": "min",
-    "opens_per_hour_ub": "min",
-    "failed_gates": "min",
-}
-"""Every row metric and whether smaller (``min``) or larger (``max``) is better."""
+Search = Literal["grid", "random", "lhs", "optuna"]
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """One figure over several runs: mean, lowest and highest."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    @staticmethod
+    def of(values: Sequence[float]) -> Spread:
+        return Spread(math.fsum(values) / len(values), min(values), max(values), len(values))
 
 
 @dataclass
-class TuneRow:
-    """One evaluated combination."""
+class Candidate:
+    """One configuration (an optuna trial) and every run it got."""
 
-    params: dict[str, Value]
-    metrics: dict[str, float | None] = field(default_factory=dict)
-    gates: list[tuple[str, str, float | None]] = field(default_factory=list)
-    """(gate, status, observed) for every gate, the implicit steady-state one included;
-    status ``inconclusive`` for a rate gate whose estimate holds but whose 95 % bound
-    does not yet (the gate's ``nodata``)."""
-    status: str = "completed"
-    error: str | None = None
-    wall_s: float = 0.0
-    rate_bounds: list[dict[str, Any]] = field(default_factory=list)
-    """95 % Poisson bounds of the upper-limited rate gates, from the gate results
-    (:mod:`resilience.scenario.gates.confidence`): the bound's fields plus ``gate``,
-    ``passes`` (the estimate meets the limit) and ``confident`` (the bound does too)."""
+    number: int
+    params: dict[str, Any]
+    runs: list[TrialRun] = field(default_factory=list)
+    state: str = "running"
+    """running, complete, pruned or failed."""
+    pruned_by: list[str] = field(default_factory=list)
 
-    @property
-    def confident(self) -> bool:
-        """Every rate gate also holds on its 95 % upper bound."""
-        return all(b["confident"] for b in self.rate_bounds)
+    def full_runs(self, scenario: str | None = None) -> list[TrialRun]:
+        return [
+            r
+            for r in self.runs
+            if r.until_s is None and (scenario is None or r.scenario == scenario)
+        ]
 
     @property
     def passed(self) -> bool:
-        """Completed, and no gate failed or lacked data (inconclusive rate gates pass here;
-        :attr:`confident` says whether their bounds hold too)."""
-        return self.status == "completed" and all(
-            s in ("pass", "inconclusive") for _, s, _ in self.gates
-        )
+        """Every full run completed with every gate holding."""
+        runs = self.full_runs()
+        return self.state == "complete" and bool(runs) and all(r.passed for r in runs)
+
+    def spread(self, index: int, scenario: str | None = None) -> Spread | None:
+        """Objective ``index`` over the full runs (of one scenario, or all)."""
+        values = [r.values[index] for r in self.full_runs(scenario) if len(r.values) > index]
+        numbers = [float(v) for v in values if v is not None]
+        return Spread.of(numbers) if numbers else None
+
+    def pessimistic(self, objectives: Sequence[Objective]) -> list[float] | None:
+        """Each objective's worst value over every full run; ``None`` if one has no data."""
+        out = []
+        for i, objective in enumerate(objectives):
+            spread = self.spread(i)
+            if spread is None:
+                return None
+            out.append(spread.low if objective.maximize else spread.high)
+        return out
 
 
 @dataclass
 class TuneResult:
-    """Every row (sorted by the objective), with what is needed to report them."""
+    """The study's candidates, the final front and what was done to find them."""
 
-    scenario: str
-    params: list[str]
-    rows: list[TuneRow]
-    objective: str
-    pareto_metrics: list[str]
+    scenarios: list[str]
+    params: list[Param]
+    objectives: list[Objective]
+    search: str
+    sampler: str
+    seed: int
+    candidates: list[Candidate]
+    front: list[Candidate]
+    """Undominated on the pessimistic values, among candidates holding in every run."""
+    repeats: int
     workers: int
     wall_s: float
+    cpu_s: float
+    study: Any = field(default=None, repr=False)
+    prefixes: dict[str, float] = field(default_factory=dict)
+    """Scenario → seconds of its early-stopping prefix (absent: none)."""
 
     @property
-    def passing(self) -> list[TuneRow]:
-        return [r for r in self.rows if r.passed]
+    def pruned(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.state == "pruned"]
 
     @property
-    def front(self) -> list[TuneRow]:
-        return pareto_front(self.rows, self.pareto_metrics)
+    def feasible(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.passed]
+
+    def ranked(self) -> list[Candidate]:
+        """The front, best first by the objectives in command-line order (pessimistic)."""
+
+        def key(c: Candidate) -> tuple[float, ...]:
+            values = c.pessimistic(self.objectives) or []
+            return tuple(o.signed(v) for o, v in zip(self.objectives, values, strict=False))
+
+        return sorted(self.front, key=key)
 
 
-def _percentile(ordered: Sequence[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
-    return float(ordered[min(rank, len(ordered)) - 1])
+def pareto_front(
+    candidates: Sequence[Candidate], objectives: Sequence[Objective]
+) -> list[Candidate]:
+    """Candidates no other beats on every objective (pessimistic values), in input order."""
+    points = []
+    for c in candidates:
+        values = c.pessimistic(objectives)
+        if values is not None:
+            points.append((c, tuple(o.signed(v) for o, v in zip(objectives, values, strict=True))))
+    return [
+        c
+        for c, v in points
+        if not any(all(a <= b for a, b in zip(w, v, strict=True)) and w != v for _, w in points)
+    ]
 
 
-def row_metrics(history: Any) -> dict[str, float | None]:
-    """The row metrics of a history (see the module table)."""
-    from resilience.scenario.metrics import metrics_for, timeline_of
-
-    timeline = timeline_of(history)
-    window = [(timeline.start_s, timeline.end_s)]
-    m = metrics_for(history, window)
-    lookups = m.get("lookup")
-    ordered = sorted(lookups) if isinstance(lookups, list) else []
-    window_s = float(m.get("window_s") or 0.0)  # type: ignore[arg-type]
-    opens = int(m.get("breaker.opens") or 0)  # type: ignore[arg-type]
-
-    def num(key: str) -> float | None:
-        value = m.get(key)
-        return float(value) if isinstance(value, int | float) else None
-
-    def ms(q: float) -> float | None:
-        value = _percentile(ordered, q)
-        return None if value is None else value * 1000.0
-
-    return {
-        "fallback_rate": num("fallback_rate"),
-        "degraded_rate": num("degraded_rate"),
-        "success_rate": num("success_rate"),
-        "hit_rate": num("cache.hit_rate"),
-        "error_rate": num("error_rate"),
-        "p50_ms": ms(50),
-        "p95_ms": ms(95),
-        "p99_ms": ms(99),
-        "opens": float(opens),
-        "opens_per_hour": opens * 3600.0 / window_s if window_s else None,
-        "opens_per_hour_ub": rate_upper_bound(opens, window_s) if window_s else None,
-    }
+def _tidy(value: Any) -> Any:
+    """A sampled float to 4 significant digits: the value simulated is the value pasted."""
+    return float(f"{value:.4g}") if isinstance(value, float) else value
 
 
-def _evaluate(job: tuple[Any, dict[str, Value], str, Any]) -> TuneRow:
-    """Worker: simulate one combination and summarise it (history deleted after)."""
-    from resilience.sim.run import run_simulated
-
-    scenario, params, workdir, models = job
-    row = TuneRow(params=dict(params))
-    fd, name = tempfile.mkstemp(suffix=".jsonl", dir=workdir)
-    os.close(fd)
-    path = Path(name)
-    try:
-        try:
-            result = run_simulated(scenario, history_path=path, overrides=params, models=models)
-        except (ValueError, TypeError) as exc:  # a setting the configuration refuses
-            row.status, row.error = "invalid", str(exc).splitlines()[0][:300]
-            return row
-        row.status, row.error, row.wall_s = result.status, result.error, result.wall_s
-        row.gates = [
-            (
-                str(r.gate),
-                "inconclusive" if r.inconclusive else str(r.status),
-                None if r.observed is None else float(r.observed),
-            )
-            for r in result.results
-        ]
-        row.rate_bounds = [
-            {
-                "gate": str(r.gate),
-                **r.bound.to_dict(),
-                "passes": r.gate.gate.holds(r.bound.estimate),
-                "confident": r.gate.gate.holds(r.bound.upper),
-            }
-            for r in result.results
-            if r.bound is not None
-        ]
-        if result.status == "completed":
-            row.metrics = row_metrics(result.history)  # the run's own, not read back
-        row.metrics["failed_gates"] = float(
-            sum(1 for _, s, _ in row.gates if s not in ("pass", "inconclusive"))
+def _layers(candidates: Sequence[Candidate], objectives: Sequence[Objective]) -> list[Candidate]:
+    """Candidates front by front (non-dominated sorting), each front best-first."""
+    left, out = list(candidates), []
+    while left:
+        front = pareto_front(left, objectives)
+        if not front:
+            break
+        out += sorted(
+            front,
+            key=lambda c: tuple(
+                o.signed(v)
+                for o, v in zip(objectives, c.pessimistic(objectives) or [], strict=False)
+            ),
         )
-        return row
-    finally:
-        path.unlink(missing_ok=True)
+        left = [c for c in left if c not in front]
+    return out
 
 
-def objective_key(objective: str) -> tuple[str, Callable[[TuneRow], tuple[int, float]]]:
-    """``(metric, sort key)`` for ``metric``, ``min:metric`` or ``max:metric``.
+def _sampler(search: Search, sampler: str, seed: int) -> Any:
+    """Constraints reach TPE and NSGA-II through ``Trial.set_constraint`` (optuna ≥ 5)."""
+    import optuna
 
-    Rows without the metric sort last; ties keep the combination order.
-    """
-    direction, _, name = objective.rpartition(":")
-    if name not in METRIC_DIRECTIONS:
-        import difflib
-
-        hint = difflib.get_close_matches(name, list(METRIC_DIRECTIONS), n=1)
-        did = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise ValueError(
-            f"unknown objective {name!r}{did} (choose from {', '.join(METRIC_DIRECTIONS)})"
+    if search == "optuna":
+        if sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=10)
+        if sampler != "tpe":
+            raise ValueError(f"unknown sampler {sampler!r} (use tpe or nsga2)")
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            multivariate=True,
+            n_startup_trials=8,
         )
-    direction = direction or METRIC_DIRECTIONS[name]
-    if direction not in ("min", "max"):
-        raise ValueError(f"objective direction must be min or max (got {direction!r})")
-    sign = 1.0 if direction == "min" else -1.0
-
-    def key(row: TuneRow) -> tuple[int, float]:
-        value = row.metrics.get(name)
-        return (1, 0.0) if value is None else (0, sign * value)
-
-    return name, key
-
-
-def pareto_front(rows: Sequence[TuneRow], metrics: Sequence[str]) -> list[TuneRow]:
-    """Rows not dominated on ``metrics`` (each in its best direction), in input order."""
-    signs = [1.0 if METRIC_DIRECTIONS[m] == "min" else -1.0 for m in metrics]
-
-    def vector(row: TuneRow) -> tuple[float, ...] | None:
-        values = [row.metrics.get(m) for m in metrics]
-        if any(v is None for v in values):
-            return None
-        return tuple(s * float(v) for s, v in zip(signs, values, strict=True))  # type: ignore[arg-type]
-
-    points = [(row, vector(row)) for row in rows]
-    candidates = [(r, v) for r, v in points if v is not None]
-    front = []
-    for row, v in candidates:
-        dominated = any(
-            all(a <= b for a, b in zip(w, v, strict=True)) and w != v for _, w in candidates
-        )
-        if not dominated:
-            front.append(row)
-    return front
+    return optuna.samplers.RandomSampler(seed=seed)
 
 
 def tune(
-    scenario: Any,
-    combos: Sequence[Mapping[str, Value]],
+    scenarios: Sequence[Any],
+    params: Sequence[Param],
+    objectives: Sequence[Objective],
     *,
-    workers: int | None = None,
-    objective: str = "fallback_rate",
-    pareto: Sequence[str] = ("fallback_rate", "p99_ms", "opens_per_hour"),
+    search: Search = "optuna",
+    trials: int = 30,
+    seed: int = 0,
+    sampler: str = "tpe",
+    repeats: int = 1,
+    candidates_to_repeat: int = 8,
+    prune: bool = True,
+    executor: Executor | None = None,
+    width: int = 1,
     models: Any = None,
-    progress: Callable[[int, int, TuneRow], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> TuneResult:
-    """Simulate ``scenario`` once per combination; rows sorted by ``objective``."""
-    import time
+    """Search ``params`` for configurations that hold in every scenario; see the module doc.
 
-    name, key = objective_key(objective)
-    for metric in pareto:
-        objective_key(metric)  # validates the name
-    workers = max(1, workers or os.cpu_count() or 1)
-    started = time.perf_counter()
-    jobs_dir = tempfile.mkdtemp(prefix="resilience-tune-")
-    jobs = [(scenario, dict(c), jobs_dir, models) for c in combos]
-    rows: list[TuneRow] = []
-    try:
-        if workers == 1 or len(jobs) == 1:
-            for job in jobs:
-                rows.append(_evaluate(job))
-                if progress is not None:
-                    progress(len(rows), len(jobs), rows[-1])
+    ``executor`` runs :func:`~resilience.sim.trial.run_trial` jobs (``None``:
+    in this process); ``width`` trials are in flight at once. ``trials`` bounds
+    the study (a grid runs every combination). ``repeats`` ≥ 2 re-runs up to
+    ``candidates_to_repeat`` feasible candidates (front first) with other seeds.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    if not objectives:
+        raise ValueError("name at least one objective")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started, cpu = time.perf_counter(), 0.0
+    specs = tuple((o.text, o.maximize) for o in objectives)
+    plans = {s.name: prefix_plan(s) for s in scenarios} if prune else {}
+    prefixes = {name: p.until_s for name, p in plans.items() if p is not None}
+    study = optuna.create_study(
+        directions=[o.direction for o in objectives],
+        sampler=_sampler(search, sampler, seed),
+    )
+    if search in ("grid", "lhs"):
+        combos = combinations(params, sample=search, samples=trials, seed=seed)
+        for combo in combos:
+            study.enqueue_trial(dict(combo), skip_if_exists=False)
+        trials = len(combos)
+    distributions = {p.name: p.distribution() for p in params}
+    say = progress or (lambda _message: None)
+
+    def submit(job: TrialJob) -> Future[TrialRun]:
+        if executor is None:
+            done: Future[TrialRun] = Future()
+            done.set_result(run_trial(job))
+            return done
+        return executor.submit(run_trial, job)
+
+    candidates: dict[int, Candidate] = {}
+    handles: dict[int, Any] = {}
+    waiting: dict[Future[TrialRun], int] = {}
+    asked = 0
+
+    def start_full(c: Candidate) -> None:
+        for job in jobs_for(scenarios, c.params, specs, models=models):
+            waiting[submit(job)] = c.number
+
+    def start(trial: Any) -> None:
+        c = Candidate(trial.number, {p.name: _tidy(trial.params[p.name]) for p in params})
+        candidates[c.number], handles[c.number] = c, trial
+        staged = [(s, plans[s.name]) for s in scenarios if plans.get(s.name) is not None]
+        if not staged:
+            start_full(c)
+            return
+        c.state = "prefix"
+        for s, plan in staged:
+            assert plan is not None
+            job = TrialJob(s, dict(c.params), specs, until_s=plan.until_s, models=models)
+            waiting[submit(job)] = c.number
+
+    def finish(c: Candidate) -> None:
+        trial = handles.pop(c.number)
+        runs = c.full_runs()
+        if any(r.status != "completed" for r in runs):
+            c.state = "failed"
+            study.tell(trial, state=TrialState.FAIL)
+            return
+        values = c.pessimistic(objectives)
+        if values is None:
+            c.state = "failed"
+            study.tell(trial, state=TrialState.FAIL)
+            return
+        for r in runs:
+            for gate, _, _, miss in r.gates:
+                trial.set_constraint(f"{r.scenario}: {gate}", miss)
+        c.state = "complete"
+        study.tell(trial, values)
+
+    def collect(future: Future[TrialRun]) -> None:
+        nonlocal cpu
+        c = candidates[waiting.pop(future)]
+        try:
+            run = future.result()
+        except Exception as exc:  # a worker lost (a cluster's KilledWorker …): the trial fails
+            run = TrialRun("?", dict(c.params), -1, None, "crashed", f"{type(exc).__name__}: {exc}")
+        cpu += run.cpu_s
+        c.runs.append(run)
+        if c.state == "prefix" and not any(f for f, n in waiting.items() if n == c.number):
+            failed = [g for r in c.runs if r.until_s is not None for g in r.failed_gates]
+            bad = [r for r in c.runs if r.until_s is not None and r.status != "completed"]
+            if failed or bad:
+                c.state, c.pruned_by = "pruned", failed or [f"{bad[0].status}: {bad[0].error}"]
+                study.tell(handles.pop(c.number), state=TrialState.PRUNED)
+            else:
+                c.state = "running"
+                start_full(c)
+        elif c.state == "running" and not any(n == c.number for n in waiting.values()):
+            finish(c)
         else:
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            context = multiprocessing.get_context(method)
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                for row in pool.map(_evaluate, jobs, chunksize=1):
-                    rows.append(row)
-                    if progress is not None:
-                        progress(len(rows), len(jobs), row)
-    finally:
-        import shutil
+            return
+        done = sum(1 for x in candidates.values() if x.state not in ("running", "prefix"))
+        pruned = sum(1 for x in candidates.values() if x.state == "pruned")
+        say(f"{done}/{trials} trials ({pruned} pruned)")
 
-        shutil.rmtree(jobs_dir, ignore_errors=True)
-    ordered = sorted(rows, key=key)
-    params = list(combos[0]) if combos else []
+    try:
+        while asked < trials or waiting:
+            while asked < trials and len(handles) < max(1, width):
+                start(study.ask(distributions))
+                asked += 1
+            if waiting:
+                ready, _ = wait(list(waiting), return_when=FIRST_COMPLETED)
+                for future in ready:
+                    collect(future)
+        feasible = [c for c in candidates.values() if c.passed]
+        front = pareto_front(feasible, objectives)
+        if repeats > 1 and front:
+            chosen = _layers(feasible, objectives)[:candidates_to_repeat]
+            say(f"re-running {len(chosen)} candidate(s) with {repeats - 1} other seed(s)")
+            extra: dict[Future[TrialRun], Candidate] = {}
+            for c in chosen:
+                for k in range(1, repeats):
+                    for job in jobs_for(scenarios, c.params, specs, seed_offset=k, models=models):
+                        extra[submit(job)] = c
+            for future, c in extra.items():
+                try:
+                    run = future.result()
+                except Exception as exc:  # as above: this candidate no longer holds
+                    error = f"{type(exc).__name__}: {exc}"
+                    run = TrialRun("?", dict(c.params), -1, None, "crashed", error)
+                cpu += run.cpu_s
+                c.runs.append(run)
+            front = pareto_front([c for c in chosen if c.passed], objectives)
+    finally:
+        for future in waiting:
+            future.cancel()
     return TuneResult(
-        scenario=scenario.name,
-        params=params,
-        rows=ordered,
-        objective=name,
-        pareto_metrics=list(pareto),
-        workers=workers,
+        scenarios=[s.name for s in scenarios],
+        params=list(params),
+        objectives=list(objectives),
+        search=search,
+        sampler=sampler if search == "optuna" else search,
+        seed=seed,
+        candidates=sorted(candidates.values(), key=lambda c: c.number),
+        front=front,
+        repeats=repeats,
+        workers=width,
         wall_s=time.perf_counter() - started,
+        cpu_s=cpu,
+        study=study,
+        prefixes=prefixes,
     )

@@ -1,18 +1,14 @@
-"""Tuning: the parameter space, a tiny grid in parallel, the Pareto front, reports, bounds."""
+"""Tuning's parameter space and the rate bounds it reports (the search is in test_search.py)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from resilience.scenario.gates import hours_needed, poisson_upper, rate_upper_bound
-from resilience.sim.report import tune_html, tune_json
 from resilience.sim.space import Param, ParamError, combinations, parse_param
-from resilience.sim.tune import TuneRow, objective_key, pareto_front, tune
 
 from .conftest import make_scenario
 
@@ -43,11 +39,46 @@ def test_parse_lists_ranges_durations_and_unit_suffixes() -> None:
         ("retry.max_attempts=4..1", "below its low end"),
         ("retry.max_attempts=1,1", "listed twice"),
         ("cache.ttl=a..b", "numbers or durations"),
+        ("retry.max_attempts=3..3", "range is empty"),
+        ("breaker.reset_timeout=0s..10s:log", "must start above 0"),
+        ("breaker.reset_timeout=1s..10s:2s:log", "takes no step"),
+        ("retry.max_attempts=1..4:9", "larger than the range"),
+        ("cache.ttl=1s..5s:fast", "positive step or 'log'"),
+        ("breakr.failure_threshold=3", "did you mean breaker.failure_threshold"),
     ],
 )
 def test_bad_params_are_explained(spec: str, message: str) -> None:
     with pytest.raises(ParamError, match=message):
         parse_param(spec, FIELDS)
+
+
+def test_ranges_become_optuna_distributions() -> None:
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    reset = parse_param("breaker.reset_timeout_s=1s..120s:log", FIELDS).distribution()
+    assert isinstance(reset, FloatDistribution)
+    assert (reset.low, reset.high, reset.log) == (1.0, 120.0, True)
+    attempts = parse_param("retry.max_attempts=1..4", FIELDS).distribution()
+    assert isinstance(attempts, IntDistribution)
+    assert (attempts.low, attempts.high) == (1, 4)
+    listed = parse_param("breaker.failure_threshold=3,5,8", FIELDS).distribution()
+    assert isinstance(listed, CategoricalDistribution)
+    assert listed.choices == (3, 5, 8)
+    stepped = parse_param("cache.ttl=1m..5m:1m", FIELDS).distribution()
+    assert isinstance(stepped, FloatDistribution)
+    assert stepped.step == 60.0
+
+
+def test_a_log_range_has_no_grid_but_samples_evenly_in_log() -> None:
+    reset = parse_param("breaker.reset_timeout_s=1s..100s:log", FIELDS)
+    with pytest.raises(ParamError, match="log-scaled range has no grid"):
+        reset.grid_values()
+    assert reset.at(0.0) == 1.0
+    assert reset.at(0.5) == pytest.approx(10.0)
 
 
 def test_float_range_needs_a_step_for_the_grid() -> None:
@@ -80,28 +111,6 @@ def test_random_sample_is_seeded_and_in_range() -> None:
     assert combos != combinations(params, sample="random", samples=30, seed=2)
 
 
-def _row(**metrics: float) -> TuneRow:
-    return TuneRow(params={"x": len(metrics)}, metrics=dict(metrics))
-
-
-def test_pareto_front_keeps_only_undominated_rows() -> None:
-    a = _row(fallback_rate=0.01, p99_ms=50.0)
-    b = _row(fallback_rate=0.02, p99_ms=10.0)
-    c = _row(fallback_rate=0.03, p99_ms=60.0)  # worse than a on both
-    d = _row(fallback_rate=0.01, p99_ms=50.0)  # equal to a: neither dominates
-    front = pareto_front([a, b, c, d], ["fallback_rate", "p99_ms"])
-    assert front == [a, b, d]
-
-
-def test_objective_direction() -> None:
-    name, key = objective_key("success_rate")
-    rows = [_row(success_rate=0.9), _row(success_rate=0.99), _row()]
-    assert name == "success_rate"
-    assert [r.metrics.get("success_rate") for r in sorted(rows, key=key)] == [0.99, 0.9, None]
-    with pytest.raises(ValueError, match="did you mean 'p99_ms'"):
-        objective_key("p99ms")
-
-
 def test_poisson_upper_bounds() -> None:
     """Known values of the exact one-sided 95 % bound."""
     assert poisson_upper(0) == pytest.approx(-math.log(0.05))
@@ -109,67 +118,6 @@ def test_poisson_upper_bounds() -> None:
     assert poisson_upper(5) == pytest.approx(10.5130, abs=1e-3)
     assert rate_upper_bound(0, 7200.0) == pytest.approx(1.4979, abs=1e-3)
     assert hours_needed(1.0) == pytest.approx(2.9957, abs=1e-3)
-
-
-def test_tiny_grid_runs_in_parallel_and_reports(tmp_path: Path) -> None:
-    scenario = make_scenario(workload={"duration": 30, "rate": 50, "warmup": 2})
-    combos = combinations(
-        [
-            parse_param("breaker.failure_threshold=2,50", FIELDS),
-            parse_param("retry.max_attempts=1,3", FIELDS),
-        ]
-    )
-    result = tune(scenario, combos, workers=2, objective="fallback_rate")
-    assert len(result.rows) == 4
-    assert all(r.status == "completed" for r in result.rows)
-    values = [r.metrics["fallback_rate"] for r in result.rows]
-    assert values == sorted(values)  # type: ignore[type-var]
-    # A breaker that opens after 2 failures opens at least as often as one needing 50.
-    opens = {
-        (r.params["breaker.failure_threshold"], r.params["retry.max_attempts"]): r.metrics["opens"]
-        for r in result.rows
-    }
-    assert opens[(2, 1)] >= opens[(50, 1)]  # type: ignore[operator]
-    assert result.front
-    page = tune_html(result)
-    assert "<svg" in page
-    assert "Pareto front" in page
-    data = tune_json(result)
-    assert len(data["rows"]) == 4
-    json.dumps(data)
-    serial = tune(scenario, combos, workers=1)  # same figures without workers
-    assert sorted(r.metrics["fallback_rate"] for r in serial.rows) == sorted(values)  # type: ignore[type-var]
-
-
-def test_cli_tune_writes_reports_and_rejects_bad_params(tmp_path: Path) -> None:
-    from resilience.cli import app
-
-    scenario_file = tmp_path / "s.yaml"
-    scenario_file.write_text(
-        "name: cli-tune\nseed: 2\nworkload: {duration: 10s, rate: 30}\n"
-        "faults:\n  - {name: pg, at: 3s, duration: 3s, target: postgres, action: disable}\n"
-    )
-    runner = CliRunner()
-    out = tmp_path / "out"
-    ok = runner.invoke(
-        app,
-        [
-            "tune",
-            str(scenario_file),
-            "--param",
-            "breaker.reset_timeout=2s,20s",
-            "--workers",
-            "1",
-            "-o",
-            str(out),
-        ],
-    )
-    assert ok.exit_code == 0, ok.output
-    assert (out / "tune.html").exists()
-    assert len(json.loads((out / "tune.json").read_text())["rows"]) == 2
-    bad = runner.invoke(app, ["tune", str(scenario_file), "--param", "breaker.nope=1"])
-    assert bad.exit_code == 2
-    assert "unknown setting" in bad.output
 
 
 def test_rate_gates_are_checked_on_their_upper_bound(tmp_path: Path) -> None:
