@@ -83,7 +83,8 @@ def _objectives(minimize: list[str], maximize: list[str]) -> list[Any]:
 
 def tune(
     scenario_paths: Annotated[
-        list[Path], typer.Argument(help="Scenario files or names (a configuration must hold in all).")
+        list[Path],
+        typer.Argument(help="Scenario files or names (a configuration must hold in all)."),
     ],
     param: Annotated[
         list[str],
