@@ -135,6 +135,13 @@ class LookupService:
         """The :class:`ServiceConfig` it was built from, when built by ``open_service``."""
         self.analytics: Any = None
         self.error_tracker: Any = None
+        self.notifications: Any = None
+        """Set by ``open_service``: the :class:`~resilience.service.notify.EventHub` of
+        ``/ws/events``; with ``supervisor`` (background components), ``monitor``
+        (alerts and health transitions) and ``alerts`` (the alert evaluator)."""
+        self.supervisor: Any = None
+        self.monitor: Any = None
+        self.alerts: Any = None
         self.shared_stats: SharedStats | None = None
         """Set by ``open_service`` with Redis: ``/stats`` and ``/metrics`` then cover every
         worker publishing to the same Redis (see :meth:`service_stats`)."""
@@ -594,6 +601,10 @@ class LookupService:
             sections["error_tracking"] = self.error_tracker.stats()
         if self.outbox is not None:
             sections["outbox"] = self.outbox.stats()
+        if self.notifications is not None:
+            sections["notifications"] = self.notifications.stats()
+        if self.monitor is not None:
+            sections["alerts"] = self.monitor.stats()
         return sections
 
 

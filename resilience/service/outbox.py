@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from resilience.service.model import Job
@@ -51,6 +51,8 @@ class JobOutbox:
         self.queued = 0
         self.drained = 0
         self.drain_failures = 0
+        self.on_write: Callable[[BaseException | None], None] | None = None
+        """Told each queued job's write outcome (the exception, or None on success)."""
 
     async def put(
         self,
@@ -111,9 +113,13 @@ class JobOutbox:
                     what="writing a queued job",
                 )
                 await bounded(self._client.hdel(self.key, key), self._timeout_s, what="HDEL")
-            except Exception:  # PostgreSQL or Redis still away: try again later
+            except Exception as exc:  # PostgreSQL or Redis still away: try again later
                 self.drain_failures += 1
+                if self.on_write is not None:
+                    self.on_write(exc)
                 break
+            if self.on_write is not None:
+                self.on_write(None)
             written += 1
         self.drained += written
         return written
@@ -156,6 +162,10 @@ class JobOutbox:
                 await task
         with contextlib.suppress(Exception):
             await bounded(self.drain(), timeout_s, what="final outbox drain")
+
+    async def run(self) -> None:
+        """The background loop, until cancelled (:meth:`start` runs it as a task)."""
+        await self._run()
 
     async def _run(self) -> None:
         while True:
