@@ -323,7 +323,7 @@ def create_app(
         if hub is None:
             await websocket.close(code=1011, reason="notifications are not enabled")
             return
-        await serve_events(websocket, hub)
+        await serve_events(websocket, hub, send_timeout_s=hub.send_timeout_s)
 
     @app.get("/errors", summary="Recent error events, newest first")
     async def list_errors(

@@ -52,17 +52,23 @@ class Subscription:
 
 
 class EventHub:
-    """Fan-out of JSON events to at most ``max_subscribers`` queues of ``queue_size`` each."""
+    """Fan-out of JSON events to at most ``max_subscribers`` queues of ``queue_size`` each.
+
+    Attributes may be changed while running (new subscribers use the new values).
+    """
 
     def __init__(
         self,
         *,
         queue_size: int = 256,
         max_subscribers: int = 10_000,
+        send_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue_size = queue_size
         self.max_subscribers = max_subscribers
+        self.send_timeout_s = send_timeout_s
+        """A subscriber whose one send stays blocked this long is disconnected."""
         self._clock = clock
         self._subscribers: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
