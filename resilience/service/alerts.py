@@ -254,8 +254,7 @@ def prometheus_rules(
             "labels": {"severity": rule.severity, "metric": rule.metric},
             "annotations": {
                 "summary": rule.summary,
-                "description": f"{rule.metric} {rule.op} {rule.threshold:g} "
-                f"over {window} (value {{{{ $value }}}})",
+                "description": f"{rule.metric} {rule.op} {rule.threshold:g} over {window}",
             },
         }
         if for_s > 0:
