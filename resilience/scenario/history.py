@@ -233,6 +233,8 @@ class History:
     samples: list[dict[str, Any]] = field(default_factory=list)
     steady: list[dict[str, Any]] = field(default_factory=list)
     migration: list[dict[str, Any]] = field(default_factory=list)
+    notify: list[dict[str, Any]] = field(default_factory=list)
+    """The target's event stream and the stored error events (resilience.scenario.notify)."""
     end: dict[str, Any] | None = None
 
     @property
@@ -350,6 +352,8 @@ class _Builder:
             history.steady.append(rec)
         elif kind == "migration":
             history.migration.append(rec)
+        elif kind in ("notify", "notify_db"):
+            history.notify.append(rec)
         elif kind == "end":
             history.end = rec
 
@@ -366,6 +370,7 @@ class _Builder:
             samples=list(head.samples),
             steady=list(head.steady),
             migration=list(head.migration),
+            notify=list(head.notify),
             end=head.end,
         )
 

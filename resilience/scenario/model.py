@@ -63,7 +63,7 @@ Seconds = Annotated[float, BeforeValidator(parse_duration_s), Field(ge=0)]
 PositiveSeconds = Annotated[float, BeforeValidator(parse_duration_s), Field(gt=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
 
-FaultTarget = Literal["postgres", "redis"]
+FaultTarget = Literal["postgres", "redis", "service"]
 ToxicType = Literal[
     "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"
 ]
@@ -158,6 +158,27 @@ class WorkloadSpec(_Spec):
         return self
 
 
+def _check_crash(fault: FaultSpec) -> None:
+    """``action: crash`` needs ``target: service`` and a known ``component``; nothing else does."""
+    from resilience.service.components import BACKGROUND_COMPONENTS
+
+    if fault.action != "crash":
+        if fault.target == "service":
+            raise ValueError("target 'service' takes only 'action: crash' (with 'component')")
+        if fault.component is not None:
+            raise ValueError("'component' belongs to 'action: crash'")
+        return
+    if fault.target != "service":
+        raise ValueError("'action: crash' needs 'target: service'")
+    if fault.component not in BACKGROUND_COMPONENTS:
+        hint = difflib.get_close_matches(str(fault.component), BACKGROUND_COMPONENTS, n=1)
+        did = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ValueError(
+            f"unknown component {fault.component!r} for 'action: crash'{did} "
+            f"(background components: {', '.join(BACKGROUND_COMPONENTS)})"
+        )
+
+
 class FaultSpec(_Spec):
     """One entry of the fault timeline.
 
@@ -173,7 +194,9 @@ class FaultSpec(_Spec):
     duration: PositiveSeconds | None = None
     target: FaultTarget
     toxic: ToxicType | None = None
-    action: Literal["disable", "enable"] | None = None
+    action: Literal["disable", "enable", "crash"] | None = None
+    component: str | None = None
+    """``action: crash`` only: the target's background component to crash."""
     stream: Literal["upstream", "downstream"] = "downstream"
     toxicity: Share = 1.0
     attributes: dict[str, int] = Field(default_factory=dict)
@@ -188,6 +211,7 @@ class FaultSpec(_Spec):
             raise ValueError("'attributes' apply to a toxic, not to an action")
         if self.action == "enable" and self.duration is not None:
             raise ValueError("an 'enable' action is instantaneous; drop 'duration'")
+        _check_crash(self)
         if self.toxic is not None:
             allowed = TOXIC_ATTRIBUTES[self.toxic]
             for key in self.attributes:

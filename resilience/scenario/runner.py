@@ -43,6 +43,11 @@ from resilience.scenario.gates import ScopedGate, parse_scoped_gate
 from resilience.scenario.history import HistoryWriter, OpRecord
 from resilience.scenario.metrics import evaluate_history
 from resilience.scenario.model import FaultSpec, Scenario
+from resilience.scenario.notify import (
+    NotifyRecorder,
+    crash_component,
+    resolve_component_errors,
+)
 from resilience.scenario.probes import (
     breaker_opens_of,
     breaker_state_of,
@@ -132,6 +137,7 @@ class _Run(BackfillSteps):
             self.target, "degraded_outcomes", frozenset()
         )
         self.quick_state = quick_breaker_state(self.target)
+        self.notify = NotifyRecorder(self.target, self.writer.write, self.t_us)
 
     def t_us(self) -> int:
         return int((self.clock.monotonic() - self.w0) * 1e6)
@@ -257,7 +263,12 @@ class _Run(BackfillSteps):
                 "occurrence": event.occurrence,
             }
             try:
-                if event.event == "start":
+                if fault.action == "crash":  # the target's own component; its end: resolved
+                    if event.event == "start":
+                        await crash_component(self.target, fault.component)
+                    else:
+                        await resolve_component_errors(self.target, fault.component)
+                elif event.event == "start":
                     await self.stack.faults.apply(fault)
                     self.applied.append(fault)
                 else:
@@ -426,6 +437,7 @@ class _Run(BackfillSteps):
             asyncio.ensure_future(self.timeline()),
             asyncio.ensure_future(self.sampler()),
             asyncio.ensure_future(self.migration()),
+            asyncio.ensure_future(self.notify.run()),
         ]
         try:
             self.phase = "workload"
@@ -446,6 +458,7 @@ class _Run(BackfillSteps):
             finally:
                 end_us = self.t_us()
                 await self.drain()
+                await self.notify.finish()
                 if status == "completed":
                     await self.migration_final()
                     self.phase = "steady-after"

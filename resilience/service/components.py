@@ -24,7 +24,24 @@ from typing import Any, Literal
 
 from resilience.service.error_events import ErrorEvent
 
-__all__ = ["ComponentCrash", "ComponentState", "Supervisor", "UnknownComponent"]
+__all__ = [
+    "BACKGROUND_COMPONENTS",
+    "ComponentCrash",
+    "ComponentState",
+    "Supervisor",
+    "UnknownComponent",
+]
+
+BACKGROUND_COMPONENTS = (
+    "monitor",
+    "error_tracker",
+    "breaker_events",
+    "failure_metrics",
+    "alert_events",
+    "analytics",
+    "outbox",
+)
+"""The reference service's supervised components (``analytics``/``outbox`` when enabled)."""
 
 Status = Literal["running", "failing", "recovering", "stopped"]
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
+    "AlertsConfig",
     "AnalyticsConfig",
     "BreakerConfig",
     "CacheConfig",
@@ -137,6 +138,16 @@ class StatsConfig(_Section):
     """How long ``/stats`` waits for the other workers to publish a fresh snapshot."""
 
 
+class AlertsConfig(_Section):
+    """The alert rules' sliding window and the monitor's tick (resilience.service.alerts)."""
+
+    window_s: PositiveSeconds = 60.0
+    min_samples: int = Field(default=20, ge=1)
+    """Rate rules wait for this many lookups in the window."""
+    interval_s: PositiveSeconds = 1.0
+    """How often the monitor evaluates the rules and the health status."""
+
+
 class ServiceConfig(_Section):
     """All settings of one service instance (immutable; override with :meth:`with_overrides`)."""
 
@@ -148,6 +159,7 @@ class ServiceConfig(_Section):
     jobs: JobsConfig = JobsConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
     stats: StatsConfig = StatsConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ServiceConfig:
         """A copy with dotted settings replaced, e.g. ``{"breaker.failure_threshold": 3}``.

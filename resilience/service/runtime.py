@@ -214,7 +214,9 @@ async def open_service(
         hub.bind(loop)
         tracker.on_event = lambda event: hub.publish_error(error_payload(event))
         breaker.add_listener(breaker_listener(hub))
-        alerts = AlertEvaluator()
+        alerts = AlertEvaluator(
+            window_s=config.alerts.window_s, min_samples=config.alerts.min_samples
+        )
         breaker.add_listener(alerts)
         supervisor = Supervisor(tracker.track)
         holder: list[LookupService] = []
@@ -284,7 +286,9 @@ async def open_service(
         service.analytics = analytics
 
         alert_rows = alert_row_writer(writes)
-        monitor = Monitor(hub, alerts, service.health, rows=alert_rows)
+        monitor = Monitor(
+            hub, alerts, service.health, rows=alert_rows, interval_s=config.alerts.interval_s
+        )
         service.notifications = hub
         service.supervisor = supervisor
         service.monitor = monitor
