@@ -561,6 +561,9 @@ async def run_scenario(
             result.wall_s = time.perf_counter() - wall0
             return result
     writer = HistoryWriter(path, keep=True)
+    attach = getattr(progress, "attach_history", None)  # the live view charts the history
+    if attach is not None:
+        attach(writer.history)
     try:
         writer.write(
             {
