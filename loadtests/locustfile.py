@@ -29,6 +29,7 @@ from loadtests.faults import FaultHook  # noqa: E402
 from loadtests.gates import GateHook  # noqa: E402
 from loadtests.shapes import ProfileShape  # noqa: E402
 from loadtests.users import WizardUser  # noqa: E402
+from loadtests.webui import attach_web  # noqa: E402
 
 __all__ = ["ProfileShape", "WizardUser"]
 
@@ -41,3 +42,4 @@ def _attach_hooks(environment: Any, **_: Any) -> None:
     faults = FaultHook()
     faults.attach(environment)
     GateHook(faults).attach(environment)
+    attach_web(environment, faults)  # only with Locust's web UI (resilience load --web)
