@@ -150,4 +150,4 @@ def test_the_default_suite_loads_and_every_scenario_states_its_intent() -> None:
         assert len(sc.description) > 40, sc.name
         assert sc.workload.duration <= 40
     total = sum(sc.workload.duration for sc in scenarios)
-    assert total <= 280  # leaves room for start-up inside the 5-minute budget
+    assert total <= 290  # leaves room for start-up inside the 5-minute budget
