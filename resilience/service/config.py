@@ -145,7 +145,10 @@ class AlertsConfig(_Section):
     min_samples: int = Field(default=20, ge=1)
     """Rate rules wait for this many lookups in the window."""
     interval_s: PositiveSeconds = 1.0
-    """How often the monitor evaluates the rules and the health status."""
+    """How often the monitor evaluates the rules."""
+    health_interval_s: Seconds = 1.0
+    """How often it checks ``/health``'s status for ``health`` events (0: never itself;
+    then only ``GET /health`` answers and resolutions publish changes)."""
 
 
 class ServiceConfig(_Section):

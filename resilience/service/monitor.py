@@ -2,8 +2,9 @@
 
 Each tick evaluates the :class:`~resilience.service.alerts.AlertEvaluator`
 (every transition is published as an ``alert`` event and written to
-``alert_events``) and the health body (a change of the overall status is
-published as a ``health`` event). ``GET /health`` answers feed
+``alert_events``) and, every ``health_interval_s``, the health body (a change
+of the overall status is published as a ``health`` event; the probes cost a
+``SELECT 1`` and one error-statistics query on the pool). ``GET /health`` answers feed
 :meth:`Monitor.observe_health` too, so a change seen there is published at
 once. The monitor is a supervised background component (``monitor``).
 """
@@ -11,6 +12,7 @@ once. The monitor is a supervised background component (``monitor``).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -70,12 +72,16 @@ class Monitor:
         *,
         rows: BatchWriter[AlertRow] | None = None,
         interval_s: float = 1.0,
+        health_interval_s: float = 1.0,
     ) -> None:
         self.hub = hub
         self.evaluator = evaluator
         self._health = health
         self.rows = rows
         self.interval_s = interval_s
+        self.health_interval_s = health_interval_s
+        """0: the monitor never probes health itself (``/health`` answers still publish)."""
+        self._health_due = 0.0
         self.health_status: str | None = None
         self.fired = 0
         self.resolved = 0
@@ -89,7 +95,10 @@ class Monitor:
     async def tick(self) -> None:
         for transition in self.evaluator.evaluate():
             self.publish_alert(transition)
-        self.observe_health(await self._health())
+        now = time.monotonic()
+        if self.health_interval_s > 0 and now >= self._health_due:
+            self._health_due = now + self.health_interval_s
+            self.observe_health(await self._health())
 
     def publish_alert(self, transition: AlertTransition) -> None:
         if transition.state == "firing":

@@ -287,7 +287,12 @@ async def open_service(
 
         alert_rows = alert_row_writer(writes)
         monitor = Monitor(
-            hub, alerts, service.health, rows=alert_rows, interval_s=config.alerts.interval_s
+            hub,
+            alerts,
+            service.health,
+            rows=alert_rows,
+            interval_s=config.alerts.interval_s,
+            health_interval_s=config.alerts.health_interval_s,
         )
         service.notifications = hub
         service.supervisor = supervisor
