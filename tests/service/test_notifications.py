@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -112,6 +113,8 @@ async def test_slow_garbage_and_stalled_subscribers_never_block_the_service_or_a
                 await garbage.send("{not json")
                 await garbage.send(b"\x00\xff" * 1000)
                 notice = await _next_of(garbage, "notice")
+                # It goes on reading (and sending garbage), so only the stalled one is cut off.
+                garbage_reads = asyncio.create_task(_read_and_babble(garbage))
                 received: list[int] = []
 
                 async def read_all(count: int) -> None:
@@ -135,6 +138,7 @@ async def test_slow_garbage_and_stalled_subscribers_never_block_the_service_or_a
                     await asyncio.sleep(0.05)
                 metrics = (await client.get("/metrics")).text
                 health = (await client.get("/health")).json()
+                garbage_reads.cancel()
                 await garbage.close()
             stalled.close()
     assert notice["message"].startswith("this socket only sends")
@@ -196,6 +200,12 @@ async def test_subscribers_beyond_the_limit_are_refused_and_the_rest_all_receive
     assert hub.refused == 50
     assert len(got) == 150
     assert lookup.status_code == 200
+
+
+async def _read_and_babble(ws: Any) -> None:
+    with contextlib.suppress(websockets.ConnectionClosed):
+        async for _ in ws:
+            await ws.send("garbage")
 
 
 async def _stalled_subscriber(address: str) -> socket.socket:
