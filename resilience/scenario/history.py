@@ -19,6 +19,8 @@ the first steady-state check). Record types:
 ``steady``  when (before|after), ok, detail
 ``migration`` event (run_start|run_end|run_error|final|unsupported), run,
             counts, stats, error
+``check``   name, metrics, gates, detail: a target's end-of-run check (e.g. the
+            reference service's job reconciliation), after the in-flight ops
 ``end``     status (completed|interrupted|crashed), workload_end_us, error
 
 Operations are by far the most numerous records, so they have their own
@@ -236,6 +238,8 @@ class History:
     notify: list[dict[str, Any]] = field(default_factory=list)
     """The target's event stream and the stored error events (resilience.scenario.notify)."""
     end: dict[str, Any] | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    """``check`` records: a target's end-of-run checks (metrics, implicit gates)."""
 
     @property
     def scenario_name(self) -> str:
@@ -354,6 +358,8 @@ class _Builder:
             history.migration.append(rec)
         elif kind in ("notify", "notify_db"):
             history.notify.append(rec)
+        elif kind == "check":
+            history.checks.append(rec)
         elif kind == "end":
             history.end = rec
 
@@ -372,6 +378,7 @@ class _Builder:
             migration=list(head.migration),
             notify=list(head.notify),
             end=head.end,
+            checks=list(head.checks),
         )
 
 

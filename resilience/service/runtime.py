@@ -46,7 +46,7 @@ from resilience.service.lookup import LookupService
 from resilience.service.model import LookupResult
 from resilience.service.monitor import Monitor, alert_row_writer
 from resilience.service.notify import EventHub, breaker_listener, error_payload
-from resilience.service.outbox import JobOutbox
+from resilience.service.outbox import JobOutbox, dead_letter_event
 from resilience.service.repository import (
     BoundedPool,
     PostgresJobRepository,
@@ -255,6 +255,9 @@ async def open_service(
                 timeout_s=max(config.redis.timeout_s, 0.2),
                 drain_interval_s=config.jobs.outbox_drain_interval_s,
                 write_timeout_s=config.db.timeout_s,
+                max_failures=config.jobs.outbox_max_failures,
+                probe=postgres_ping,
+                on_dead_letter=lambda letter: tracker.track(dead_letter_event(letter)),
             )
 
         service = LookupService(
