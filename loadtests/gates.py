@@ -241,6 +241,23 @@ class GateHook:
         # As for scenarios: 0 every gate holds, 1 a gate failed, 2 the faults could not be applied.
         environment.process_exit_code = 2 if run_errors else (0 if passed else 1)
 
+    @staticmethod
+    def metrics(
+        environment: Any, settings: LoadSettings
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The gate metrics of the run so far, and the service's ``/stats`` (or ``None``)."""
+        stats = environment.runner.stats
+        records = [
+            EndpointRecord(
+                e.method or "", e.name, e.num_requests, e.num_failures, dict(e.response_times)
+            )
+            for e in stats.entries.values()
+        ]
+        total = stats.total
+        window_s = max((total.last_request_timestamp or 0) - (total.start_time or 0), 0.0)
+        service = fetch_service_stats(settings.stats_url) if settings.stats_url else None
+        return dict(load_metrics(records, window_s=window_s, service_stats=service)), service
+
     def _report(
         self,
         environment: Any,

@@ -30,6 +30,7 @@ from loadtests.gates import GateHook  # noqa: E402
 from loadtests.http_user import TargetUser  # noqa: E402
 from loadtests.shapes import ProfileShape  # noqa: E402
 from loadtests.users import WizardUser  # noqa: E402
+from loadtests.webui import attach_web  # noqa: E402
 
 __all__ = ["ProfileShape", "TargetUser", "WizardUser"]
 
@@ -43,6 +44,7 @@ def _attach_hooks(environment: Any, **_: Any) -> None:
     faults = FaultHook()
     faults.attach(environment)
     GateHook(faults).attach(environment)
+    attach_web(environment, faults)  # only with Locust's web UI (resilience load --web)
 
 
 def _pick_user(environment: Any) -> None:

@@ -98,6 +98,10 @@ class LoadRun:
     """Extra environment variables for the subprocesses."""
     command: str | None = None
     """The HTTP target's command (replaces the profile's ``target.command``)."""
+    web_port: int | None = None
+    """Run with Locust's web UI on this loopback port (0: a free one) instead of headless;
+    the load starts at once and Locust quits ``web_linger_s`` after it ends."""
+    web_linger_s: float = 60.0
 
 
 class LoadSetupError(ValueError):
@@ -191,10 +195,24 @@ def locust_command(
     toxiproxy_url: str | None,
     processes: int,
     extra: Sequence[str] = (),
+    web: tuple[str, int, float] | None = None,
 ) -> list[str]:
-    """The headless Locust command line (CSV, HTML and gate reports in ``report_dir``)."""
+    """The Locust command line (CSV, HTML and gate reports in ``report_dir``).
+
+    Headless, or with ``web`` = (host, port, linger_s): Locust's web UI there
+    (our faults and gates at ``/resilience``), the load started at once, and
+    Locust quitting ``linger_s`` after the load ends (so the gates still run).
+    """
+    if web is None:
+        mode = ["--headless"]
+    else:
+        web_host, web_port, linger_s = web
+        mode = [
+            "--web-host", web_host, "--web-port", str(web_port),
+            "--autostart", "--autoquit", str(max(0, round(linger_s))),
+        ]  # fmt: skip
     command = [
-        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+        sys.executable, "-m", "locust", "-f", str(locustfile), *mode,
         "--host", host_url,
     ]  # fmt: skip
     if profile is not None:
@@ -299,9 +317,18 @@ def run_load(run: LoadRun) -> int:
     env = dict(run.env or {})
     target = _http_target(run, profile_path)
 
+    web: tuple[str, int, float] | None = None
+    if run.web_port is not None:
+        web = (run.host, run.web_port or free_port(run.host), run.web_linger_s)
+        print(
+            f"Locust web UI: http://{web[0]}:{web[1]}/  (faults and gates: /resilience)",
+            flush=True,
+        )
+
     def locust_argv(host_url: str, toxiproxy_url: str | None) -> list[str]:
         extra = ["--target-url", host_url] if target is not None else []
         return locust_command(
+            web=web,
             locustfile=locustfile,
             host_url=host_url,
             profile=setup.path,

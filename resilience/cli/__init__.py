@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "service",  # resilience serve / migrate: the reference service
     "load",  # resilience load: Locust profiles
     "simulate",  # resilience tune / calibrate: virtual-time simulation
+    "alerts",  # resilience alerts: the service's alert rules (--prometheus)
     "images",  # resilience images build / status: local images for the docker backend
     "init",  # resilience init: a starter scenario for your own service
 )

@@ -64,6 +64,20 @@ def register(app: typer.Typer) -> None:
         locustfile: Annotated[
             Path | None, typer.Option(help="default: ./loadtests/locustfile.py")
         ] = None,
+        web: Annotated[
+            bool,
+            typer.Option(
+                "--web",
+                help="Locust's web UI on 127.0.0.1 instead of headless (faults and gates at "
+                "/resilience); the load starts at once, Locust quits --web-linger after it",
+            ),
+        ] = False,
+        web_port: Annotated[
+            int, typer.Option(min=0, max=65535, help="with --web: its port (0: a free one)")
+        ] = 0,
+        web_linger: Annotated[
+            float, typer.Option(min=0, help="with --web: seconds the UI stays after the load")
+        ] = 60.0,
     ) -> None:
         """Run a load profile headless; exit 0 when every gate holds, 1 if one fails, 2 on errors.
 
@@ -85,6 +99,8 @@ def register(app: typer.Typer) -> None:
                     toxiproxy_url=toxiproxy_url,
                     locust_args=list(ctx.args),
                     command=command,
+                    web_port=web_port if web else None,
+                    web_linger_s=web_linger,
                 )
             )
         except (FileNotFoundError, ValueError) as exc:  # LoadSetupError and ScenarioError too

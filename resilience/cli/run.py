@@ -100,6 +100,12 @@ def run(
     check: Annotated[
         bool, typer.Option("--check", help="Only validate the scenario files, then exit.")
     ] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live", help="Also show the run in a browser: serves a live page on 127.0.0.1."
+        ),
+    ] = False,
 ) -> None:
     """Run chaos scenarios and gate on the results (no arguments: the default suite)."""
     from resilience.scenario.discovery import default_suite, resolve
@@ -136,6 +142,12 @@ def run(
         raise typer.Exit(
             _run_simulated(scenarios, directory, gates, progress, console, model_settings)
         )
+    if live:
+        from resilience.scenario.live import LiveView
+
+        with _progress_sink(progress) as inner, LiveView(inner=inner) as view:
+            console.print(f"live view: {view.url}")
+            raise typer.Exit(_run_real(scenarios, directory, gates, view, console))
     raise typer.Exit(_run_real(scenarios, directory, gates, progress, console))
 
 
@@ -170,9 +182,10 @@ def _run_real(
     scenarios: list[Any],
     directory: Path,
     gates: list[Any] | None,
-    progress: bool,
+    progress: Any,
     console: Console,
 ) -> int:
+    """``progress``: show the terminal display (bool), or a sink to use for every scenario."""
     from resilience.scenario.reports import print_result, print_suite
     from resilience.scenario.suite import run_suite
 
@@ -192,7 +205,11 @@ def _run_real(
             scenarios,
             directory=directory,
             gates=gates,
-            progress=(lambda: _progress_sink(progress)),
+            progress=(
+                (lambda: _progress_sink(progress))
+                if isinstance(progress, bool)
+                else (lambda: contextlib.nullcontext(progress))
+            ),
             on_result=lambda r: print_result(r, console),
         )
 

@@ -97,6 +97,11 @@ def register(app: typer.Typer) -> None:
                 port=port,
                 workers=workers,
                 log_level="warning",
+                # wsproto waits while the socket's send buffer is full, so a /ws/events
+                # subscriber that stops reading is bounded (its queue drops, its send
+                # times out); uvicorn's default sans-I/O websockets protocol buffers
+                # without limit.
+                ws="wsproto",
                 loop="auto",
             )
 

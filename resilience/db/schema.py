@@ -30,6 +30,7 @@ TABLES: tuple[str, ...] = (
     "circuit_breaker_events",
     "failure_metrics",
     "error_events",
+    "alert_events",
 )
 """Every table the schema creates."""
 

@@ -198,3 +198,18 @@ LANGUAGE sql STABLE AS $$
                 ELSE round(100.0 * j.with_uuid / j.total, 2) END
     FROM j, l;
 $$;
+
+-- Alert transitions of the service's rules (resilience.service.alerts): one row
+-- each time a rule starts (firing) or stops (resolved) holding.
+CREATE TABLE IF NOT EXISTS alert_events (
+    id          bigserial PRIMARY KEY,
+    name        text NOT NULL,
+    state       text NOT NULL CHECK (state IN ('firing', 'resolved')),
+    severity    text NOT NULL,
+    metric      text NOT NULL,
+    value       double precision NOT NULL,
+    threshold   double precision NOT NULL,
+    window_s    double precision NOT NULL,
+    occurred_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS idx_alert_events_name_time ON alert_events (name, occurred_at);

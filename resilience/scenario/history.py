@@ -237,6 +237,8 @@ class History:
     samples: list[dict[str, Any]] = field(default_factory=list)
     steady: list[dict[str, Any]] = field(default_factory=list)
     migration: list[dict[str, Any]] = field(default_factory=list)
+    notify: list[dict[str, Any]] = field(default_factory=list)
+    """The target's event stream and the stored error events (resilience.scenario.notify)."""
     end: dict[str, Any] | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
     """``check`` records: a target's end-of-run checks (metrics, implicit gates)."""
@@ -358,6 +360,8 @@ class _Builder:
             history.steady.append(rec)
         elif kind == "migration":
             history.migration.append(rec)
+        elif kind in ("notify", "notify_db"):
+            history.notify.append(rec)
         elif kind == "check":
             history.checks.append(rec)
         elif kind == "end":
@@ -378,6 +382,7 @@ class _Builder:
             samples=list(head.samples),
             steady=list(head.steady),
             migration=list(head.migration),
+            notify=list(head.notify),
             end=head.end,
             checks=list(head.checks),
             other={kind: list(records) for kind, records in head.other.items()},

@@ -45,6 +45,8 @@ from resilience.scenario.gates import (
     evaluate_scoped,
 )
 from resilience.scenario.history import History, OpRecord
+from resilience.scenario.notify import NAMES as _NOTIFY_NAMES
+from resilience.scenario.notify import notify_metrics
 from resilience.targets.reference_metrics import NAMES as _REFERENCE_NAMES
 from resilience.targets.vocabulary import VocabularyInput, vocabulary_of
 
@@ -76,7 +78,7 @@ CORE_NAMES = frozenset(
 )
 """The metric names every target has (besides the per-operation ones)."""
 
-METRIC_NAMES = CORE_NAMES | _REFERENCE_NAMES
+METRIC_NAMES = CORE_NAMES | _REFERENCE_NAMES | _NOTIFY_NAMES
 """The fixed metric names of the default (reference) target: the core and its vocabulary."""
 
 OP_FIELDS = frozenset({"op", "key", "outcome", "path", "reason", "status", "phase", "slug"})
@@ -229,6 +231,7 @@ def metrics_for(
                 )
             )
         )
+    metrics.update(notify_metrics(history.notify, windows))
     for when in ("before", "after"):
         checks = [r for r in history.steady if r.get("when") == when]
         metrics[f"steady_state.{when}"] = (1.0 if checks[-1].get("ok") else 0.0) if checks else None

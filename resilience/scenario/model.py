@@ -176,6 +176,27 @@ class WorkloadSpec(_Spec):
         return self
 
 
+def _check_crash(fault: FaultSpec) -> None:
+    """``action: crash`` needs ``target: service`` and a known ``component``; nothing else does."""
+    from resilience.service.components import BACKGROUND_COMPONENTS
+
+    if fault.action != "crash":
+        if fault.target == "service":
+            raise ValueError("target 'service' takes only 'action: crash' (with 'component')")
+        if fault.component is not None:
+            raise ValueError("'component' belongs to 'action: crash'")
+        return
+    if fault.target != "service":
+        raise ValueError("'action: crash' needs 'target: service'")
+    if fault.component not in BACKGROUND_COMPONENTS:
+        hint = difflib.get_close_matches(str(fault.component), BACKGROUND_COMPONENTS, n=1)
+        did = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ValueError(
+            f"unknown component {fault.component!r} for 'action: crash'{did} "
+            f"(background components: {', '.join(BACKGROUND_COMPONENTS)})"
+        )
+
+
 class FaultSpec(_Spec):
     """One entry of the fault timeline.
 
@@ -191,8 +212,12 @@ class FaultSpec(_Spec):
     duration: PositiveSeconds | None = None
     target: FaultTarget
     toxic: ToxicType | None = None
-    action: Literal["disable", "enable", "pause", "resume", "kill", "restart"] | None = None
+    action: Literal["disable", "enable", "pause", "resume", "kill", "restart", "crash"] | None = (
+        None
+    )
     keep_data: bool = False
+    component: str | None = None
+    """``action: crash`` only: the target's background component to crash."""
     stream: Literal["upstream", "downstream"] = "downstream"
     toxicity: Share = 1.0
     attributes: dict[str, int | float | str] = Field(default_factory=dict)
@@ -209,6 +234,7 @@ class FaultSpec(_Spec):
             raise ValueError(f"a {self.action!r} action is instantaneous; drop 'duration'")
         if self.keep_data and not (self.action in ("kill", "restart") and self.target == "redis"):
             raise ValueError("'keep_data' applies to a Redis 'kill' or 'restart' only")
+        _check_crash(self)
         if self.toxic is not None:
             allowed = TOXIC_ATTRIBUTES[self.toxic]
             for key in self.attributes:
@@ -477,6 +503,8 @@ class Scenario(_Spec):
         declared = sorted(deps) if self.dependencies is not None else list(BUILTIN_DEPENDENCIES)
         problems: list[tuple[tuple[str | int, ...], str]] = []
         for i, fault in enumerate(self.faults):
+            if fault.action == "crash":  # the service itself, not a dependency (_check_crash)
+                continue
             if fault.target not in declared:
                 hint = difflib.get_close_matches(fault.target, declared, n=1)
                 did = f"; did you mean {hint[0]!r}?" if hint else ""

@@ -44,6 +44,11 @@ from resilience.scenario.gates import ScopedGate, parse_scoped_gate
 from resilience.scenario.history import History, HistoryWriter, OpRecord
 from resilience.scenario.metrics import evaluate_history
 from resilience.scenario.model import FaultSpec, Scenario
+from resilience.scenario.notify import (
+    NotifyRecorder,
+    crash_component,
+    resolve_component_errors,
+)
 from resilience.scenario.probes import (
     breaker_opens_of,
     breaker_state_of,
@@ -143,6 +148,7 @@ class _Run(BackfillSteps):
             else None
         )
         self.watcher: Callable[[], Awaitable[str]] | None = getattr(self.target, "watch", None)
+        self.notify = NotifyRecorder(self.target, self.writer.write, self.t_us)
 
     def t_us(self) -> int:
         return int((self.clock.monotonic() - self.w0) * 1e6)
@@ -283,7 +289,12 @@ class _Run(BackfillSteps):
                 "occurrence": event.occurrence,
             }
             try:
-                if event.event == "start":
+                if fault.action == "crash":  # the target's own component; its end: resolved
+                    if event.event == "start":
+                        await crash_component(self.target, fault.component)
+                    else:
+                        await resolve_component_errors(self.target, fault.component)
+                elif event.event == "start":
                     await self.stack.faults.apply(fault)
                     self.applied.append(fault)
                 else:
@@ -476,6 +487,7 @@ class _Run(BackfillSteps):
             asyncio.ensure_future(self.timeline()),
             asyncio.ensure_future(self.sampler()),
             asyncio.ensure_future(self.migration()),
+            asyncio.ensure_future(self.notify.run()),
         ]
         watching = asyncio.ensure_future(self.watcher()) if self.watcher is not None else None
         try:
@@ -505,6 +517,7 @@ class _Run(BackfillSteps):
             finally:
                 end_us = self.t_us()
                 await self.drain()
+                await self.notify.finish()
                 if status == "completed":
                     await self.scrape()
                     if isinstance(self.target, EndOfRunTarget):
@@ -616,6 +629,9 @@ async def run_scenario(
             result.wall_s = time.perf_counter() - wall0
             return result
     writer = HistoryWriter(path, keep=True)
+    attach = getattr(progress, "attach_history", None)  # the live view charts the history
+    if attach is not None:
+        attach(writer.history)
     try:
         writer.write(
             {

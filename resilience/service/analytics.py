@@ -78,6 +78,8 @@ class BatchWriter(Generic[T]):
         self.dropped = 0
         self.write_failures = 0
         self.batches = 0
+        self.on_write: Callable[[BaseException | None], None] | None = None
+        """Told each batch write's outcome (the exception, or None on success)."""
 
     @property
     def pending(self) -> int:
@@ -126,9 +128,13 @@ class BatchWriter(Generic[T]):
                 batch = [self._buffer[i] for i in range(min(self._batch_size, len(self._buffer)))]
                 try:
                     await self._writer(batch)
-                except Exception:  # the database may be down: keep the batch, try later
+                except Exception as exc:  # the database may be down: keep the batch, try later
                     self.write_failures += 1
+                    if self.on_write is not None:
+                        self.on_write(exc)
                     break
+                if self.on_write is not None:
+                    self.on_write(None)
                 for _ in batch:
                     self._buffer.popleft()
                 self.written += len(batch)
@@ -144,6 +150,10 @@ class BatchWriter(Generic[T]):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await drain_until(self.flush, lambda: bool(self._buffer), self._close_timeout_s)
+
+    async def run(self) -> None:
+        """The background loop, until cancelled (:meth:`start` runs it as a task)."""
+        await self._run()
 
     async def _run(self) -> None:
         # No asyncio.wait_for here: on Python 3.11 a cancellation racing its

@@ -13,6 +13,12 @@
 ``GET /health``             200 healthy/degraded, 503 critical
 ``GET /metrics``            Prometheus text (every worker, as ``/stats``)
 ``GET /stats``              JSON metrics over every worker (:meth:`LookupService.service_stats`)
+``WS /ws/events``           error events, breaker transitions, health changes and alerts
+                            as JSON (:mod:`resilience.service.ws`)
+``GET /errors``             recent error events (``?unresolved=true``)
+``POST /errors/{id}/resolve``  mark an error event resolved (404 unknown id)
+``POST /harness/crash/{c}`` crash background component ``c`` (only under the harness:
+                            ``harness_control`` / ``RESILIENCE_HARNESS_CONTROL=1``)
 ==========================  =========================================================
 
 Every request: a body larger than ``http.max_body_bytes`` is answered 413 before
@@ -23,12 +29,13 @@ as an ``invalid`` lookup (``/stats``, Prometheus ``outcome="invalid"``).
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import FastAPI, Path, Request, Response
+from fastapi import FastAPI, Path, Query, Request, Response, WebSocket
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -36,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from resilience.errors import InvalidSlug, ResilienceError
 from resilience.service.config import ServiceConfig
+from resilience.service.error_events import ErrorEvent
 from resilience.service.limits import BodySizeLimit, answers_problem
 from resilience.service.lookup import LookupService
 from resilience.service.model import Job
@@ -131,6 +139,22 @@ def _has_nul(value: object) -> bool:
     return False
 
 
+def _error_event_out(event: ErrorEvent) -> dict[str, Any]:
+    occurred = event.occurred_at
+    return {
+        "id": event.id,
+        "severity": event.severity,
+        "component": event.component,
+        "category": event.error_type,
+        "message": event.message,
+        "correlation_id": event.correlation_id,
+        "job_id": event.job_id,
+        "resolved": event.resolved,
+        "occurred_at": None if occurred is None else occurred.timestamp(),
+        "stack_trace": event.stack_trace,
+    }
+
+
 def _job_out(job: Job) -> JobOut:
     return JobOut(
         id=job.id,
@@ -159,6 +183,7 @@ def create_app(
     *,
     postgres_url: str | None = None,
     redis_url: str | None = None,
+    harness_control: bool | None = None,
 ) -> FastAPI:
     """The FastAPI app over ``service_or_config``.
 
@@ -166,6 +191,9 @@ def create_app(
     to the caller. Given a :class:`ServiceConfig` (or ``None`` for the
     defaults), the app opens the service from ``postgres_url``/``redis_url``
     in its lifespan and closes it (flushing analytics) at shutdown.
+
+    ``harness_control`` adds the harness's control endpoints (``None``: when
+    the environment sets ``RESILIENCE_HARNESS_CONTROL=1``).
     """
     holder: dict[str, LookupService] = {}
 
@@ -295,6 +323,8 @@ def create_app(
     )
     async def health() -> Any:
         body = await svc().health()
+        if svc().monitor is not None:
+            svc().monitor.observe_health(body)
         return JSONResponse(body, status_code=503 if body["status"] == "critical" else 200)
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
@@ -310,6 +340,84 @@ def create_app(
         (their last one, at most ``stats.publish_interval_s`` old, is used).
         """
         return await svc().service_stats(fresh=fresh)
+
+    @app.websocket("/ws/events")
+    async def ws_events(websocket: WebSocket) -> None:
+        from resilience.service.ws import serve_events
+
+        hub = svc().notifications
+        if hub is None:
+            await websocket.close(code=1011, reason="notifications are not enabled")
+            return
+        await serve_events(websocket, hub, send_timeout_s=hub.send_timeout_s)
+
+    @app.get("/errors", summary="Recent error events, newest first")
+    async def list_errors(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100, unresolved: bool = False
+    ) -> Any:
+        tracker = svc().error_tracker
+        if tracker is None:
+            return []
+        try:
+            events = await tracker.repository.recent(limit)
+        except Exception as exc:  # the error store lives in PostgreSQL
+            return _error(503, ResilienceError(f"error events unavailable: {exc}", retryable=True))
+        return [_error_event_out(e) for e in events if not (unresolved and e.resolved)]
+
+    @app.post(
+        "/errors/{error_id}/resolve",
+        responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+        summary="Mark an error event resolved (the health rules count unresolved ones)",
+    )
+    async def resolve_error(error_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Any:
+        service = svc()
+        tracker = service.error_tracker
+        try:
+            if tracker is None or await tracker.repository.get(error_id) is None:
+                return JSONResponse(
+                    ErrorOut(error="not_found", message=f"no error event {error_id}").model_dump(),
+                    status_code=404,
+                )
+            changed = await tracker.repository.mark_resolved(error_id)
+        except Exception as exc:  # the error store lives in PostgreSQL
+            return _error(503, ResilienceError(f"error events unavailable: {exc}", retryable=True))
+        if service.monitor is not None:
+            service.monitor.observe_health(await service.health())
+        return {"id": error_id, "resolved": True, "changed": changed}
+
+    if harness_control or (
+        harness_control is None and os.environ.get("RESILIENCE_HARNESS_CONTROL") == "1"
+    ):
+
+        @app.post(
+            "/harness/crash/{component}",
+            responses={404: {"model": ErrorOut}},
+            summary="Crash a background component (harness fault injection)",
+        )
+        async def crash_component(component: str) -> Any:
+            from resilience.service.components import UnknownComponent
+
+            supervisor = svc().supervisor
+            names = [] if supervisor is None else list(supervisor.names)
+            try:
+                if supervisor is None:
+                    raise UnknownComponent(component)
+                supervisor.crash(component)
+            except UnknownComponent:
+                return JSONResponse(
+                    ErrorOut(
+                        error="unknown_component",
+                        message=f"no background component {component!r}; "
+                        f"known: {', '.join(names) or 'none'}",
+                    ).model_dump(),
+                    status_code=404,
+                )
+            return {"crashed": component}
+
+        @app.get("/harness/components", summary="Background components that can be crashed")
+        async def harness_components() -> Any:
+            supervisor = svc().supervisor
+            return {} if supervisor is None else supervisor.states()
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
+    "AlertsConfig",
     "AnalyticsConfig",
     "BreakerConfig",
     "CacheConfig",
@@ -144,6 +145,19 @@ class StatsConfig(_Section):
     """How long ``/stats`` waits for the other workers to publish a fresh snapshot."""
 
 
+class AlertsConfig(_Section):
+    """The alert rules' sliding window and the monitor's tick (resilience.service.alerts)."""
+
+    window_s: PositiveSeconds = 60.0
+    min_samples: int = Field(default=20, ge=1)
+    """Rate rules wait for this many lookups in the window."""
+    interval_s: PositiveSeconds = 1.0
+    """How often the monitor evaluates the rules."""
+    health_interval_s: Seconds = 1.0
+    """How often it checks ``/health``'s status for ``health`` events (0: never itself;
+    then only ``GET /health`` answers and resolutions publish changes)."""
+
+
 class HttpConfig(_Section):
     """Limits of the HTTP API (see docs/service.md)."""
 
@@ -162,6 +176,7 @@ class ServiceConfig(_Section):
     jobs: JobsConfig = JobsConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
     stats: StatsConfig = StatsConfig()
+    alerts: AlertsConfig = AlertsConfig()
     http: HttpConfig = HttpConfig()
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ServiceConfig:

@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import json
 import traceback
+import uuid
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from resilience.errors import ResilienceError
@@ -118,8 +120,9 @@ class ErrorEventRepository:
         """Store ``event``; returns its id."""
         value = await self._pool.fetchval(
             "INSERT INTO error_events (error_type, message, user_message, severity, component, "
-            "retryable, recovery, correlation_id, job_id, stack_trace, context, resolved) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12) RETURNING id",
+            "retryable, recovery, correlation_id, job_id, stack_trace, context, resolved, "
+            "occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, "
+            "coalesce($13, now())) RETURNING id",
             event.error_type,
             event.message,
             event.user_message,
@@ -132,6 +135,7 @@ class ErrorEventRepository:
             event.stack_trace,
             json.dumps(event.context, default=str),
             event.resolved,
+            event.occurred_at,
         )
         return int(value)
 
@@ -209,6 +213,13 @@ class ErrorTracker:
     :meth:`track` never blocks and never raises; at most ``max_pending``
     records wait (newer ones are dropped and counted). A failed write keeps
     the record and retries after ``retry_interval_s``.
+
+    :meth:`track` stamps the record's ``occurred_at`` (now, UTC) and a
+    ``correlation_id`` when it has none, so the row and the notification
+    carry the same time and id. ``on_event`` (if set) is called once per
+    record: right after its row is written (with the row's ``id``), or, when
+    the database refuses the write, at once without an id (the row follows
+    when the database is back).
     """
 
     def __init__(
@@ -227,13 +238,27 @@ class ErrorTracker:
         self.logged = 0
         self.dropped = 0
         self.write_failures = 0
+        self.on_event: Callable[[ErrorEvent], None] | None = None
+        self._announced: set[int] = set()  # id() of pending records already announced
 
     def track(self, event: ErrorEvent) -> None:
         if len(self._pending) >= self._max_pending:
             self.dropped += 1
             return
+        if event.occurred_at is None or event.correlation_id is None:
+            event = replace(
+                event,
+                occurred_at=event.occurred_at or datetime.now(UTC),
+                correlation_id=event.correlation_id or uuid.uuid4().hex,
+            )
         self._pending.append(event)
         self._wake.set()
+
+    def _announce(self, event: ErrorEvent) -> None:
+        if self.on_event is None:
+            return
+        with contextlib.suppress(Exception):  # a notification must never stop the writer
+            self.on_event(event)
 
     def start(self) -> None:
         if self._task is None:
@@ -242,13 +267,24 @@ class ErrorTracker:
     async def drain(self) -> None:
         """Write what is queued now; stops at the first failure."""
         while self._pending:
+            event = self._pending[0]
             try:
-                await self.repository.log(self._pending[0])
+                event_id = await self.repository.log(event)
             except Exception:  # the database may be down: keep the record
                 self.write_failures += 1
+                for waiting in self._pending:  # notify now; the rows follow later
+                    key = id(waiting)
+                    if key not in self._announced:
+                        self._announced.add(key)
+                        self._announce(waiting)
                 return
             self._pending.popleft()
             self.logged += 1
+            key = id(event)
+            if key in self._announced:
+                self._announced.discard(key)
+            else:
+                self._announce(replace(event, id=event_id))
 
     async def aclose(self, timeout_s: float = 2.0) -> None:
         task, self._task = self._task, None
@@ -265,6 +301,10 @@ class ErrorTracker:
             "dropped": self.dropped,
             "write_failures": self.write_failures,
         }
+
+    async def run(self) -> None:
+        """The background loop, until cancelled (:meth:`start` runs it as a task)."""
+        await self._run()
 
     async def _run(self) -> None:
         while True:

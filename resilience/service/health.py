@@ -5,7 +5,10 @@ Components: ``postgres`` (a ``SELECT 1`` answered within the timeout),
 ``error_tracking`` (``error_events``: degraded if any unresolved critical
 error, more than 10 unresolved, or more than 20 in the last 24 h) and
 ``lookups`` (recent failures: degraded at a failure rate ≥ 25 %, critical at
-≥ 3 failures in the last minute or ≥ 5 critical-severity failures).
+≥ 3 failures in the last minute or ≥ 5 critical-severity failures),
+``background`` (each supervised background component's state: degraded while
+one is failing or recovering) and ``notifications`` (``/ws/events``
+subscribers and dropped events; informational).
 
 Overall: ``critical`` when PostgreSQL is unreachable or the lookups are
 critical; ``degraded`` when any component is not healthy; else ``healthy``.
@@ -37,6 +40,10 @@ class HealthProbes:
     redis: Probe | None = None
     error_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None
     timeout_s: float = 1.0
+    background: Callable[[], dict[str, dict[str, Any]]] | None = None
+    """Supervised background components' states (:meth:`Supervisor.states`)."""
+    notifications: Callable[[], dict[str, Any]] | None = None
+    """The notification hub's counts (:meth:`EventHub.stats`)."""
 
 
 class LookupFailureWindow:
@@ -111,6 +118,17 @@ async def check_health(
     }
     if lookups is not None:
         components["lookups"] = lookups.status()
+    if probes.background is not None:
+        states = probes.background()
+        failing = sorted(n for n, c in states.items() if c["status"] in ("failing", "recovering"))
+        components["background"] = {
+            "status": "degraded" if failing else "healthy",
+            "failing": failing,
+            "components": states,
+        }
+    if probes.notifications is not None:
+        # Drops are the slow subscriber's loss, not the service's: reported, not graded.
+        components["notifications"] = {"status": "healthy", **probes.notifications()}
     if postgres["status"] == "down" or components.get("lookups", {}).get("status") == "critical":
         overall = "critical"
     elif any(c["status"] not in ("up", "healthy", "disabled") for c in components.values()):

@@ -141,6 +141,13 @@ class LookupService:
         self.classified = ClassifiedCounts()
         if hasattr(redis_tier, "on_error"):  # the Redis tier skips what fails: say what it was
             redis_tier.on_error = self._redis_failed  # type: ignore[union-attr]
+        self.notifications: Any = None
+        """Set by ``open_service``: the :class:`~resilience.service.notify.EventHub` of
+        ``/ws/events``; with ``supervisor`` (background components), ``monitor``
+        (alerts and health transitions) and ``alerts`` (the alert evaluator)."""
+        self.supervisor: Any = None
+        self.monitor: Any = None
+        self.alerts: Any = None
         self.shared_stats: SharedStats | None = None
         """Set by ``open_service`` with Redis: ``/stats`` and ``/metrics`` then cover every
         worker publishing to the same Redis (see :meth:`service_stats`)."""
@@ -649,6 +656,10 @@ class LookupService:
             sections["classified"] = classified
         if self.outbox is not None:
             sections["outbox"] = self.outbox.stats()
+        if self.notifications is not None:
+            sections["notifications"] = self.notifications.stats()
+        if self.monitor is not None:
+            sections["alerts"] = self.monitor.stats()
         return sections
 
 

@@ -89,6 +89,8 @@ class JobOutbox:
         self.drained = 0
         self.drain_failures = 0
         self.dead_lettered = 0
+        self.on_write: Callable[[BaseException | None], None] | None = None
+        """Told each queued job's write outcome (the exception, or None on success)."""
 
     async def put(
         self,
@@ -171,9 +173,13 @@ class JobOutbox:
                 )
             except Exception as exc:
                 self.drain_failures += 1
+                if self.on_write is not None:
+                    self.on_write(exc)
                 if not await self._failed(key, data, exc):
                     break
                 continue
+            if self.on_write is not None:
+                self.on_write(None)
             try:
                 await bounded(self._client.hdel(self.key, key), self._timeout_s, what="HDEL")
             except Exception:  # stored; the next drain's insert is a no-op, then HDEL
@@ -277,6 +283,10 @@ class JobOutbox:
                 await task
         with contextlib.suppress(Exception):
             await bounded(self.drain(), timeout_s, what="final outbox drain")
+
+    async def run(self) -> None:
+        """The background loop, until cancelled (:meth:`start` runs it as a task)."""
+        await self._run()
 
     async def _run(self) -> None:
         while True:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from resilience.metrics import MetricFamily, render
+from resilience.service.alerts import DEFAULT_RULES
 
 __all__ = ["render_service_metrics"]
 
@@ -77,4 +78,37 @@ def render_service_metrics(
                     tuple(({"fate": k}, float(v)) for k, v in sorted(counts.items())),
                 )
             )
+    notifications = stats.get("notifications")
+    if notifications:
+        families.append(
+            MetricFamily(
+                f"{namespace}_notify_events",
+                "gauge",
+                "/ws/events: subscribers now; events published, dropped (slow subscriber), "
+                "subscriptions refused.",
+                tuple(({"fate": k}, float(v)) for k, v in sorted(notifications.items())),
+            )
+        )
+    alerts = stats.get("alerts")
+    if alerts:
+        firing = set(alerts.get("firing", ()))
+        families.append(
+            MetricFamily(
+                f"{namespace}_alert_firing",
+                "gauge",
+                "1 while the service's alert rule is firing.",
+                tuple(({"alert": r.name}, float(r.name in firing)) for r in DEFAULT_RULES),
+            )
+        )
+        families.append(
+            MetricFamily(
+                f"{namespace}_migration_jobs",
+                "counter",
+                "Migration backfill jobs reported to the service, processed and failed.",
+                (
+                    ({"status": "processed"}, float(alerts.get("migration_processed", 0))),
+                    ({"status": "failed"}, float(alerts.get("migration_failed", 0))),
+                ),
+            )
+        )
     return render(recorder_snapshot, namespace=namespace, families=families)

@@ -31,17 +31,21 @@ from resilience.clock import SYSTEM_CLOCK, Clock
 from resilience.errors import ResilienceError
 from resilience.metrics import MetricsRecorder
 from resilience.retry import Retry
+from resilience.service.alerts import AlertEvaluator
 from resilience.service.analytics import (
     AnalyticsBatcher,
     AnalyticsEvent,
     postgres_analytics_writer,
 )
+from resilience.service.components import Supervisor
 from resilience.service.config import ServiceConfig
 from resilience.service.error_events import ErrorEvent, ErrorEventRepository, ErrorTracker
 from resilience.service.events import BreakerEventRecorder, FailureAggregator
 from resilience.service.health import HealthProbes
 from resilience.service.lookup import LookupService
 from resilience.service.model import LookupResult
+from resilience.service.monitor import Monitor, alert_row_writer
+from resilience.service.notify import EventHub, breaker_listener, error_payload
 from resilience.service.outbox import JobOutbox, dead_letter_event
 from resilience.service.repository import (
     BoundedPool,
@@ -206,6 +210,15 @@ async def open_service(
 
         errors_repo = ErrorEventRepository(writes)
         tracker = ErrorTracker(errors_repo)
+        hub = EventHub()
+        hub.bind(loop)
+        tracker.on_event = lambda event: hub.publish_error(error_payload(event))
+        breaker.add_listener(breaker_listener(hub))
+        alerts = AlertEvaluator(
+            window_s=config.alerts.window_s, min_samples=config.alerts.min_samples
+        )
+        breaker.add_listener(alerts)
+        supervisor = Supervisor(tracker.track)
         holder: list[LookupService] = []
         failures = FailureAggregator(
             writes,
@@ -214,7 +227,7 @@ async def open_service(
                 str(holder[0].failure_window.status()["status"]) if holder else "healthy"
             ),
         )
-        listeners: list[Any] = [_error_listener(tracker), failures]
+        listeners: list[Any] = [_error_listener(tracker), failures, alerts]
         analytics: AnalyticsBatcher | None = None
         if config.analytics.enabled:
             analytics = AnalyticsBatcher(
@@ -266,6 +279,8 @@ async def open_service(
                 redis=redis_ping if redis_client is not None else None,
                 error_stats=errors_repo.stats,
                 timeout_s=config.db.timeout_s,
+                background=supervisor.states,
+                notifications=hub.stats,
             ),
         )
         holder.append(service)
@@ -273,20 +288,57 @@ async def open_service(
         service.error_tracker = tracker
         service.analytics = analytics
 
-        # Writers stop in reverse order: analytics is flushed first on exit.
-        for writer in (recorder.writer, failures.writer, tracker):
-            writer.start()
-            stack.push_async_callback(writer.aclose)
-        stack.callback(failures.roll)
+        alert_rows = alert_row_writer(writes)
+        monitor = Monitor(
+            hub,
+            alerts,
+            service.health,
+            rows=alert_rows,
+            interval_s=config.alerts.interval_s,
+            health_interval_s=config.alerts.health_interval_s,
+        )
+        service.notifications = hub
+        service.supervisor = supervisor
+        service.monitor = monitor
+        service.alerts = alerts
+
+        # Background loops run supervised (a failure is reported, the loop restarts
+        # after 1 s). On exit the supervisor stops them all first; then each
+        # writer's aclose flushes, in reverse order: analytics first.
+        background: list[tuple[str, Any]] = [
+            ("error_tracker", tracker),
+            ("breaker_events", recorder.writer),
+            ("failure_metrics", failures.writer),
+            ("alert_events", alert_rows),
+        ]
         if outbox is not None:
-            outbox.start()
-            stack.push_async_callback(outbox.aclose)
+            background.append(("outbox", outbox))
         if analytics is not None:
-            analytics.start()
-            stack.push_async_callback(analytics.aclose)
+            background.append(("analytics", analytics))
+        for name, component in background:
+            if name != "error_tracker":  # its own failures cannot be reported through itself
+                component.on_write = _report_writes(supervisor, name)
+            supervisor.run(name, component.run)
+            stack.push_async_callback(component.aclose)
+            if name == "alert_events":
+                stack.callback(failures.roll)
+        supervisor.run("monitor", monitor.run)
+        stack.push_async_callback(supervisor.aclose)
         if redis_url is not None and config.redis.enabled and config.stats.shared:
             service.shared_stats = await _share_stats(stack, service, config, redis_url)
         yield service
+
+
+def _report_writes(supervisor: Supervisor, name: str) -> Any:
+    """A writer's ``on_write`` hook: failures and recoveries of component ``name``."""
+
+    def on_write(error: BaseException | None) -> None:
+        if error is None:
+            supervisor.success(name)
+        else:
+            supervisor.failure(name, error)
+
+    return on_write
 
 
 async def _share_stats(

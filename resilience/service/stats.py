@@ -273,7 +273,7 @@ def combine_workers(
     stats = stats_from_state(
         merge_states(state["stats"] for state in states), breaker=breaker, redis=redis or None
     )
-    for name in ("analytics", "error_tracking", "outbox"):
+    for name in ("analytics", "error_tracking", "outbox", "notifications", "alerts"):
         present = [s[name] for s in sections if s.get(name)]
         if present:
             stats[name] = _sum_numbers(present)

@@ -31,8 +31,11 @@ LATENCY_MS = 250
 
 
 def _no_background_writes(**overrides: Any) -> Any:
-    """FAST without the analytics writer, so only the test's queries use the pool."""
-    return FAST.with_overrides({"analytics.enabled": False, **overrides})
+    """FAST without the analytics writer and the monitor's health probe, so only the
+    test's queries use the pool."""
+    return FAST.with_overrides(
+        {"analytics.enabled": False, "alerts.health_interval_s": 0, **overrides}
+    )
 
 
 def _attempts_bound_s(config: Any) -> float:

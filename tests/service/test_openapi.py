@@ -69,4 +69,4 @@ def test_api_conforms_to_its_schema(api_server: str) -> None:
 
         check()
         checked += 1
-    assert checked == 6
+    assert checked == 8
