@@ -92,7 +92,7 @@ def known_metric(name: str, kind: str = "reference", operations: Sequence[str] =
     ``<op>.count``, ``<op>.error_rate``, ``<op>.outcome.<x>`` and
     ``<op>.<path>`` (any path, unless the vocabulary lists its paths).
     """
-    if name in CORE_NAMES:
+    if name in CORE_NAMES or name in _NOTIFY_NAMES:  # notify.* come from any event stream
         return True
     vocabulary = vocabulary_of(kind)
     if vocabulary is not None and vocabulary.knows(name):
@@ -109,7 +109,8 @@ def known_metric(name: str, kind: str = "reference", operations: Sequence[str] =
 def metric_names(kind: str = "reference") -> frozenset[str]:
     """The fixed names a target of ``kind`` has (for suggestions)."""
     vocabulary = vocabulary_of(kind)
-    return CORE_NAMES | (vocabulary.names if vocabulary is not None else frozenset())
+    named = vocabulary.names if vocabulary is not None else frozenset()
+    return CORE_NAMES | _NOTIFY_NAMES | named
 
 
 def _ratio(num: int, den: int) -> float | None:
