@@ -17,6 +17,7 @@ from typing import Any
 
 from loadtests.profile import LoadProfile, load_profile
 from loadtests.stages import Shape, build_shape, parse_params
+from resilience.scenario.load_target import LoadTarget
 
 __all__ = ["LoadSettings", "add_arguments", "check", "resolve"]
 
@@ -51,6 +52,12 @@ def add_arguments(parser: Any) -> None:
     group.add_argument(
         "--report-dir", default=None, help="gate JSON/JUnit (default: beside --csv or --html)"
     )
+    group.add_argument(
+        "--target-url",
+        default=None,
+        help="the HTTP target's base URL when the profile's target was overridden "
+        "(resilience load --command/--url passes it)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +80,20 @@ class LoadSettings:
     gates_enabled: bool
     stats_url: str | None
     report_dir: Path
+    load_target: LoadTarget | None = None
+    """The profile's service under test; HTTP with ``requests``: :class:`TargetUser`."""
 
 
 @functools.lru_cache(maxsize=8)
 def _profile(name: str) -> LoadProfile:
     return load_profile(name)
+
+
+@functools.lru_cache(maxsize=8)
+def _target(name: str, url: str | None) -> LoadTarget | None:
+    from loadtests.profile import resolve_profile_path
+
+    return _profile(name).target_for(resolve_profile_path(name).resolve(), url=url)
 
 
 def resolve(options: Any, *, host: str | None = None) -> LoadSettings:
@@ -115,6 +131,8 @@ def resolve(options: Any, *, host: str | None = None) -> LoadSettings:
     proxy_names = {"postgres": "postgres", "redis": "redis"}
     proxy_names.update(parse_params(given("proxy_names") or ""))
     gates = (*(profile.gates if profile else ()), *(given("gate") or ()))
+    target = _target(given("load_profile"), given("target_url")) if profile else None
+    http = target is not None and bool(target.requests)
 
     return LoadSettings(
         profile=profile,
@@ -131,8 +149,10 @@ def resolve(options: Any, *, host: str | None = None) -> LoadSettings:
         proxy_names=proxy_names,
         gates=gates,
         gates_enabled=not given("no_gates"),
-        stats_url=given("stats_url") or (f"{host.rstrip('/')}/stats" if host else None),
+        stats_url=given("stats_url")
+        or (f"{host.rstrip('/')}/stats" if host and not http else None),
         report_dir=_report_dir(options),
+        load_target=target,
     )
 
 

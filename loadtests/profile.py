@@ -16,22 +16,47 @@
     service: {workers: 1, overrides: {cache.max_size: 100}}   # read by `resilience load`
     run: {processes: 0}                       # Locust worker processes (0: none)
 
+Any service instead of the reference one: a scenario's ``target``,
+``dependencies``, ``requests`` and ``keys`` (or ``include: scenario.yaml``
+to take them from a scenario), read by
+:mod:`resilience.scenario.load_target`; the users are then
+:class:`loadtests.http_user.TargetUser`, built from ``requests``::
+
+    target: {command: "python app.py {port}", url: "http://127.0.0.1:{port}", ready: /health}
+    dependencies: {redis: {}}
+    requests:
+      - {name: item, path: "/items/{key}", degraded_when: [{header: X-Fallback}]}
+    keys: [a, b, c]
+
+Gates may be phase-scoped as in a scenario (``@ during: redis-down``,
+``@ after: …``, ``@ before: …``): they are judged on per-second buckets of
+the requests that started in the phase's windows (to 0.1 s).
+
 Everything but ``shape`` is optional. A command-line option given to Locust
 (``--shape``, ``--shape-params``, ``--zipf-s`` …) wins over the file.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from loadtests.stages import Shape, build_shape, parse_duration_s
 from loadtests.timeline import parse_faults
 from resilience.scenario.gates import ScopedGate, parse_scoped_gate
+from resilience.scenario.load_target import LoadTarget, read_load_target
 from resilience.scenario.model import FaultSpec
 
 __all__ = ["PROFILES_DIR", "LoadProfile", "load_profile", "parse_gates", "resolve_profile_path"]
@@ -100,6 +125,34 @@ class LoadProfile(_Model):
     gates: tuple[str, ...] = ()
     service: ServiceSpec = ServiceSpec()
     run: RunSpec = RunSpec()
+    include: str | None = None
+    """A scenario file whose target, dependencies, requests and keys this profile takes."""
+    target: Any = "reference"
+    dependencies: Any = None
+    requests: Any = None
+    keys: Any = None
+
+    @model_validator(mode="after")
+    def _faults_on_declared(self) -> LoadProfile:
+        declared = ("postgres", "redis")
+        if isinstance(self.dependencies, dict):
+            declared = tuple(sorted(self.dependencies))
+        elif self.include is not None:
+            return self  # checked against the included scenario by :meth:`target_for`
+        _check_fault_targets(self.faults, declared)
+        return self
+
+    def target_for(
+        self, source: Path, *, command: str | None = None, url: str | None = None
+    ) -> LoadTarget:
+        """The service under test (``--command``/``--url`` applied), validated as a scenario."""
+        raw = self.model_dump(include={"include", "target", "dependencies", "requests", "keys"})
+        raw = {k: v for k, v in raw.items() if k in self.model_fields_set}
+        target = read_load_target(raw, source, command=command, url=url)
+        _check_fault_targets(self.faults, target.declared)
+        if target.is_http:
+            target.scenario(self.name, faults=self.faults)  # the scenario's own checks
+        return target
 
     @field_validator("shape")
     @classmethod
@@ -114,16 +167,16 @@ class LoadProfile(_Model):
     @classmethod
     def _faults(cls, value: object) -> object:
         if isinstance(value, list | tuple):
-            return tuple(parse_faults(value))
+            return tuple(parse_faults(value, declared=None))
         return value
 
     @field_validator("gates", mode="before")
     @classmethod
-    def _gates(cls, value: object) -> object:
+    def _gates(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
             value = (value,)
         if isinstance(value, list | tuple):
-            parse_gates(tuple(value))
+            parse_gates(tuple(value), faults=info.data.get("faults", ()))
         return value
 
     def build_shape(
@@ -137,20 +190,38 @@ class LoadProfile(_Model):
         return build_shape(kind or file_kind, {**file_params, **(params or {})})
 
 
-def parse_gates(gates: Sequence[str]) -> list[ScopedGate]:
-    """Parse ``gates`` with the scenario grammar; a phase other than ``all`` is refused.
+def _check_fault_targets(faults: Sequence[FaultSpec], declared: Sequence[str]) -> None:
+    for i, fault in enumerate(faults):
+        if fault.target not in declared:
+            hint = difflib.get_close_matches(fault.target, declared, n=1)
+            did = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ValueError(
+                f"faults[{i}]: target {fault.target!r} is not a proxied dependency{did} "
+                f"(choose from {', '.join(declared)})"
+            )
 
-    A load run keeps Locust's totals, not a time series, so only whole-run
-    gates can be judged; scenario files are the place for ``@ during: fault``.
-    Raises :class:`ValueError` (``GateSyntaxError`` is one) naming the gate.
+
+def parse_gates(
+    gates: Sequence[str], faults: Sequence[FaultSpec] | None = None
+) -> list[ScopedGate]:
+    """Parse ``gates`` with the scenario grammar (phases included).
+
+    With ``faults``, a phase naming a fault that is not in the profile's
+    timeline is refused. Raises :class:`ValueError` (``GateSyntaxError`` is
+    one) naming the gate.
     """
     scoped = [parse_scoped_gate(text) for text in gates]
-    for gate in scoped:
-        if gate.phase.kind != "all":
-            raise ValueError(
-                f"gate {gate.source!r}: load profiles judge the whole run; "
-                "phases (@ during/after/recovery) belong in scenario files"
-            )
+    if faults is not None:
+        names = [f.name for f in faults]
+        for gate in scoped:
+            named = gate.phase.fault
+            if named is not None and named not in names:
+                hint = difflib.get_close_matches(named, names, n=1)
+                did = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise ValueError(
+                    f"gate {gate.source!r} names fault {named!r}, which is not in the "
+                    f"profile's timeline{did} (faults: {', '.join(names) or 'none'})"
+                )
     return scoped
 
 

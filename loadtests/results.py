@@ -69,8 +69,11 @@ class EndpointRecord:
     """Rounded response time in ms → how many requests took that long."""
 
 
-def endpoint_key(method: str, name: str) -> str:
-    """The metric name of an endpoint."""
+def endpoint_key(method: str, name: str, plain_names: Iterable[str] = ()) -> str:
+    """The metric name of an endpoint (``name`` itself when it is one of ``plain_names``:
+    an HTTP target's request names)."""
+    if name in plain_names:
+        return name
     known = ENDPOINTS.get((method.upper(), name))
     if known is not None:
         return known
@@ -103,13 +106,18 @@ def load_metrics(
     *,
     window_s: float,
     service_stats: Mapping[str, Any] | None = None,
+    plain_names: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The metric mapping for :func:`resilience.scenario.gates.evaluate`."""
+    """The metric mapping for :func:`resilience.scenario.gates.evaluate`.
+
+    ``plain_names``: request names used as endpoint names as they are
+    (``http.<name>``), the requests of an HTTP target's profile.
+    """
     metrics: dict[str, Any] = {"window_s": window_s}
     total_requests = total_failures = 0
     total_histogram: dict[int, int] = {}
     for record in records:
-        key = f"http.{endpoint_key(record.method, record.name)}"
+        key = f"http.{endpoint_key(record.method, record.name, plain_names)}"
         metrics[key] = _samples_s(record.histogram_ms)
         metrics[f"{key}.requests"] = record.requests
         metrics[f"{key}.failures"] = record.failures

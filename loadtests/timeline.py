@@ -12,24 +12,40 @@ everything it applied anyway.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from resilience.scenario.faults import FaultEvent
 from resilience.scenario.model import FaultSpec
+from resilience.scenario.target_spec import BUILTIN_DEPENDENCIES
 
 __all__ = ["TimelineCursor", "parse_faults"]
 
 
-def parse_faults(entries: Iterable[Mapping[str, Any]]) -> list[FaultSpec]:
-    """Validate raw entries as scenario fault entries, naming unnamed ones as scenarios do."""
+def parse_faults(
+    entries: Iterable[Mapping[str, Any]], declared: Sequence[str] | None = BUILTIN_DEPENDENCIES
+) -> list[FaultSpec]:
+    """Validate raw entries as scenario fault entries, naming unnamed ones as scenarios do.
+
+    A fault's target must be one of ``declared`` (the profile's dependencies;
+    ``None``: not checked here, the caller does once it knows them).
+    """
     faults: list[FaultSpec] = []
     for i, entry in enumerate(entries):
         data = dict(entry)
         if not data.get("name"):
             kind = data.get("toxic") or data.get("action") or "fault"
             data["name"] = f"{data.get('target', 'x')}-{kind}-{i + 1}"
-        faults.append(FaultSpec.model_validate(data))
+        fault = FaultSpec.model_validate(data)
+        if declared is not None and fault.target not in declared:  # a load run's proxies
+            hint = difflib.get_close_matches(fault.target, declared, n=1)
+            did = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ValueError(
+                f"faults[{i}]: target {fault.target!r} is not a proxied dependency{did} "
+                f"(choose from {', '.join(declared)})"
+            )
+        faults.append(fault)
     names = [f.name for f in faults]
     if len(set(names)) != len(names):
         raise ValueError(f"fault names must be unique, got {names}")

@@ -12,6 +12,19 @@ Order of a run (:func:`run_load`)::
       → ``locust -f loadtests/locustfile.py --headless --load-profile P ...``
     ← service stopped (SIGTERM, then SIGKILL after 10 s), environment stopped
 
+A profile with an HTTP target (``target:``/``requests:``/``include:``, see
+:mod:`resilience.scenario.load_target`; or ``--command``) runs instead::
+
+    the scenario's HTTP target stack (resilience.scenario.http_stack): environment,
+      dependencies behind proxies, SQL files, the target's command until ``ready``
+      → locust … --target-url URL (the generic TargetUser sends the profile's requests)
+    ← target stopped (SIGTERM, then SIGKILL; registered with the reaper), proxies and
+      environment stopped
+
+``--url`` without ``--command``: the service already runs there; nothing is
+started, the keys must be listed. A target that cannot start (or a ``--url``
+that does not answer) is a :class:`LoadSetupError`: exit 2, with the reason.
+
 The exit code is Locust's: 0 when every gate held, 1 when one failed, 2 on
 a setup error of the locustfile. Only the ``catalogue``, ``service`` and
 ``run`` sections of the profile are read here; the rest is the locustfile's.
@@ -19,6 +32,8 @@ a setup error of the locustfile. Only the ``catalogue``, ``service`` and
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import os
 import signal
 import socket
@@ -37,6 +52,7 @@ import yaml
 
 __all__ = [
     "LoadRun",
+    "LoadSetupError",
     "ProfileSetup",
     "find_locustfile",
     "locust_command",
@@ -80,6 +96,12 @@ class LoadRun:
     locust_args: Sequence[str] = ()
     env: Mapping[str, str] | None = None
     """Extra environment variables for the subprocesses."""
+    command: str | None = None
+    """The HTTP target's command (replaces the profile's ``target.command``)."""
+
+
+class LoadSetupError(ValueError):
+    """The run could not start: bad target sections, a target that would not start (exit 2)."""
 
 
 def find_locustfile(explicit: Path | None = None) -> Path:
@@ -210,14 +232,22 @@ def wait_until_up(url: str, *, timeout_s: float, process: subprocess.Popen[bytes
 def running(
     command: Sequence[str], *, env: Mapping[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``command`` for the duration of the block; stop it with SIGTERM, then SIGKILL."""
+    """Run ``command`` for the duration of the block; stop it with SIGTERM, then SIGKILL.
+
+    It is registered with the harness's reaper, so it also goes when the harness is killed.
+    """
+    from resilience.backends.watchdog import shared_watchdog
+
+    watchdog = shared_watchdog()
     process = subprocess.Popen(  # its own group, so uvicorn's workers go with it
-        list(command), env={**os.environ, **(env or {})}, start_new_session=True
+        list(command), env=watchdog.child_env({**os.environ, **(env or {})}), start_new_session=True
     )
+    watchdog.register(process.pid, kind="target", label="service")
     try:
         yield process
     finally:
         _stop(process)
+        watchdog.unregister(process.pid)
 
 
 def _stop(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
@@ -233,17 +263,45 @@ def _stop(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
         pass
 
 
+def _http_target(run: LoadRun, path: Path) -> Any:
+    """The profile's HTTP target (overrides applied), or ``None`` for the reference service."""
+    from resilience.scenario.load_target import TARGET_SECTIONS, read_load_target
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if run.command is None and not any(key in data for key in TARGET_SECTIONS):
+        return None  # today's wizard against the reference service
+    target = read_load_target(data, path, command=run.command, url=run.url)
+    if not target.is_http:
+        if target.requests:
+            raise LoadSetupError(
+                f"{path}: requests: are sent to an HTTP target; give 'target: "
+                "{command: ..., url: ...}' (or --command / --url)"
+            )
+        return None
+    if not target.requests:
+        raise LoadSetupError(
+            f"{path}: an HTTP target needs 'requests' (what to send: name, method, path), "
+            "or 'include' a scenario that has workload.requests"
+        )
+    if run.url is not None and run.command is None:
+        target = dataclasses.replace(target, dependencies={})  # already running: no environment
+    return target
+
+
 def run_load(run: LoadRun) -> int:
     """Run one profile end to end; returns Locust's exit code."""
     locustfile = find_locustfile(run.locustfile)
-    setup = read_profile_setup(resolve_profile(run.profile, locustfile))
+    profile_path = resolve_profile(run.profile, locustfile)
+    setup = read_profile_setup(profile_path)
     report_dir = run.report_dir.resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
     processes = setup.processes if run.processes is None else run.processes
     env = dict(run.env or {})
+    target = _http_target(run, profile_path)
 
-    def locust(host_url: str, toxiproxy_url: str | None) -> int:
-        command = locust_command(
+    def locust_argv(host_url: str, toxiproxy_url: str | None) -> list[str]:
+        extra = ["--target-url", host_url] if target is not None else []
+        return locust_command(
             locustfile=locustfile,
             host_url=host_url,
             profile=setup.path,
@@ -253,10 +311,37 @@ def run_load(run: LoadRun) -> int:
             extra=[
                 "--catalogue-seed", str(setup.catalogue_seed),
                 "--catalogue-size", str(setup.catalogue_size),
+                *extra,
                 *run.locust_args,
             ],
         )  # fmt: skip
-        return subprocess.run(command, env={**os.environ, **env}, check=False).returncode
+
+    def locust_env() -> dict[str, str]:
+        # Tagged for the reaper (it stays in our group, so Ctrl-C reaches it as before).
+        from resilience.backends.watchdog import shared_watchdog
+
+        return shared_watchdog().child_env({**os.environ, **env})
+
+    def locust(host_url: str, toxiproxy_url: str | None) -> int:
+        command = locust_argv(host_url, toxiproxy_url)
+        return subprocess.run(command, env=locust_env(), check=False).returncode
+
+    if target is not None:
+        scenario = target.scenario(
+            setup.path.stem, backend=None if run.backend == "auto" else run.backend
+        )
+
+        async def locust_async(host_url: str, toxiproxy_url: str | None) -> int:
+            command = locust_argv(host_url, toxiproxy_url)
+            process = await asyncio.create_subprocess_exec(*command, env=locust_env())
+            try:
+                return await process.wait()
+            finally:
+                if process.returncode is None:
+                    process.terminate()
+                    await process.wait()
+
+        return asyncio.run(_run_http(run, scenario, report_dir, locust_async))
 
     if run.url is not None:
         return locust(run.url.rstrip("/"), run.toxiproxy_url)
@@ -282,3 +367,28 @@ def run_load(run: LoadRun) -> int:
         with running(command, env=env) as service:
             wait_until_up(f"{base_url}/health", timeout_s=run.startup_timeout_s, process=service)
             return locust(base_url, urls.toxiproxy_api)
+
+
+async def _run_http(run: LoadRun, scenario: Any, report_dir: Path, locust: Any) -> int:
+    """The HTTP target's stack (h16's launcher) around the Locust run; setup errors → exit 2."""
+    from resilience.scenario.http_stack import LOG_DIR, open_http_stack
+    from resilience.scenario.real_stack import EnvironmentPool
+    from resilience.scenario.result import RunAborted
+    from resilience.targets.http import HttpTarget
+
+    token = LOG_DIR.set(report_dir)  # target.log beside Locust's reports
+    try:
+        async with EnvironmentPool() as pool:
+            try:
+                async with open_http_stack(scenario, pool=pool) as stack:
+                    toxiproxy_url = run.toxiproxy_url
+                    if scenario.dependencies != {}:
+                        toxiproxy_url = (await pool.get(scenario.environment)).urls.toxiproxy_api
+                    assert isinstance(stack.target, HttpTarget)
+                    code: int = await locust(stack.target.base_url, toxiproxy_url)
+                    return code
+            except RunAborted as exc:  # the target (or its dependencies) would not start
+                where = f"--url {run.url}: " if run.url and run.command is None else ""
+                raise LoadSetupError(f"{where}{exc}") from None
+    finally:
+        LOG_DIR.reset(token)

@@ -197,6 +197,8 @@ class ScenarioItem(pytest.Item):
 
         write_reports(result, out)
         self.user_properties.append((_ENTRY, suite_entry(result, worker=worker)))
+        if result.skipped:
+            pytest.skip(f"scenario {self.scenario.name}: {result.error}")
         if result.exit_code != 0:
             raise ScenarioFailed(result)
 

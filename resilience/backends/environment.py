@@ -9,7 +9,9 @@
 
 Backend choice: an explicit ``backend`` argument other than ``"auto"`` wins,
 then ``config.backend`` (``RESILIENCE_BACKEND``); ``auto`` picks ``docker``
-when a Docker engine answers and ``local`` otherwise.
+when a Docker engine answers and has the configured images, and ``local``
+otherwise (with a one-line notice on stderr when an engine answers but lacks
+an image: ``auto`` never pulls).
 
 Teardown runs on normal exit, exceptions, Ctrl-C and - for an environment
 started in the main thread - SIGTERM (turned into ``SystemExit``), and at
@@ -22,13 +24,15 @@ from __future__ import annotations
 import asyncio
 import atexit
 import signal
+import sys
 import threading
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from resilience.backends.base import Backend
 from resilience.backends.config import BACKENDS, EnvironmentConfig, EnvironmentURLs
 from resilience.backends.errors import ConfigurationError
+from resilience.backends.server_control import ServerControl, ServerControlUnavailable
 
 if TYPE_CHECKING:
     from resilience.proxy.client import ToxiproxyClient
@@ -43,9 +47,19 @@ def resolve_backend_name(backend: str, config: EnvironmentConfig) -> str:
     chosen = backend if backend != "auto" else config.backend
     if chosen != "auto":
         return chosen
-    from resilience.backends.docker import docker_engine_answers
+    from resilience.backends.docker import docker_engine_answers, docker_image_present, images_of
 
-    return "docker" if docker_engine_answers() else "local"
+    if not docker_engine_answers():
+        return "local"
+    missing = [image for image in images_of(config).values() if not docker_image_present(image)]
+    if missing:
+        print(
+            f"resilience: the Docker engine lacks {', '.join(missing)}; using the local backend "
+            "(`resilience images build` makes them)",
+            file=sys.stderr,
+        )
+        return "local"
+    return "docker"
 
 
 def make_backend(name: str, config: EnvironmentConfig) -> Backend:
@@ -134,6 +148,20 @@ class Environment:
                 self._urls = None
                 self._toxiproxy = None
                 self._remove_teardown_hooks()
+
+    def server_control(self) -> ServerControl:
+        """Process faults on this environment's servers (pause, kill, restart).
+
+        Raises :class:`ServerControlUnavailable` naming why on a backend without them.
+        """
+        control = getattr(self.backend, "server_control", None)
+        if control is None:
+            raise ServerControlUnavailable(
+                f"the {getattr(self.backend, 'name', 'selected')} backend cannot pause, kill or "
+                "restart its servers (they are not this harness's processes); "
+                "use the local backend for process faults"
+            )
+        return cast(ServerControl, control())
 
     async def start_async(self) -> EnvironmentURLs:
         self._install_teardown_hooks()

@@ -14,6 +14,7 @@ a few seconds.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 import time
@@ -32,6 +33,7 @@ from resilience.backends.process import ManagedProcess, signals_deferred
 from resilience.backends.proxies import LocalProxyServer, ensure_proxy
 from resilience.backends.readiness import free_port, redis_ping, wait_until
 from resilience.backends.redis import LocalRedis
+from resilience.backends.server_control import LocalServerControl
 from resilience.backends.state import EnvironmentMarker, ProcessRecord, StateDir
 from resilience.backends.watchdog import Watchdog
 
@@ -73,6 +75,24 @@ class LocalBackend:
         self.marker.add_process(
             ProcessRecord(process.name, process.pid, process.start_time, process.stop_signal)
         )
+
+    def record_process(self, process: ManagedProcess) -> None:
+        """Add a (re)started server to the environment's marker."""
+        self._record(process)
+
+    def respawn(self, server: LocalPostgres | LocalRedis) -> ManagedProcess:
+        """Start ``server`` again (same port and files) after a kill or stop."""
+        old = server.process
+        if old is not None and self.watchdog is not None:
+            with contextlib.suppress(Exception):
+                self.watchdog.unregister(old.pid)
+        process = server.spawn(self.watchdog)
+        self._record(process)
+        return process
+
+    def server_control(self) -> LocalServerControl:
+        """Pause, resume, kill and restart this environment's servers."""
+        return LocalServerControl(self)
 
     def start(self) -> EnvironmentURLs:
         started = time.monotonic()

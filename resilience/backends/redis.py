@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import signal
+import socket
 from pathlib import Path
 
+from resilience.backends.errors import BackendError
 from resilience.backends.process import ManagedProcess
 from resilience.backends.readiness import free_port, redis_ping
 from resilience.backends.watchdog import Watchdog
@@ -47,6 +49,23 @@ class LocalRedis:
             watchdog=watchdog,
         )
         return self.process
+
+    @property
+    def dump_path(self) -> Path:
+        """Where ``SAVE`` writes the dataset (the default ``dump.rdb`` in ``--dir``)."""
+        return self.directory / "dump.rdb"
+
+    def save_dataset(self) -> None:
+        """``SAVE`` the dataset, so the next start loads it (a restart with ``keep_data``)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            sock.sendall(b"*1\r\n$4\r\nSAVE\r\n")
+            reply = sock.recv(256)
+        if not reply.startswith(b"+OK"):
+            raise BackendError(f"redis SAVE failed: {reply.decode(errors='replace').strip()}")
+
+    def forget_dataset(self) -> None:
+        """Remove a saved dataset, so the next start is empty (a cold restart)."""
+        self.dump_path.unlink(missing_ok=True)
 
     def probe(self) -> bool:
         """True once the server answers PING."""

@@ -17,7 +17,7 @@ import asyncio
 import enum
 import functools
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from resilience.clock import SYSTEM_CLOCK, Clock
@@ -69,6 +69,7 @@ class RedisTier:
         self.errors = 0
         self.skipped = 0
         self.last_error: str | None = None
+        self.on_error: Callable[[BaseException], None] | None = None  # told every failure
 
     # -- state -----------------------------------------------------------------
 
@@ -102,6 +103,8 @@ class RedisTier:
         self._down_until = None
 
     def _failed(self, exc: BaseException) -> None:
+        if self.on_error is not None:
+            self.on_error(exc)
         self.errors += 1
         self.last_error = f"{type(exc).__name__}: {exc}"[:200]
         self._down_until = self._clock.monotonic() + self._retry_interval_s

@@ -1,4 +1,5 @@
-"""``resilience load PROFILE``: a Locust profile against a fresh environment and service.
+"""``resilience load PROFILE``: a Locust profile against a fresh environment and service
+(the reference service, or the profile's HTTP target; ``--command``/``--url`` override it).
 
 The work is in :mod:`resilience.loadrun`; this module only translates options.
 Locust itself runs as a subprocess (``resilience`` never imports it).
@@ -44,7 +45,18 @@ def register(app: typer.Typer) -> None:
         ] = Path("reports/load"),
         url: Annotated[
             str | None,
-            typer.Option(help="load an already running service; start no environment"),
+            typer.Option(
+                help="load an already running service; start no environment "
+                "(with --command: the target's URL, {port} allowed)"
+            ),
+        ] = None,
+        command: Annotated[
+            str | None,
+            typer.Option(
+                "--command",
+                help="the HTTP target's command, e.g. 'python app.py {port}' "
+                "(replaces the profile's target.command)",
+            ),
         ] = None,
         toxiproxy_url: Annotated[
             str | None, typer.Option(help="with --url: Toxiproxy API for the fault timeline")
@@ -72,9 +84,10 @@ def register(app: typer.Typer) -> None:
                     url=url,
                     toxiproxy_url=toxiproxy_url,
                     locust_args=list(ctx.args),
+                    command=command,
                 )
             )
-        except (FileNotFoundError, ValueError) as exc:
+        except (FileNotFoundError, ValueError) as exc:  # LoadSetupError and ScenarioError too
             typer.echo(f"resilience load: {exc}", err=True)
             raise typer.Exit(2) from None
         raise typer.Exit(code)

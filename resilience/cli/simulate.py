@@ -37,10 +37,12 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _load(path: Path) -> Any:
+    from resilience.scenario.discovery import resolve
     from resilience.scenario.loader import load_scenario
 
     try:
-        return load_scenario(path)
+        [resolved] = resolve([path])  # a file, or a scenario's name
+        return load_scenario(resolved)
     except (OSError, ValueError) as exc:  # ScenarioError is an InvalidInput (a ValueError)
         raise _fail(str(exc)) from None
 
@@ -81,7 +83,8 @@ def _objectives(minimize: list[str], maximize: list[str]) -> list[Any]:
 
 def tune(
     scenario_paths: Annotated[
-        list[Path], typer.Argument(help="Scenario files (a configuration must hold in all).")
+        list[Path],
+        typer.Argument(help="Scenario files or names (a configuration must hold in all)."),
     ],
     param: Annotated[
         list[str],
@@ -314,7 +317,7 @@ def _print_recommendation(console: Console, result: Any, confirmations: list[Any
 
 
 def calibrate(
-    scenario_path: Annotated[Path, typer.Argument(help="The scenario file (YAML).")],
+    scenario_path: Annotated[Path, typer.Argument(help="The scenario: a YAML file, or a name.")],
     real_history: Annotated[
         Path | None,
         typer.Option(help="Use this real run's history instead of running the real stack."),

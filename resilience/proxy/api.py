@@ -17,6 +17,7 @@ from .collection import PopulateError, ProxyCollection
 from .errors import ApiError, bad_request_body
 from .gojson import GoDecodeError, decode_first, dumps
 from .http import Request, Response
+from .toxics import REGISTRY
 
 __all__ = ["TOXIPROXY_VERSION", "Api"]
 
@@ -75,6 +76,7 @@ class Api:
         if n == 1:
             top: dict[str, dict[str, Handler]] = {
                 "version": {"GET": self.version},
+                "toxic_types": {"GET": self.toxic_types},
                 "proxies": {"GET": self.list_proxies, "POST": self.create_proxy},
                 "populate": {"POST": self.populate},
                 "reset": {"POST": self.reset},
@@ -134,6 +136,10 @@ class Api:
     # -- handlers ----------------------------------------------------------
     def version(self, request: Request, parts: list[str]) -> Response:
         return Response(200, self.version_body, "application/json;charset=utf-8")
+
+    def toxic_types(self, request: Request, parts: list[str]) -> Response:
+        """Extension: the toxic types this server has (the real Toxiproxy answers 404)."""
+        return _json(200, {"types": sorted(REGISTRY)})
 
     def render_metrics(self, request: Request, parts: list[str]) -> Response:
         assert self.metrics is not None

@@ -47,7 +47,7 @@ class ToxicInfo:
     type: str
     stream: str = "downstream"
     toxicity: float = 1.0
-    attributes: dict[str, int] = field(default_factory=dict)
+    attributes: dict[str, int | float | str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ToxicInfo:
@@ -113,7 +113,7 @@ def _toxic_body(
     name: str | None,
     stream: str,
     toxicity: float,
-    attributes: Mapping[str, int] | None,
+    attributes: Mapping[str, int | float | str] | None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": type,
@@ -168,6 +168,12 @@ def _version(response: httpx.Response) -> str:
     return text  # Toxiproxy < 2.7 answers plain text
 
 
+def _toxic_types(response: httpx.Response) -> frozenset[str] | None:
+    if response.status_code == 404:
+        return None  # the real Toxiproxy: no such list, only its built-in toxics
+    return frozenset(_check(response)["types"])
+
+
 class ToxiproxyClient:
     """Synchronous client. Also a context manager that closes its HTTP connections."""
 
@@ -199,6 +205,10 @@ class ToxiproxyClient:
 
     def version(self) -> str:
         return _version(self._send(_Call("GET", "/version")))
+
+    def toxic_types(self) -> frozenset[str] | None:
+        """The toxic types of our server (``GET /toxic_types``); None on the real Toxiproxy."""
+        return _toxic_types(self._send(_Call("GET", "/toxic_types")))
 
     def proxies(self) -> dict[str, ProxyInfo]:
         data = self._json(_Call("GET", "/proxies"))
@@ -244,7 +254,7 @@ class ToxiproxyClient:
         name: str | None = None,
         stream: str = "downstream",
         toxicity: float = 1.0,
-        attributes: Mapping[str, int] | None = None,
+        attributes: Mapping[str, int | float | str] | None = None,
     ) -> ToxicInfo:
         body = _toxic_body(type, name, stream, toxicity, attributes)
         return ToxicInfo.from_json(self._json(_Call("POST", f"/proxies/{proxy}/toxics", body)))
@@ -255,7 +265,7 @@ class ToxiproxyClient:
         name: str,
         *,
         toxicity: float | None = None,
-        attributes: Mapping[str, int] | None = None,
+        attributes: Mapping[str, int | float | str] | None = None,
     ) -> ToxicInfo:
         body: dict[str, Any] = {}
         if toxicity is not None:
@@ -312,6 +322,10 @@ class AsyncToxiproxyClient:
     async def version(self) -> str:
         return _version(await self._send(_Call("GET", "/version")))
 
+    async def toxic_types(self) -> frozenset[str] | None:
+        """The toxic types of our server (``GET /toxic_types``); None on the real Toxiproxy."""
+        return _toxic_types(await self._send(_Call("GET", "/toxic_types")))
+
     async def proxies(self) -> dict[str, ProxyInfo]:
         data = await self._json(_Call("GET", "/proxies"))
         return {name: ProxyInfo.from_json(p) for name, p in data.items()}
@@ -356,7 +370,7 @@ class AsyncToxiproxyClient:
         name: str | None = None,
         stream: str = "downstream",
         toxicity: float = 1.0,
-        attributes: Mapping[str, int] | None = None,
+        attributes: Mapping[str, int | float | str] | None = None,
     ) -> ToxicInfo:
         body = _toxic_body(type, name, stream, toxicity, attributes)
         data = await self._json(_Call("POST", f"/proxies/{proxy}/toxics", body))
@@ -368,7 +382,7 @@ class AsyncToxiproxyClient:
         name: str,
         *,
         toxicity: float | None = None,
-        attributes: Mapping[str, int] | None = None,
+        attributes: Mapping[str, int | float | str] | None = None,
     ) -> ToxicInfo:
         body: dict[str, Any] = {}
         if toxicity is not None:

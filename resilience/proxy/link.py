@@ -83,6 +83,8 @@ class Owner(Protocol):
 
     def reset(self) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class Link:
     """Moves bytes from ``source`` to ``dest`` through the stages of one direction.
@@ -149,6 +151,14 @@ class Link:
 
     def reset_connection(self) -> None:
         self.owner.reset()
+
+    def reply(self, data: bytes) -> None:
+        transport = self.source.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def close_connection(self) -> None:
+        self.owner.close()
 
     # -- data in -------------------------------------------------------------
     def feed(self, data: bytes) -> None:

@@ -40,7 +40,7 @@ class Toxic:
     stream: str
     direction: Direction
     toxicity: float
-    attributes: dict[str, int]
+    attributes: dict[str, Any]
 
     @property
     def spec(self) -> ToxicSpec:
@@ -56,7 +56,7 @@ class Toxic:
         }
 
 
-def _attributes(spec: ToxicSpec, raw: Any, base: Mapping[str, int]) -> dict[str, int]:
+def _attributes(spec: ToxicSpec, raw: Any, base: Mapping[str, Any]) -> dict[str, Any]:
     """raw attributes (a JSON object or null) merged over base; Go's type errors."""
     attrs = dict(base)
     if raw is not None and not isinstance(raw, dict):
@@ -65,7 +65,7 @@ def _attributes(spec: ToxicSpec, raw: Any, base: Mapping[str, int]) -> dict[str,
             "ToxicWrapper.attributes of type toxics.NoopToxic"
         )
     if raw is not None:
-        check = StructSpec(".attributes", dict.fromkeys(spec.attributes, "int64"))
+        check = StructSpec(".attributes", {name: spec.kind(name) for name in spec.attributes})
         try:
             attrs.update(check.decode(raw))
         except GoDecodeError as exc:
@@ -108,7 +108,11 @@ def parse_new_toxic(body: Any, exists: Any) -> Toxic:
         raise ErrInvalidToxicType()
     if exists(name):
         raise ErrToxicExists()
-    attrs = _attributes(spec, raw_attrs, dict.fromkeys(spec.attributes, 0))
+    if spec.only_stream is not None and direction.value != spec.only_stream:
+        raise ApiError(
+            f"invalid stream: {type_name} works on the {spec.only_stream} stream only", 400
+        )
+    attrs = _attributes(spec, raw_attrs, spec.initial_attributes())
     return Toxic(
         name=name,
         type=type_name,

@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from resilience.errors import TimeoutFailure
-from resilience.scenario.model import FaultSpec
+from resilience.scenario.model import (
+    INSTANT_ACTIONS,
+    PROCESS_ACTIONS,
+    PROTOCOL_TOXICS,
+    FaultSpec,
+)
 
 __all__ = [
     "FaultControlError",
@@ -57,12 +62,17 @@ def plan(faults: Sequence[FaultSpec]) -> list[FaultEvent]:
     return sorted(events, key=lambda e: (e.t_s, e.event != "stop"))
 
 
+_ENDED_BY = {"disable": "enable", "pause": "resume"}
+
+
 def _open_end(faults: Sequence[FaultSpec], fault: FaultSpec, start: float) -> float:
-    """When a fault without a duration ends: a later ``enable`` of a disabled proxy, else never."""
-    if fault.action != "disable":
+    """When a fault without a duration ends: a later ``enable`` of a disabled proxy (``resume``
+    of a paused server), else never."""
+    ender = _ENDED_BY.get(fault.action or "")
+    if ender is None:
         return float("inf")
     enables = [
-        f.at for f in faults if f.action == "enable" and f.target == fault.target and f.at > start
+        f.at for f in faults if f.action == ender and f.target == fault.target and f.at > start
     ]
     return min(enables, default=float("inf"))
 
@@ -74,7 +84,7 @@ def active_faults(faults: Sequence[FaultSpec], t_s: float) -> list[str]:
     """
     names: list[str] = []
     for fault in faults:
-        if fault.action == "enable":
+        if fault.action in INSTANT_ACTIONS:
             continue
         for i in range(fault.times):
             start = fault.at + i * (fault.every or 0.0)
@@ -95,7 +105,7 @@ def active_windows(faults: Sequence[FaultSpec]) -> list[tuple[float, float]]:
     """
     spans: list[tuple[float, float]] = []
     for fault in faults:
-        if fault.action == "enable":
+        if fault.action in INSTANT_ACTIONS:
             continue
         for i in range(fault.times):
             start = fault.at + i * (fault.every or 0.0)
@@ -173,6 +183,7 @@ class ToxiproxyFaultController:
     def __init__(self, client: Any, *, timeout_s: float = 5.0) -> None:
         self.client = client
         self.timeout_s = timeout_s
+        self.armed: set[str] = set()
 
     async def _call(self, what: str, call: Any) -> None:
         try:
@@ -184,7 +195,72 @@ class ToxiproxyFaultController:
         except Exception as exc:
             raise FaultControlError(f"{what}: {exc}") from exc
 
+    async def check_supported(self, faults: Sequence[FaultSpec]) -> None:
+        """Refuse, before anything starts, toxics that this Toxiproxy API does not have.
+
+        ``postgres_error`` and ``redis_error`` exist only on our own proxy; the
+        real ``toxiproxy-server`` would answer 400 mid-run.
+        """
+        wanted = sorted({f.toxic for f in faults if f.toxic in PROTOCOL_TOXICS})
+        if not wanted:
+            return
+        try:
+            available = await asyncio.wait_for(self.client.toxic_types(), self.timeout_s)
+        except Exception as exc:
+            raise FaultControlError(f"could not list the proxy's toxic types: {exc}") from exc
+        missing = [name for name in wanted if available is None or name not in available]
+        if missing:
+            server = "the real toxiproxy-server" if available is None else "this proxy server"
+            raise FaultControlError(
+                f"toxic {', '.join(map(repr, missing))} is an extension of resilience's own "
+                f"proxy, and {server} does not have it. Run with resilience's proxy: on the "
+                "local backend unset RESILIENCE_TOXIPROXY_SERVER or take toxiproxy-server off "
+                "PATH; on docker or external, point RESILIENCE_TOXIPROXY_URL at "
+                "'python -m resilience.proxy'"
+            )
+
+    async def arm(self, faults: Sequence[FaultSpec]) -> None:
+        """Attach the protocol toxics at ``rate: 0`` before the system under test connects.
+
+        A protocol toxic matches a ``prefix`` only on statements it saw being
+        prepared; attached early, it watches every connection from its start,
+        and :meth:`apply` / :meth:`clear` then only raise and zero its rate.
+        """
+        for fault in faults:
+            if fault.toxic not in PROTOCOL_TOXICS or fault.name in self.armed:
+                continue
+            await self._call(
+                f"arm toxic {fault.name!r} on {fault.target!r}",
+                self.client.add_toxic(
+                    fault.target,
+                    fault.toxic,
+                    name=fault.name,
+                    stream=fault.stream,
+                    toxicity=fault.toxicity,
+                    attributes={**fault.attributes, "rate": 0.0},
+                ),
+            )
+            self.armed.add(fault.name)
+
+    async def _set_rate(self, fault: FaultSpec, attributes: dict[str, Any]) -> None:
+        try:
+            await self._call(
+                f"set toxic {fault.name!r} on {fault.target!r}",
+                self.client.update_toxic(fault.target, fault.name, attributes=attributes),
+            )
+        except FaultControlError:
+            self.armed.discard(fault.name)  # gone (a reset): add it the ordinary way
+            raise
+
     async def apply(self, fault: FaultSpec) -> None:
+        if fault.name in self.armed:
+            await self._set_rate(fault, {"rate": 1.0, **fault.attributes})
+            return
+        if fault.action in PROCESS_ACTIONS:
+            raise FaultControlError(
+                f"{fault.action} {fault.target!r} acts on a server process, not a proxy "
+                "(the run needs a ProcessFaultController)"
+            )
         if fault.action is not None:
             enabled = fault.action == "enable"
             await self._call(
@@ -205,6 +281,9 @@ class ToxiproxyFaultController:
         )
 
     async def clear(self, fault: FaultSpec) -> None:
+        if fault.name in self.armed:
+            await self._set_rate(fault, {"rate": 0.0})
+            return
         if fault.action is not None:
             if fault.action == "disable":
                 await self._call(
@@ -218,6 +297,7 @@ class ToxiproxyFaultController:
         )
 
     async def clear_all(self) -> None:
+        self.armed.clear()  # a reset removes every toxic, armed ones too
         await self._call("reset all proxies", self.client.reset())
 
 

@@ -19,7 +19,11 @@ the first steady-state check). Record types:
 ``steady``  when (before|after), ok, detail
 ``migration`` event (run_start|run_end|run_error|final|unsupported), run,
             counts, stats, error
-``end``     status (completed|interrupted|crashed), workload_end_us, error
+``check``   name, metrics, gates, detail: a target's end-of-run check (e.g. the
+            reference service's job reconciliation), after the in-flight ops
+``scrape``  samples (series → value) scraped from the target's Prometheus endpoint
+``target``  event (exited), error: the target process ended during the run
+``end``     status (completed|interrupted|crashed|target_failed), workload_end_us, error
 
 Operations are by far the most numerous records, so they have their own
 path: :meth:`HistoryWriter.write_op` queues an :class:`OpRecord` (a named
@@ -234,6 +238,10 @@ class History:
     steady: list[dict[str, Any]] = field(default_factory=list)
     migration: list[dict[str, Any]] = field(default_factory=list)
     end: dict[str, Any] | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    """``check`` records: a target's end-of-run checks (metrics, implicit gates)."""
+    other: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Records of other types by type (``scrape``, ``target`` …), in file order."""
 
     @property
     def scenario_name(self) -> str:
@@ -350,8 +358,12 @@ class _Builder:
             history.steady.append(rec)
         elif kind == "migration":
             history.migration.append(rec)
+        elif kind == "check":
+            history.checks.append(rec)
         elif kind == "end":
             history.end = rec
+        else:
+            history.other.setdefault(str(kind), []).append(rec)
 
     def finish(self) -> History:
         """The history so far: operations, faults and breaker records sorted by time."""
@@ -367,6 +379,8 @@ class _Builder:
             steady=list(head.steady),
             migration=list(head.migration),
             end=head.end,
+            checks=list(head.checks),
+            other={kind: list(records) for kind, records in head.other.items()},
         )
 
 

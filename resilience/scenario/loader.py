@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from resilience.errors import InvalidInput
 from resilience.scenario.gates import GateSyntaxError
-from resilience.scenario.metrics import METRIC_NAMES
+from resilience.scenario.metrics import known_metric, metric_names
 from resilience.scenario.model import GateSpec, Scenario
 
 __all__ = [
@@ -232,16 +232,28 @@ def _gates_that_parse(data: dict[str, Any]) -> list[GateSpec]:
     return specs
 
 
+def _target_of(data: dict[str, Any]) -> tuple[str, list[str]]:
+    """The target kind and its operation names, read from the raw file (it may not validate)."""
+    if not isinstance(data.get("target"), dict):
+        return "reference", ["lookup", "job"]
+    workload = data.get("workload")
+    requests = workload.get("requests") if isinstance(workload, dict) else None
+    names = [r.get("name") for r in requests or [] if isinstance(r, dict)]
+    return "http", [n for n in names if isinstance(n, str)]
+
+
 def _check_gate_metrics(
     gates: list[GateSpec], data: dict[str, Any], lines: dict[Path_, int], source: str
 ) -> list[Issue]:
     issues: list[Issue] = []
     raw = data.get("gates")
+    kind, operations = _target_of(data)
+    names = sorted(metric_names(kind) | set(operations))
     for i, spec in enumerate(gates):
         metric = spec.scoped.gate.metric
-        if metric in METRIC_NAMES:
+        if known_metric(metric, kind, operations):
             continue
-        hint = difflib.get_close_matches(metric, sorted(METRIC_NAMES), n=1)
+        hint = difflib.get_close_matches(metric, names, n=1)
         did = f"; did you mean {hint[0]!r}?" if hint else ""
         line = lines.get(("gates", i)) if isinstance(raw, list) else lines.get(("gates",))
         issues.append(

@@ -53,6 +53,8 @@ __all__ = [
     "METRIC_NAMES",
     "OP_FIELDS",
     "evaluate_history",
+    "known_metric",
+    "metric_names",
     "metrics_for",
     "timeline_of",
     "within",
@@ -79,6 +81,33 @@ METRIC_NAMES = CORE_NAMES | _REFERENCE_NAMES
 
 OP_FIELDS = frozenset({"op", "key", "outcome", "path", "reason", "status", "phase", "slug"})
 """Op-record fields a ``where`` filter may name."""
+
+
+def known_metric(name: str, kind: str = "reference", operations: Sequence[str] = ()) -> bool:
+    """Whether a gate may name ``name`` for a target of ``kind`` with ``operations``.
+
+    The core names, the kind's vocabulary, and for each operation ``<op>``,
+    ``<op>.count``, ``<op>.error_rate``, ``<op>.outcome.<x>`` and
+    ``<op>.<path>`` (any path, unless the vocabulary lists its paths).
+    """
+    if name in CORE_NAMES:
+        return True
+    vocabulary = vocabulary_of(kind)
+    if vocabulary is not None and vocabulary.knows(name):
+        return True
+    head, _, rest = name.partition(".")
+    if head not in operations:
+        return False
+    if rest in ("", "count", "error_rate") or rest.startswith("outcome."):
+        return True
+    paths = vocabulary.paths if vocabulary is not None else None
+    return "." not in rest and (paths is None or rest in paths)
+
+
+def metric_names(kind: str = "reference") -> frozenset[str]:
+    """The fixed names a target of ``kind`` has (for suggestions)."""
+    vocabulary = vocabulary_of(kind)
+    return CORE_NAMES | (vocabulary.names if vocabulary is not None else frozenset())
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -154,8 +183,12 @@ def metrics_for(
     if late_tolerance_s is None:
         late_tolerance_s = float(history.config.get("workload", {}).get("late_tolerance", 0.005))
     ops = _ops_in(history, windows)
+    labels: dict[str, str] = {}
     if where:
-        ops = select_ops(ops, where)
+        scraped = bool(history.other.get("scrape"))
+        op_filters = {k: v for k, v in where.items() if k in OP_FIELDS or not scraped}
+        labels = {str(k): str(v) for k, v in where.items()}  # scraped series: every label
+        ops = select_ops(ops, op_filters) if op_filters else ops
     window_s = sum(max(0.0, b - a) for a, b in windows)
     errors = sum(1 for o in ops if o.outcome == "error")
     opens = sum(
@@ -180,12 +213,20 @@ def metrics_for(
     vocabulary = vocabulary_of(history.target_kind)
     if vocabulary is not None:
         records: dict[str, Sequence[Mapping[str, Any]]] = {
+            **history.other,
             "migration": history.migration,
             "sample": history.samples,
+            "check": history.checks,
         }
         metrics.update(
             vocabulary.compute(
-                VocabularyInput(ops=ops, records=records, windows=windows, config=history.config)
+                VocabularyInput(
+                    ops=ops,
+                    records=records,
+                    windows=windows,
+                    config=history.config,
+                    labels=labels,
+                )
             )
         )
     for when in ("before", "after"):
@@ -196,7 +237,24 @@ def metrics_for(
 
 def timeline_of(history: History) -> Timeline:
     """The measured part of the run (after warm-up) and its fault windows, from the history."""
-    return Timeline(history.warmup_s, history.duration_s, history.fault_windows())
+    return Timeline(
+        history.warmup_s, history.duration_s, history.fault_windows(), _breaker_states(history)
+    )
+
+
+def _breaker_states(history: History) -> dict[str, list[Window]]:
+    """Breaker state → the windows (s) the breaker spent in it (closed until a record)."""
+    out: dict[str, list[Window]] = {}
+    state, since = "closed", 0.0
+    for record in history.breaker:
+        t_s = float(record["t_us"]) / 1e6
+        if t_s > since:
+            out.setdefault(state, []).append((since, t_s))
+        state, since = str(record.get("to", state)), t_s
+    end = max(history.duration_s, since)
+    if end > since:
+        out.setdefault(state, []).append((since, end))
+    return out
 
 
 def evaluate_history(history: History, gates: Sequence[ScopedGate]) -> list[GateResult]:
@@ -209,7 +267,10 @@ def evaluate_history(history: History, gates: Sequence[ScopedGate]) -> list[Gate
             cache[key] = metrics_for(history, windows)
         return cache[key]
 
-    return evaluate_scoped(gates, timeline_of(history), for_windows)
+    def where(windows: Sequence[Window], filters: Mapping[str, str]) -> Metrics:
+        return metrics_for(history, windows, where=filters)
+
+    return evaluate_scoped(gates, timeline_of(history), for_windows, metrics_where=where)
 
 
 def summary(history: History) -> dict[str, Any]:

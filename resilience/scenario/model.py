@@ -12,16 +12,34 @@ See docs/scenarios.md for the file format with examples.
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from resilience.scenario.durations import (
+    PositiveSeconds,
+    Seconds,
+    Share,
+    parse_duration_s,
+)
 from resilience.scenario.gates import ScopedGate, default_gates, parse_scoped_gate
+from resilience.scenario.gates.grammar import BREAKER_STATES
+from resilience.scenario.target_spec import (
+    BUILTIN_DEPENDENCIES,
+    DependencySpec,
+    HttpTargetSpec,
+    RequestSpec,
+    StatusCheck,
+    check_dependencies,
+    placeholders,
+)
 
 __all__ = [
+    "INSTANT_ACTIONS",
+    "PROCESS_ACTIONS",
+    "PROTOCOL_TOXICS",
     "TOXIC_ATTRIBUTES",
     "EnvironmentSpec",
     "FaultSpec",
@@ -36,37 +54,18 @@ __all__ = [
     "parse_duration_s",
 ]
 
-_DURATION_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|min|h)?\s*$")
-_UNIT_S: dict[str | None, float] = {
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "min": 60.0,
-    "h": 3600.0,
-    None: 1.0,
-}
-
-
-def parse_duration_s(value: object) -> object:
-    """``"250ms"`` → 0.25, ``"20s"`` → 20.0; numbers pass through as seconds."""
-    if isinstance(value, str):
-        match = _DURATION_RE.match(value)
-        if match is None:
-            raise ValueError(f"not a duration: {value!r} (write e.g. 250ms, 20s, 1.5m)")
-        return float(match.group(1)) * _UNIT_S[match.group(2)]
-    return value
-
-
-Seconds = Annotated[float, BeforeValidator(parse_duration_s), Field(ge=0)]
-PositiveSeconds = Annotated[float, BeforeValidator(parse_duration_s), Field(gt=0)]
-Share = Annotated[float, Field(ge=0, le=1)]
-
-FaultTarget = Literal["postgres", "redis"]
+FaultTarget = Annotated[str, Field(min_length=1)]
+"""A declared dependency's name (``postgres``, ``redis`` or one of ``dependencies:``)."""
 ToxicType = Literal[
-    "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"
-]
+    "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop",
+    "postgres_error", "redis_error",
+]  # fmt: skip
+PROCESS_ACTIONS = frozenset({"pause", "resume", "kill", "restart"})
+"""Faults on the dependency's server process rather than its proxy (docs/scenarios.md)."""
+INSTANT_ACTIONS = frozenset({"enable", "resume"})
+"""Actions that end an earlier fault rather than start one (no duration, never 'active')."""
+PROTOCOL_TOXICS = frozenset({"postgres_error", "redis_error"})
+"""Our proxy's extensions that read the client's protocol (upstream stream only)."""
 
 TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "latency": ("latency", "jitter"),
@@ -77,9 +76,16 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "slicer": ("average_size", "size_variation", "delay"),
     "limit_data": ("bytes",),
     "noop": (),
+    "postgres_error": ("sqlstate", "message", "rate", "prefix"),
+    "redis_error": ("error", "rate", "commands"),
 }
 """Wire attributes of each Toxiproxy toxic (ms, except bandwidth ``rate`` in KB/s,
 slicer ``delay`` in µs and sizes in bytes)."""
+
+
+def _number(value: int | float | str) -> float:
+    """A numeric attribute's value (a string where a number belongs counts as 0)."""
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 class _Spec(BaseModel):
@@ -107,9 +113,15 @@ class KeysSpec(_Spec):
     catalogue_size: int = Field(default=200, ge=1, le=100_000)
     unknown_share: Share = 0.0
     invalid_share: Share = 0.0
+    values: list[str] | None = Field(default=None, min_length=1)
+    """The known keys, in rank order (instead of the seeded catalogue)."""
+    file: Path | None = None
+    """A file of known keys, one a line, in rank order (relative to the scenario file)."""
 
     @model_validator(mode="after")
     def _shares(self) -> KeysSpec:
+        if self.values is not None and self.file is not None:
+            raise ValueError("give the keys as 'values' or in a 'file', not both")
         if self.unknown_share + self.invalid_share > 1:
             raise ValueError("unknown_share + invalid_share must not exceed 1")
         return self
@@ -148,9 +160,15 @@ class WorkloadSpec(_Spec):
     """A start later than this counts as late in ``late_rate``."""
     sample_interval: PositiveSeconds = 1.0
     """How often service statistics are sampled into the history."""
+    requests: list[RequestSpec] | None = Field(default=None, min_length=1)
+    """An HTTP target's operations, drawn by weight (instead of ``mix``)."""
 
     @model_validator(mode="after")
     def _warmup(self) -> WorkloadSpec:
+        names = [r.name for r in self.requests or []]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two requests are named {name!r}; names must be unique")
         if self.warmup >= self.duration:
             raise ValueError(
                 f"warmup ({self.warmup:g} s) must be shorter than duration ({self.duration:g} s)"
@@ -173,10 +191,11 @@ class FaultSpec(_Spec):
     duration: PositiveSeconds | None = None
     target: FaultTarget
     toxic: ToxicType | None = None
-    action: Literal["disable", "enable"] | None = None
+    action: Literal["disable", "enable", "pause", "resume", "kill", "restart"] | None = None
+    keep_data: bool = False
     stream: Literal["upstream", "downstream"] = "downstream"
     toxicity: Share = 1.0
-    attributes: dict[str, int] = Field(default_factory=dict)
+    attributes: dict[str, int | float | str] = Field(default_factory=dict)
     every: PositiveSeconds | None = None
     times: int = Field(default=1, ge=1, le=1000)
 
@@ -186,8 +205,10 @@ class FaultSpec(_Spec):
             raise ValueError("a fault needs exactly one of 'toxic' or 'action'")
         if self.action is not None and self.attributes:
             raise ValueError("'attributes' apply to a toxic, not to an action")
-        if self.action == "enable" and self.duration is not None:
-            raise ValueError("an 'enable' action is instantaneous; drop 'duration'")
+        if self.action in INSTANT_ACTIONS and self.duration is not None:
+            raise ValueError(f"a {self.action!r} action is instantaneous; drop 'duration'")
+        if self.keep_data and not (self.action in ("kill", "restart") and self.target == "redis"):
+            raise ValueError("'keep_data' applies to a Redis 'kill' or 'restart' only")
         if self.toxic is not None:
             allowed = TOXIC_ATTRIBUTES[self.toxic]
             for key in self.attributes:
@@ -198,12 +219,16 @@ class FaultSpec(_Spec):
                     raise ValueError(
                         f"toxic {self.toxic!r} has no attribute {key!r}{did} (valid: {choices})"
                     )
-            if self.toxic == "bandwidth" and self.attributes.get("rate", 0) <= 0:
+            if self.toxic == "bandwidth" and _number(self.attributes.get("rate", 0)) <= 0:
                 raise ValueError("bandwidth 'rate' (KB/s) must be above 0; 0 stalls all traffic")
-            if self.toxic == "slicer" and self.attributes.get("average_size", 0) <= 0:
+            if self.toxic == "slicer" and _number(self.attributes.get("average_size", 0)) <= 0:
                 raise ValueError("slicer 'average_size' (bytes) must be above 0")
+            if self.toxic in PROTOCOL_TOXICS and self.stream != "upstream":
+                raise ValueError(
+                    f"toxic {self.toxic!r} reads the client's requests: add 'stream: upstream'"
+                )
             for key, value in self.attributes.items():
-                if value < 0:
+                if isinstance(value, int | float) and value < 0:
                     raise ValueError(f"attribute {key!r} must not be negative (got {value})")
         if self.times > 1 and self.every is None:
             raise ValueError("'times' above 1 needs 'every' (the repeat period)")
@@ -213,7 +238,7 @@ class FaultSpec(_Spec):
 
     @property
     def kind(self) -> str:
-        """``toxic:<type>`` or ``action:<disable|enable>``."""
+        """``toxic:<type>`` or ``action:<disable|enable|pause|resume|kill|restart>``."""
         return f"toxic:{self.toxic}" if self.toxic else f"action:{self.action}"
 
     @property
@@ -224,20 +249,50 @@ class FaultSpec(_Spec):
         return self.at + (self.times - 1) * (self.every or 0.0) + self.duration
 
 
+_DEPENDENCY_FIELDS = {
+    "postgres": ("url", "direct_url", "host", "port", "user", "password", "database"),
+    "redis": ("url", "direct_url", "host", "port"),
+}
+_TCP_FIELDS = ("host", "port", "address", "direct_address")
+
+
+def _check_environment_name(name: str, declared: list[str], field: str) -> None:
+    """``{port}`` or ``{dependency.field}``; anything else is an error naming the choices."""
+    if name == "port":
+        return
+    dep, _, attr = name.partition(".")
+    if dep not in declared:
+        hint = difflib.get_close_matches(dep, declared, n=1)
+        did = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ValueError(
+            f"{field}: {{{name}}} names no declared dependency{did} "
+            f"(dependencies: {', '.join(declared)}; and {{port}})"
+        )
+    fields = _DEPENDENCY_FIELDS.get(dep, _TCP_FIELDS)
+    if attr not in fields:
+        hint = difflib.get_close_matches(attr, fields, n=1)
+        did = f"; did you mean {{{dep}.{hint[0]}}}?" if hint else ""
+        raise ValueError(
+            f"{field}: {{{name}}}: {dep} has no {attr!r}{did} (fields: {', '.join(fields)})"
+        )
+
+
 class GateSpec(_Spec):
     """A gate with an explicit phase (the string form ``expr @ phase`` is the same)."""
 
     expr: str
     phase: str = "all"
+    allow_no_data: bool = False
+    """The gate may see no data (as ``… if any``); otherwise NO DATA fails the run."""
 
     @model_validator(mode="after")
     def _parses(self) -> GateSpec:
-        parse_scoped_gate(self.expr, self.phase)  # a GateSyntaxError is a ValueError
+        self.scoped  # noqa: B018  (a GateSyntaxError is a ValueError)
         return self
 
     @property
     def scoped(self) -> ScopedGate:
-        return parse_scoped_gate(self.expr, self.phase)
+        return parse_scoped_gate(self.expr, self.phase, allow_no_data=self.allow_no_data)
 
 
 def _normalise_gates(value: Any) -> Any:
@@ -293,12 +348,24 @@ class SteadyStateSpec(_Spec):
 
     ``probes`` lookups of known slugs must all succeed and the breaker must be
     closed; after the faults, the check is retried for up to ``timeout``.
+    ``probes: 0`` or ``required: false`` skip the check before the workload (a
+    cold start: nothing has warmed the service's caches or pool at t = 0).
     """
 
-    probes: int = Field(default=20, ge=1, le=10_000)
+    probes: int = Field(default=20, ge=0, le=10_000)
+    """0: a cold start (below); after the faults only the breaker is checked."""
     timeout: PositiveSeconds = 30.0
+    http: list[StatusCheck] = Field(default_factory=list)
+    """An HTTP target's checks: ``{get: /health, status: 200, within: 100ms}``."""
     required: bool = True
-    """When true, a failed check after the faults fails the run (exit 1)."""
+    """When true, a failed check after the faults fails the run (exit 1); false also
+    makes the run a cold start."""
+
+    @property
+    def cold_start(self) -> bool:
+        """No probe before the workload: cache, Redis and pool are cold at t = 0
+        (``probes: 0`` or ``required: false``)."""
+        return self.probes == 0 or not self.required
 
 
 class Scenario(_Spec):
@@ -308,6 +375,10 @@ class Scenario(_Spec):
     description: str = ""
     seed: int = 0
     environment: EnvironmentSpec = EnvironmentSpec()
+    target: Literal["reference"] | HttpTargetSpec = "reference"
+    """The service under test: the in-process reference service, or an HTTP service."""
+    dependencies: dict[str, DependencySpec] | None = None
+    """What sits behind fault proxies (default: postgres and redis)."""
     service: dict[str, Any] = Field(default_factory=dict)
     """Dotted service settings, e.g. ``breaker.reset_timeout_s: 5s``."""
     workload: WorkloadSpec
@@ -368,9 +439,19 @@ class Scenario(_Spec):
                         f"(duration {duration:g} s)",
                     )
                 )
+        times = {fault.name: fault.times for fault in self.faults}
         for j, spec in enumerate(self.gates or []):
             named = spec.scoped.phase.fault
-            if named is not None and named not in seen:
+            nth = spec.scoped.phase.occurrence
+            if named in times and nth is not None and nth > times[named]:
+                problems.append(
+                    (
+                        ("gates", j),
+                        f"gate {spec.expr!r} names occurrence #{nth} of fault {named!r}, "
+                        f"which occurs {times[named]} time(s)",
+                    )
+                )
+            if named is not None and named not in seen and named not in BREAKER_STATES:
                 hint = difflib.get_close_matches(named, sorted(seen), n=1)
                 did = f"; did you mean {hint[0]!r}?" if hint else ""
                 problems.append(
@@ -387,6 +468,53 @@ class Scenario(_Spec):
                 {"summary": "; ".join(message for _, message in problems), "problems": problems},
             )
         return self
+
+    @model_validator(mode="after")
+    def _target_sections(self) -> Scenario:
+        deps = self.dependencies or {}
+        check_dependencies(deps)
+        # None: the built-ins; a mapping (even empty): exactly what it names
+        declared = sorted(deps) if self.dependencies is not None else list(BUILTIN_DEPENDENCIES)
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for i, fault in enumerate(self.faults):
+            if fault.target not in declared:
+                hint = difflib.get_close_matches(fault.target, declared, n=1)
+                did = f"; did you mean {hint[0]!r}?" if hint else ""
+                problems.append(
+                    (
+                        ("faults", i, "target"),
+                        f"target {fault.target!r} is not a declared dependency{did} "
+                        f"(dependencies: {', '.join(declared)})",
+                    )
+                )
+        if problems:  # located at each fault's line by the loader (see _timeline)
+            raise PydanticCustomError(
+                "scenario_timeline",
+                "{summary}",
+                {"summary": "; ".join(message for _, message in problems), "problems": problems},
+            )
+        if isinstance(self.target, HttpTargetSpec):
+            if not self.workload.requests:
+                raise ValueError(
+                    "an HTTP target needs workload.requests (what to send: name, method, path)"
+                )
+            for field, text in self.target.templates():
+                for name in placeholders(text):
+                    _check_environment_name(name, declared, field)
+        else:
+            if self.workload.requests:
+                raise ValueError(
+                    "workload.requests are for an HTTP target; the reference target uses "
+                    "workload.mix (or set target: {command: ..., url: ...})"
+                )
+            if self.steady_state.http:
+                raise ValueError("steady_state.http is for an HTTP target")
+        return self
+
+    @property
+    def target_kind(self) -> str:
+        """``reference`` or ``http``."""
+        return "reference" if self.target == "reference" else "http"
 
     def scoped_gates(self) -> list[ScopedGate]:
         """The gates to evaluate: the scenario's own, or the TARGETS.md defaults."""

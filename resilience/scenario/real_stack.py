@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from resilience.clock import SYSTEM_CLOCK
-from resilience.scenario.faults import ToxiproxyFaultController
+from resilience.scenario.faults import FaultControlError, ToxiproxyFaultController
 from resilience.scenario.model import EnvironmentSpec, Scenario
+from resilience.scenario.process_faults import ProcessFaultController, has_process_faults
 from resilience.scenario.runner import RunAborted
 from resilience.scenario.stack import StaticStack
 
@@ -65,20 +66,33 @@ class EnvironmentPool:
         return make
 
 
+def _backend_of(spec: EnvironmentSpec, configured: str) -> str:
+    """The scenario's backend (file or ``--backend``), else ``RESILIENCE_BACKEND``, else local.
+
+    ``configured`` is the configuration's backend; its default ``auto`` keeps
+    the main job on the local backend.
+    """
+    if "backend" in spec.model_fields_set or configured == "auto":
+        return spec.backend
+    return configured
+
+
 async def _start_environment(spec: EnvironmentSpec) -> Any:
     try:
         from resilience.backends import Environment, EnvironmentConfig
     except ImportError as exc:  # pragma: no cover - part of the package
         raise RunAborted(f"the backends package is unavailable: {exc}") from exc
+    backend: str = spec.backend
     try:
         config = EnvironmentConfig.from_env()
         if spec.options:
             config = config.replace(**spec.options)
-        env = Environment(spec.backend, config=config)
+        backend = _backend_of(spec, config.backend)
+        env = Environment(backend, config=config)
         await env.start_async()
     except Exception as exc:
         raise RunAborted(
-            f"the {spec.backend} environment could not start: {type(exc).__name__}: {exc}"
+            f"the {backend} environment could not start: {type(exc).__name__}: {exc}"
         ) from exc
     return env
 
@@ -160,6 +174,12 @@ async def open_real_stack(
     Torn down in reverse order: faults removed, service closed (analytics
     flushed), API client closed, then the environment if this call started it.
     """
+    if scenario.target_kind == "http":
+        from resilience.scenario.http_stack import open_http_stack
+
+        async with open_http_stack(scenario, pool=pool) as stack:
+            yield stack
+        return
     from resilience.service.config import ServiceConfig
     from resilience.service.runtime import open_service
 
@@ -172,9 +192,20 @@ async def open_real_stack(
         urls = env.urls
         client = toxiproxy_client(urls.toxiproxy_api)
         exits.push_async_callback(_quietly, client.aclose())
-        controller = ToxiproxyFaultController(client)
+        toxiproxy = ToxiproxyFaultController(client)
+        try:
+            await toxiproxy.check_supported(scenario.faults)
+        except FaultControlError as exc:
+            raise RunAborted(str(exc)) from exc
+        controller: ToxiproxyFaultController | ProcessFaultController = toxiproxy
+        if has_process_faults(list(scenario.faults)):
+            try:
+                controller = ProcessFaultController(env.server_control(), toxiproxy)
+            except Exception as exc:  # ServerControlUnavailable: says why
+                raise RunAborted(f"process faults: {exc}") from exc
         try:
             await controller.clear_all()
+            await toxiproxy.arm(scenario.faults)  # protocol toxics watch from the first query
             entries = await asyncio.wait_for(_prepare(urls, scenario), PREPARE_TIMEOUT_S)
             migration: RealMigration | None = None
             if scenario.migration is not None:

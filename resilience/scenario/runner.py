@@ -20,9 +20,10 @@ service (the simulator's, the fake's) is wrapped in a
 :class:`~resilience.targets.reference.ReferenceTarget`. The run evaluates
 the history its writer kept (equal to reading the file back).
 
-(Slightly over 500 lines: the run object's steps — workload, fault timeline,
-sampler, clean-up — share its state and read best together; the probes, the
-backfill steps and the result live in their own modules.)
+(Over 500 lines: the run object's steps — workload, fault timeline, sampler,
+scrapes, the target watch, clean-up — share its state and read best
+together; the probes, the backfill steps, the result and what an operation
+means (:mod:`resilience.targets`) live in their own modules.)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from resilience.scenario.backfill import BackfillSteps
 from resilience.scenario.dispatch import Dispatch, Dispatcher, Release, TaskDispatcher
 from resilience.scenario.faults import PhaseRule, plan
 from resilience.scenario.gates import ScopedGate, parse_scoped_gate
-from resilience.scenario.history import HistoryWriter, OpRecord
+from resilience.scenario.history import History, HistoryWriter, OpRecord
 from resilience.scenario.metrics import evaluate_history
 from resilience.scenario.model import FaultSpec, Scenario
 from resilience.scenario.probes import (
@@ -53,7 +54,7 @@ from resilience.scenario.progress import Snapshot
 from resilience.scenario.result import RunAborted, RunResult
 from resilience.scenario.stack import Stack
 from resilience.scenario.workload import Arrival, arrivals
-from resilience.targets.base import Call, Observation, Target
+from resilience.targets.base import Call, EndOfRunTarget, Observation, Target
 from resilience.targets.reference import as_target
 
 __all__ = [
@@ -75,6 +76,10 @@ _NO_ANSWER = Observation("error", "", None, None, 0)
 _UNFINISHED = Observation("error", "", "unfinished", None, 0)
 CLEAR_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 20.0
+
+
+class _TargetFailed(Exception):
+    """The target stopped during the run (its process exited); the message says how."""
 
 
 class _BreakerRecorder:
@@ -132,6 +137,12 @@ class _Run(BackfillSteps):
             self.target, "degraded_outcomes", frozenset()
         )
         self.quick_state = quick_breaker_state(self.target)
+        self.scraper: Callable[[], Awaitable[Mapping[str, float]]] | None = (
+            getattr(self.target, "scrape", None)
+            if getattr(self.target, "metrics_path", None)
+            else None
+        )
+        self.watcher: Callable[[], Awaitable[str]] | None = getattr(self.target, "watch", None)
 
     def t_us(self) -> int:
         return int((self.clock.monotonic() - self.w0) * 1e6)
@@ -236,6 +247,21 @@ class _Run(BackfillSteps):
         if rest > 0:
             await self.clock.sleep_async(rest)
 
+    # -- scrapes of the target's own metrics ------------------------------------------
+
+    async def scrape(self) -> None:
+        """One scrape of the target's metrics into the history (an error is recorded)."""
+        if self.scraper is None:
+            return
+        try:
+            samples = await asyncio.wait_for(self.scraper(), 5.0)
+        except Exception as exc:  # a failing scrape is data, not a crash
+            self.writer.write(
+                {"type": "scrape", "t_us": self.t_us(), "error": f"{type(exc).__name__}: {exc}"}
+            )
+            return
+        self.writer.write({"type": "scrape", "t_us": self.t_us(), "samples": dict(samples)})
+
     # -- faults -------------------------------------------------------------------
 
     async def timeline(self) -> None:
@@ -274,6 +300,7 @@ class _Run(BackfillSteps):
                 record["event"] = "instant"
             self.writer.write(record)
             self.writer.flush()
+            await self.scrape()  # a phase boundary
 
     async def clear_all(self) -> None:
         """Remove every fault; shielded and bounded so it runs even while being cancelled."""
@@ -349,6 +376,7 @@ class _Run(BackfillSteps):
                         self.breaker_event("open", state, "sampled")
             previous_opens = opens
             if full:
+                await self.scrape()
                 self.writer.write(
                     {
                         "type": "sample",
@@ -382,6 +410,25 @@ class _Run(BackfillSteps):
             last = now
             self.done = self.hits = self.fallbacks = self.valid = 0
 
+    async def _workload_watched(self, watching: asyncio.Future[str] | None) -> None:
+        """The workload; ends it early when the target's process exits (:class:`_TargetFailed`)."""
+        if watching is None:
+            await self.workload()
+            return
+        work = asyncio.ensure_future(self.workload())
+        try:
+            both: set[asyncio.Future[Any]] = {work, watching}
+            await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            work.cancel()
+            raise
+        if work.done():
+            await work
+            return
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+        raise _TargetFailed(watching.result())
+
     async def drain(self) -> None:
         if not self.in_flight:
             return
@@ -401,9 +448,12 @@ class _Run(BackfillSteps):
             breaker.add_listener(_BreakerRecorder(self))
             self.breaker_from_listener = True
         self.phase = "steady-before"
-        ok, detail = await steady_state_check(
-            self.stack, steady.probes, timeout_s=min(10.0, steady.timeout), target=self.target
-        )
+        if steady.cold_start:  # nothing touches the target before t = 0
+            ok, detail = True, "cold start: no probes before the workload"
+        else:
+            ok, detail = await steady_state_check(
+                self.stack, steady.probes, timeout_s=min(10.0, steady.timeout), target=self.target
+            )
         if ok:
             _quiet_gc_start()
         self.w0 = self.clock.monotonic()
@@ -427,17 +477,26 @@ class _Run(BackfillSteps):
             asyncio.ensure_future(self.sampler()),
             asyncio.ensure_future(self.migration()),
         ]
+        watching = asyncio.ensure_future(self.watcher()) if self.watcher is not None else None
         try:
             self.phase = "workload"
-            await self.workload()
+            await self.scrape()
+            await self._workload_watched(watching)
             await helpers[0]
             await self._finish_migration(helpers[2])
         except asyncio.CancelledError:
             status, error = "interrupted", "interrupted (Ctrl-C or SIGTERM); faults removed"
             raise
+        except _TargetFailed as exc:
+            status, error = "target_failed", f"{exc}; faults removed"
+            self.writer.write(
+                {"type": "target", "t_us": self.t_us(), "event": "exited", "error": str(exc)}
+            )
         except Exception as exc:
             status, error = "crashed", f"{type(exc).__name__}: {exc}"
         finally:
+            if watching is not None:
+                watching.cancel()
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
@@ -447,6 +506,10 @@ class _Run(BackfillSteps):
                 end_us = self.t_us()
                 await self.drain()
                 if status == "completed":
+                    await self.scrape()
+                    if isinstance(self.target, EndOfRunTarget):
+                        for check in await self.target.end_of_run():
+                            self.writer.write({**check, "type": "check", "t_us": self.t_us()})
                     await self.migration_final()
                     self.phase = "steady-after"
                     ok, detail = await steady_state_check(
@@ -496,11 +559,13 @@ def _quiet_gc_end() -> None:
     gc.unfreeze()
 
 
-def implicit_gates(scenario: Scenario) -> list[ScopedGate]:
-    """Gates every run has: the steady state must hold again after the faults."""
-    if scenario.steady_state.required:
-        return [parse_scoped_gate("steady_state.after == 1")]
-    return []
+def implicit_gates(scenario: Scenario, history: History | None = None) -> list[ScopedGate]:
+    """Gates every run has: the steady state must hold again after the faults, and
+    those the target's end-of-run checks in ``history`` bring (``check`` records)."""
+    gates = [parse_scoped_gate("steady_state.after == 1")] if scenario.steady_state.required else []
+    checks = history.checks if history is not None else []
+    gates.extend(parse_scoped_gate(text) for check in checks for text in check.get("gates", ()))
+    return gates
 
 
 async def run_scenario(
@@ -533,6 +598,9 @@ async def run_scenario(
             from resilience.scenario.real_stack import open_real_stack
 
             stack_factory = open_real_stack
+        from resilience.scenario.http_stack import LOG_DIR  # target.log next to the history
+
+        LOG_DIR.set(path.parent)
         try:
             async with stack_factory(scenario) as opened:
                 return await run_scenario(
@@ -572,5 +640,6 @@ async def run_scenario(
     if status == "completed":
         chosen = list(gates) if gates is not None else scenario.scoped_gates()
         result.history = writer.history()  # what was written, as read_history reads it
-        result.results = evaluate_history(result.history, [*chosen, *implicit_gates(scenario)])
+        implicit = implicit_gates(scenario, result.history)
+        result.results = evaluate_history(result.history, [*chosen, *implicit])
     return result

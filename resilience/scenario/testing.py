@@ -112,7 +112,7 @@ class FakeTarget:
         extra = 0.0
         for toxic in self._controller.toxics.values():
             if toxic.target == "postgres" and toxic.toxic == "latency":
-                extra += toxic.attributes.get("latency", 0) / 1000.0
+                extra += float(toxic.attributes.get("latency", 0)) / 1000.0
         await self._clock.sleep_async(self._db_latency_s + extra)
         return self._uuids.get(slug)
 

@@ -66,7 +66,9 @@ class KeyChooser:
         self, workload: WorkloadSpec, catalogue: Sequence[str], rng: random.Random
     ) -> None:
         keys = workload.keys
-        self._known = list(catalogue[: keys.catalogue_size]) or ["missing-catalogue"]
+        listed = keys.values is not None or keys.file is not None  # every listed key counts
+        known = catalogue if listed else catalogue[: keys.catalogue_size]
+        self._known = list(known) or ["missing-catalogue"]
         self._rng = rng
         self._unknown_share = keys.unknown_share
         self._invalid_share = keys.invalid_share
@@ -101,6 +103,13 @@ def arrivals(workload: WorkloadSpec, catalogue: Sequence[str], seed: int) -> Ite
     mix_rng = random.Random(f"mix:{seed}")
     total = workload.mix.lookup + workload.mix.job
     job_share = workload.mix.job / total
+    names: list[str] = []
+    cumulative: list[float] = []
+    if workload.requests:  # an HTTP workload: the operations are the requests, by weight
+        names = [r.name for r in workload.requests]
+        cumulative = list(itertools.accumulate(r.weight for r in workload.requests))
+    weight_total = cumulative[-1] if cumulative else 0.0
+    last_name = len(names) - 1
     rate = workload.rate
     duration = workload.duration
     poisson = workload.arrivals == "poisson"
@@ -113,6 +122,10 @@ def arrivals(workload: WorkloadSpec, catalogue: Sequence[str], seed: int) -> Ite
             t = seq / rate
         if t >= duration:
             return
-        op = "job" if mix_draw() < job_share else "lookup"
+        if names:
+            index = bisect.bisect_right(cumulative, mix_draw() * weight_total)
+            op = names[index if index < last_name else last_name]
+        else:
+            op = "job" if mix_draw() < job_share else "lookup"
         kind, slug = choose()
         yield Arrival(seq, t, op, kind, slug)

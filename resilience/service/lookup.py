@@ -52,6 +52,7 @@ from resilience.errors import (
 )
 from resilience.metrics import MetricsRecorder
 from resilience.retry import Retry
+from resilience.service.classified import ClassifiedCounts
 from resilience.service.health import HealthProbes, LookupFailureWindow, check_health
 from resilience.service.model import Job, LookupOutcome, LookupPath, LookupResult
 from resilience.service.outbox import JobOutbox
@@ -91,9 +92,11 @@ class LookupService:
     ``redis_tier`` may be ``None`` (in-memory only).
     ``retry`` wraps each database attempt, the breaker wraps the whole retried
     call (one failed lookup = one breaker failure). ``db_timeout_s`` bounds
-    each attempt. ``open_breaker_redis_timeout_s``, when set, bounds the Redis
-    tier read while the breaker is open (a later answer fills the memory tier);
-    ``None`` waits for the tier as usual (it has its own timeout).
+    each attempt, capped by what is left of the retry's ``deadline_s``
+    (:meth:`Retry.attempt_timeout_s`; the retry shares ``clock``).
+    ``open_breaker_redis_timeout_s``, when set, bounds the Redis tier read
+    while the breaker is open (a later answer fills the memory tier); ``None``
+    waits for the tier as usual (it has its own timeout).
     ``listeners`` get every :class:`LookupResult` (analytics, error tracking);
     they must not block or raise.
     """
@@ -135,12 +138,16 @@ class LookupService:
         """The :class:`ServiceConfig` it was built from, when built by ``open_service``."""
         self.analytics: Any = None
         self.error_tracker: Any = None
+        self.classified = ClassifiedCounts()
+        if hasattr(redis_tier, "on_error"):  # the Redis tier skips what fails: say what it was
+            redis_tier.on_error = self._redis_failed  # type: ignore[union-attr]
         self.shared_stats: SharedStats | None = None
         """Set by ``open_service`` with Redis: ``/stats`` and ``/metrics`` then cover every
         worker publishing to the same Redis (see :meth:`service_stats`)."""
         self.open_breaker_redis_timeout_s = open_breaker_redis_timeout_s
         self._inflight: dict[str, asyncio.Future[LookupResult]] = {}
         self._open_reads: dict[str, asyncio.Task[TierValue | None]] = {}
+        self._trial_retries: dict[int, Retry] = {}
 
     # -- single lookups ------------------------------------------------------------
 
@@ -161,6 +168,13 @@ class LookupService:
         if result is None:
             result = await self._answer_from_tiers(started, slug)
         return result
+
+    def refused(self, slug: str) -> LookupResult:
+        """Record ``slug`` as refused before any lookup (e.g. by HTTP request validation):
+        counted as an ``invalid`` lookup like one :meth:`lookup_result` refuses."""
+        return self._finish(
+            self.clock.monotonic(), slug, None, "invalid", "invalid", "invalid_slug", 0
+        )
 
     def _answer_at_once(self, started: float, slug: str) -> LookupResult | None:
         """The result of an invalid slug or a memory-tier answer, else ``None``.
@@ -256,6 +270,11 @@ class LookupService:
             if value is not None:
                 self._remember(slug, value)
 
+    def _redis_failed(self, exc: BaseException) -> None:
+        error = classify(exc)
+        self.classified.seen(error, action="skipped by the cache tier")
+        self.classified.finished([error], succeeded=False)  # the tier skips, never retries
+
     async def _guarded(
         self, query: Callable[[], Awaitable[T]], *, retry: Retry, what: str
     ) -> tuple[T | None, ResilienceError | None, int]:
@@ -266,33 +285,55 @@ class LookupService:
         (the breaker permit is released, counting neither way).
         """
         attempts = 0
+        failures: list[ResilienceError] = []
 
         async def attempt() -> T:
             nonlocal attempts
             attempts += 1
+            # capped by what is left of the retry deadline (same clock): a real bound
+            timeout_s = retry.attempt_timeout_s(called, self.db_timeout_s)
             try:
-                return await bounded(query(), self.db_timeout_s, what=what)
-            except ResilienceError:
+                return await bounded(query(), timeout_s, what=what)
+            except ResilienceError as exc:
+                self.classified.seen(exc)
+                failures.append(exc)
                 raise
             except Exception as exc:
-                raise classify(exc) from exc
+                error = classify(exc)
+                self.classified.seen(error)
+                failures.append(error)
+                raise error from exc
 
         try:
             permit = self.breaker.before_call()
         except CircuitOpenError as exc:
             return None, exc, 0
         called = self.clock.monotonic()
+        if self.breaker.state == "half_open":
+            # A half-open trial is one database attempt, not a retried call: the
+            # breaker's half_open_max_calls then bounds the attempts per window.
+            retry = self._trial_retry(retry)
         try:
             value: T = await retry.acall(attempt)
         except Exception as exc:
             error = exc if isinstance(exc, ResilienceError) else classify(exc)
             self.breaker.on_failure(permit, error, self.clock.monotonic() - called)
+            self.classified.finished(failures or [error], succeeded=False)
             return None, error, attempts
         except BaseException:
             self.breaker.on_ignored(permit)
             raise
         self.breaker.on_success(permit, self.clock.monotonic() - called)
+        if failures:
+            self.classified.finished(failures, succeeded=True)
         return value, None, attempts
+
+    def _trial_retry(self, retry: Retry) -> Retry:
+        """``retry`` with a single attempt (memoised per policy)."""
+        single = self._trial_retries.get(id(retry))
+        if single is None:
+            single = self._trial_retries[id(retry)] = retry.replace(max_attempts=1)
+        return single
 
     def _failed(
         self, started: float, slug: str, error: ResilienceError, attempts: int
@@ -516,8 +557,19 @@ class LookupService:
     # -- reporting ---------------------------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
-        """The JSON of ``GET /health`` (see :mod:`resilience.service.health`)."""
-        return await check_health(self.probes, breaker=self.breaker, lookups=self.failure_window)
+        """The JSON of ``GET /health`` (see :mod:`resilience.service.health`).
+
+        With an outbox, ``components.outbox`` gives its counts; any dead letter
+        makes it ``degraded`` (a job needs a person: see ``{prefix}:jobs:dead``).
+        """
+        body = await check_health(self.probes, breaker=self.breaker, lookups=self.failure_window)
+        if self.outbox is not None:
+            counts = self.outbox.stats()
+            body.setdefault("components", {})["outbox"] = {
+                "status": "degraded" if counts["dead_lettered"] else "healthy",
+                **counts,
+            }
+        return body
 
     def metrics_text(self) -> str:
         """The Prometheus text of this instance alone."""
@@ -592,6 +644,9 @@ class LookupService:
             sections["analytics"] = self.analytics.stats()
         if self.error_tracker is not None:
             sections["error_tracking"] = self.error_tracker.stats()
+        classified = self.classified.stats()
+        if classified:
+            sections["classified"] = classified
         if self.outbox is not None:
             sections["outbox"] = self.outbox.stats()
         return sections

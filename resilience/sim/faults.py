@@ -4,7 +4,11 @@ Applies each fault of the timeline to the modelled proxies with the same
 parameters the Toxiproxy controller sends: a toxic is added with its name,
 type, stream, toxicity and wire attributes; ``disable`` / ``enable`` switch
 the proxy (``down`` in Toxiproxy's clients is the same); ``clear_all`` is
-``POST /reset``. Every call is instantaneous in virtual time.
+``POST /reset``. Process faults act on the modelled server behind the proxy:
+``pause`` holds every exchange until ``resume``, ``kill`` / ``restart``
+close its connections and refuse new ones until the window ends (a
+restarted Redis model loses its data unless ``keep_data``). Every call is
+instantaneous in virtual time.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from resilience.scenario.model import PROCESS_ACTIONS
 from resilience.sim.proxy import ModelProxy
 
 __all__ = ["ModelFaultController"]
@@ -23,6 +28,7 @@ class ModelFaultController:
     def __init__(self, proxies: Mapping[str, ModelProxy]) -> None:
         self.proxies = dict(proxies)
         self.calls: list[tuple[str, str]] = []
+        self.down: dict[str, bool] = {}  # target killed or stopped → keep_data at its start
 
     def _proxy(self, target: str) -> ModelProxy:
         try:
@@ -35,6 +41,9 @@ class ModelFaultController:
         """Start ``fault`` (a :class:`~resilience.scenario.model.FaultSpec`)."""
         self.calls.append(("apply", fault.name))
         proxy = self._proxy(fault.target)
+        if fault.action in PROCESS_ACTIONS:
+            self._process(proxy, fault)
+            return
         if fault.action is not None:
             if fault.action == "disable":
                 proxy.disable()
@@ -49,10 +58,29 @@ class ModelFaultController:
             attributes=dict(fault.attributes),
         )
 
+    def _process(self, proxy: ModelProxy, fault: Any) -> None:
+        """A process fault on the server behind ``proxy`` (see ModelProxy's server methods)."""
+        if fault.action == "pause":
+            proxy.pause_server()
+        elif fault.action == "resume":
+            proxy.resume_server()
+        else:  # kill, restart: down now, up when the window ends (restart: at once if open)
+            proxy.kill_server()
+            if fault.action == "restart" and fault.duration is None:
+                proxy.start_server(keep_data=fault.keep_data)
+            else:
+                self.down[fault.target] = fault.keep_data
+
     async def clear(self, fault: Any) -> None:
         """Undo ``fault``: remove its toxic, or re-enable a disabled proxy."""
         self.calls.append(("clear", fault.name))
         proxy = self._proxy(fault.target)
+        if fault.action == "pause":
+            proxy.resume_server()
+            return
+        if fault.action in ("kill", "restart"):
+            proxy.start_server(keep_data=self.down.pop(fault.target, True))
+            return
         if fault.action is not None:
             if fault.action == "disable":
                 proxy.enable()
@@ -63,5 +91,8 @@ class ModelFaultController:
     async def clear_all(self) -> None:
         """Enable every proxy and remove every toxic."""
         self.calls.append(("clear_all", "*"))
-        for proxy in self.proxies.values():
+        for target, proxy in self.proxies.items():
+            proxy.resume_server()
+            if target in self.down:
+                proxy.start_server(keep_data=self.down.pop(target))
             proxy.reset()

@@ -16,8 +16,10 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from resilience.service.repository import PostgresJobRepository
 from resilience.sim.distributions import Distribution, LogNormal
 from resilience.sim.pool import ModelPool
+from resilience.sim.postgres import raise_protocol_error
 from resilience.sim.proxy import ModelProxy
 
 if TYPE_CHECKING:
@@ -67,6 +69,8 @@ class ModelJobRepository:
         try:
             # The server commits before its reply crosses the downstream toxics.
             await self.proxy.exchange(conn, request, 0, service_s)
+            if self.proxy.protocol_toxics:  # the replaced batch never reaches the server
+                raise_protocol_error(self.proxy, conn, PostgresJobRepository._INSERT)
             existing = self.by_key.get(idempotency_key)
             created = existing is None
             if created:
@@ -86,6 +90,13 @@ class ModelJobRepository:
         finally:
             self.pool.release(conn, broken=not ok)
         return dataclasses.replace(self.by_id[self.by_key[idempotency_key]], created=created)
+
+    async def stored_with_key_prefix(self, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+        """(idempotency key, answers) of the stored jobs whose key starts with ``prefix``
+        (the end-of-run audit: read directly, outside the modelled link)."""
+        from resilience.service.repository import stored_with_key_prefix
+
+        return stored_with_key_prefix(self.by_id.values(), prefix)
 
     async def get_job(self, job_id: uuid.UUID | int) -> Job | None:
         conn = self.pool.try_acquire() or await self.pool.acquire()

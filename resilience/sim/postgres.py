@@ -27,8 +27,10 @@ import random
 import uuid
 from collections.abc import Iterable, Mapping
 
+from resilience.service.repository import PostgresSlugRepository
 from resilience.sim.distributions import Distribution, LogNormal
 from resilience.sim.pool import Handshake, ModelPool
+from resilience.sim.protocol_errors import postgres_error
 from resilience.sim.proxy import ErrorSet, ModelConnection, ModelProxy
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "DEFAULT_QUERY_TIME",
     "POSTGRES_ERRORS",
     "ModelSlugRepository",
+    "raise_protocol_error",
 ]
 
 DEFAULT_QUERY_TIME: Distribution = LogNormal(median_s=0.00035, p99_s=0.0015)
@@ -53,6 +56,21 @@ _ROW_BYTES = 31  # a (slug, id) DataRow without the slug's text: 1 + 4 + 2 + 4 +
 _RESET_BYTES = 120  # the pool's reset query on release
 _RESET_REPLY_BYTES = 60
 _RESET_TIME_S = 0.00005
+
+
+_SQL = {"one": PostgresSlugRepository._ONE, "many": PostgresSlugRepository._MANY}
+"""The statements the service sends, which a postgres_error prefix matches."""
+
+
+def raise_protocol_error(proxy: ModelProxy, conn: ModelConnection, sql: str) -> None:
+    """Raise what asyncpg raises when a postgres_error toxic answers sql (FATAL: closed)."""
+    toxic = proxy.protocol_error(sql)
+    if toxic is None:
+        return
+    error, fatal = postgres_error(toxic, sql)
+    if fatal:
+        proxy.close(conn)
+    raise error
 
 
 def _closed() -> BaseException:
@@ -140,6 +158,8 @@ class ModelSlugRepository:
             await self.proxy.exchange(
                 conn, request_bytes, reply_bytes, self.query_time.sample(self.rng)
             )
+            if self.proxy.protocol_toxics:
+                raise_protocol_error(self.proxy, conn, _SQL[statement])
             if self.reset_on_release:
                 # asyncpg's default pool reset: one more round trip inside the caller's
                 # timeout (pg_advisory_unlock_all, CLOSE ALL, UNLISTEN *, RESET ALL).

@@ -26,6 +26,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from resilience.sim.protocol_errors import PROTOCOL_TYPES, ProtocolToxic
 from resilience.sim.toxics import Effect, LinkState, ModelToxic, apply_chain
 
 __all__ = ["ErrorSet", "ModelConnection", "ModelProxy"]
@@ -85,6 +86,12 @@ class ModelProxy:
         self._ids = itertools.count(1)
         self.connects = 0
         self.refusals = 0
+        self.protocol_toxics: dict[str, ProtocolToxic] = {}
+        """postgres_error / redis_error: consulted by the modelled clients (protocol_error)."""
+        self.paused: asyncio.Future[None] | None = None
+        """Set while the server behind is paused (SIGSTOP): every exchange waits on it."""
+        self.restart_hooks: list[Callable[[bool], None]] = []
+        """Called with keep_data when the server behind restarts (the Redis model forgets)."""
 
     # -- control (the Toxiproxy API, as calls) ---------------------------------
 
@@ -100,6 +107,11 @@ class ModelProxy:
         """Append a toxic to its direction's chain, on live connections too."""
         from resilience.sim.toxics import TOXIC_MODELS
 
+        if type in PROTOCOL_TYPES:
+            if name in self.toxics or name in self.protocol_toxics:
+                raise ValueError(f"toxic {name!r} already exists on proxy {self.name!r}")
+            self.protocol_toxics[name] = ProtocolToxic.new(name, type, attributes)
+            return ModelToxic(name, type, stream.lower(), float(toxicity), dict(attributes or {}))
         stream = stream.lower()
         if stream not in _STREAMS:
             raise ValueError("stream was invalid, can be either upstream or downstream")
@@ -126,6 +138,10 @@ class ModelProxy:
         toxicity: float | None = None,
     ) -> ModelToxic:
         """Merge attributes / replace toxicity; the toxic restarts (re-rolls) everywhere."""
+        protocol = self.protocol_toxics.get(name)
+        if protocol is not None:
+            protocol.attributes.update(attributes or {})
+            return ModelToxic(name, protocol.type, "upstream", 1.0, dict(protocol.attributes))
         toxic = self._get(name)
         if attributes:
             toxic.attributes.update(attributes)
@@ -137,6 +153,8 @@ class ModelProxy:
 
     def remove_toxic(self, name: str) -> None:
         """Remove a toxic; removing a ``timeout`` closes every live connection."""
+        if self.protocol_toxics.pop(name, None) is not None:
+            return
         toxic = self._get(name)
         chain = self._chains[toxic.stream]
         index = chain.index(toxic)
@@ -163,8 +181,39 @@ class ModelProxy:
     def reset(self) -> None:
         """``POST /reset``: enable, and remove every toxic."""
         self.enable()
-        for name in list(self.toxics):
+        for name in [*self.toxics, *self.protocol_toxics]:
             self.remove_toxic(name)
+
+    def protocol_error(self, text: str) -> ProtocolToxic | None:
+        """The protocol toxic that answers this query (SQL) or command (name), if any hits."""
+        for toxic in self.protocol_toxics.values():
+            if toxic.hits(text, self.rng):
+                return toxic
+        return None
+
+    # -- the server behind (process faults) ------------------------------------------
+
+    def pause_server(self) -> None:
+        """SIGSTOP: connects and exchanges wait (until :meth:`resume_server`)."""
+        if self.paused is None:
+            loop = self.loop or asyncio.get_running_loop()
+            self.paused = loop.create_future()
+
+    def resume_server(self) -> None:
+        paused, self.paused = self.paused, None
+        if paused is not None and not paused.done():
+            paused.set_result(None)
+
+    def kill_server(self) -> None:
+        """The server is gone: connections close, connects are refused."""
+        self.resume_server()
+        self.disable()
+
+    def start_server(self, *, keep_data: bool = True) -> None:
+        """The server answers again (its data kept, or lost: the restart hooks say)."""
+        self.enable()
+        for hook in self.restart_hooks:
+            hook(keep_data)
 
     def close_all(self) -> None:
         for conn in list(self.connections.values()):
@@ -205,6 +254,10 @@ class ModelProxy:
         """
         if conn.closed:
             raise self.errors.closed()
+        if self.paused is not None:
+            await asyncio.shield(self.paused)  # a frozen server: the request waits
+            if conn.closed:
+                raise self.errors.closed()
         seconds: float | None = service_s
         closing: Effect | None = None
         if self.toxics:

@@ -4,7 +4,7 @@
 :class:`~resilience.cache.redis_tier.RedisTier` uses (``get``, ``set`` with
 ``px``, ``mget``, ``delete``, ``ping``, ``pipeline``), keeps the data with
 TTLs on the loop's (virtual) clock (and the hash commands of the service's
-job outbox: ``hsetnx``, ``hgetall``, ``hdel``, ``hlen``), and sends each
+job outbox: ``hsetnx``, ``hset``, ``hgetall``, ``hdel``, ``hlen``), and sends each
 command, sized as RESP,
 through a :class:`~resilience.sim.pool.ModelPool` over the ``redis``
 :class:`~resilience.sim.proxy.ModelProxy`. So the real ``RedisTier`` (its
@@ -21,6 +21,7 @@ from typing import Any
 
 from resilience.sim.distributions import Distribution, LogNormal
 from resilience.sim.pool import Handshake, ModelPool
+from resilience.sim.protocol_errors import redis_error
 from resilience.sim.proxy import ErrorSet, ModelProxy
 
 __all__ = ["DEFAULT_COMMAND_TIME", "DEFAULT_CONNECT_TIME", "REDIS_ERRORS", "ModelRedisClient"]
@@ -76,6 +77,20 @@ class ModelRedisClient:
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._hashes: dict[str, dict[bytes, bytes]] = {}
         self.commands = 0
+        proxy.restart_hooks.append(self._restarted)
+
+    def _restarted(self, keep_data: bool) -> None:
+        """The server restarted: no persistence, so its data is gone unless kept."""
+        if not keep_data:
+            self._data.clear()
+            self._hashes.clear()
+
+    def _refused(self, name: str) -> None:
+        """Raise what redis-py raises if a redis_error toxic answers command ``name``."""
+        if self.proxy.protocol_toxics:
+            toxic = self.proxy.protocol_error(name)
+            if toxic is not None:
+                raise redis_error(toxic)
 
     # -- storage -------------------------------------------------------------------
 
@@ -125,11 +140,13 @@ class ModelRedisClient:
             ok = True
         finally:
             pool.release(conn, broken=not ok)
+        self._refused("GET")
         return self._read(key)
 
     async def set(self, key: str, value: Any, px: int | None = None) -> bool:
         raw = value if isinstance(value, bytes) else str(value).encode()
         await self._roundtrip(_command(b"SET", key.encode(), raw, b"PX", b"1800000"), 5)
+        self._refused("SET")
         self._write(key, raw, px)
         return True
 
@@ -137,10 +154,12 @@ class ModelRedisClient:
         wanted = list(keys)
         request = _command(b"MGET", *(k.encode() for k in wanted))
         await self._roundtrip(request, 4 + sum(_bulk(self._read(k)) for k in wanted))
+        self._refused("MGET")
         return [self._read(k) for k in wanted]
 
     async def delete(self, *keys: str) -> int:
         await self._roundtrip(_command(b"DEL", *(k.encode() for k in keys)), 4)
+        self._refused("DEL")
         return sum(self._data.pop(k, None) is not None for k in keys)
 
     # -- hashes (the service's job outbox) -------------------------------------------
@@ -154,6 +173,15 @@ class ModelRedisClient:
             return 0
         table[name] = raw
         return 1
+
+    async def hset(self, key: str, field: str, value: Any) -> int:
+        raw = value if isinstance(value, bytes) else str(value).encode()
+        await self._roundtrip(_command(b"HSET", key.encode(), field.encode(), raw), 4)
+        table = self._hashes.setdefault(key, {})
+        name = field.encode()
+        created = name not in table
+        table[name] = raw
+        return int(created)
 
     async def hgetall(self, key: str) -> dict[bytes, bytes]:
         table = dict(self._hashes.get(key, {}))
@@ -196,6 +224,7 @@ class _Pipeline:
             _command(b"SET", k.encode(), str(v).encode(), b"PX", b"1800000") for k, v, _ in ops
         )
         await self._client._roundtrip(request, 5 * len(ops), commands=len(ops))
+        self._client._refused("SET")  # the first hit SET raises, as redis-py's execute does
         for key, value, px in ops:
             self._client._write(key, value, px)
         return [True] * len(ops)

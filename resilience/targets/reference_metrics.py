@@ -12,6 +12,8 @@ the database). Latencies are samples in seconds, rates ratios in [0, 1]
 ``lookup.fallback``        latency of lookups that fell back (no tier answered)
 ``lookup.invalid``         latency of refused (malformed) lookups
 ``lookup.attempts``        database attempts per valid lookup (samples)
+``db.calls``               database attempts of the operations (count; per window
+                           with ``@ each half_open``: at most half_open_max_calls)
 ``lookups``                lookups (count)
 ``job``                    latency of job posts
 ``cache.hit_rate``         (memory + Redis hits) / valid lookups
@@ -27,6 +29,11 @@ the database). Latencies are samples in seconds, rates ratios in [0, 1]
 ``jobs``                   job posts;  ``jobs.accepted``, ``jobs.accepted_rate`` (/ valid posts)
 ``jobs.refused_rate``      refused / malformed-slug posts
 ``jobs.null_uuid``         accepted jobs stored without a ``micro_uuid``
+``jobs.stored`` …          the end-of-run reconciliation (whole run; ``None`` without
+                           job posts): ``jobs.acknowledged``, ``jobs.stored`` (exactly
+                           as sent, under its key), ``jobs.queued`` (still in the outbox
+                           when the bounded drain ended), ``jobs.dead_lettered``,
+                           ``jobs.lost``, ``jobs.duplicated`` (see targets/reconcile.py)
 ``migration.*``            backfill: runs, failed_runs, completed (1/0), pending,
                            failure_rate, skipped, consistent (statistics add up: 1/0)
 =========================  =================================================
@@ -46,7 +53,7 @@ from resilience.targets.vocabulary import (
     register_vocabulary,
 )
 
-__all__ = ["MIGRATION_NAMES", "NAMES", "reference_metrics"]
+__all__ = ["MIGRATION_NAMES", "NAMES", "RECONCILE_NAMES", "reference_metrics"]
 
 MIGRATION_NAMES = (
     "migration.runs",
@@ -58,6 +65,15 @@ MIGRATION_NAMES = (
     "migration.consistent",
 )
 
+RECONCILE_NAMES = (
+    "jobs.acknowledged",
+    "jobs.stored",
+    "jobs.queued",
+    "jobs.dead_lettered",
+    "jobs.lost",
+    "jobs.duplicated",
+)
+
 NAMES = frozenset(
     {
         "lookup",
@@ -67,6 +83,7 @@ NAMES = frozenset(
         "lookup.fallback",
         "lookup.invalid",
         "lookup.attempts",
+        "db.calls",
         "lookups",
         "job",
         "cache.hit_rate",
@@ -86,8 +103,17 @@ NAMES = frozenset(
         "jobs.refused_rate",
         "jobs.null_uuid",
         *MIGRATION_NAMES,
+        *RECONCILE_NAMES,
     }
 )
+
+
+def _reconciled(records: Sequence[Mapping[str, Any]]) -> dict[str, MetricValue]:
+    """The reconciliation's counts (whole run), ``None`` each when there was none."""
+    check = next((r for r in reversed(records) if r.get("name") == "reconcile"), None)
+    found = check.get("metrics", {}) if check is not None else {}
+    return {name: found.get(name) for name in RECONCILE_NAMES}
+
 
 _HIT_PATHS = frozenset({"cache", "redis"})
 
@@ -133,6 +159,7 @@ def reference_metrics(data: VocabularyInput) -> dict[str, MetricValue]:
         "lookup.fallback": _lat(valid, "fallback"),
         "lookup.invalid": _lat(invalid),
         "lookup.attempts": [float(o.attempts) for o in valid],
+        "db.calls": sum(o.attempts for o in ops),
         "job": _lat(jobs),
         "cache.hit_rate": _ratio(hits, n),
         "cache.memory_hit_rate": _ratio(memory_hits, n),
@@ -158,6 +185,7 @@ def reference_metrics(data: VocabularyInput) -> dict[str, MetricValue]:
         "jobs.null_uuid": sum(1 for o in accepted if o.path == "null_uuid"),
     }
     metrics.update(_migration(data.records.get("migration", ())))
+    metrics.update(_reconciled(data.records.get("check", ())))
     return metrics
 
 
@@ -189,4 +217,6 @@ def _migration(records: Sequence[Mapping[str, Any]]) -> dict[str, MetricValue]:
     return out
 
 
-register_vocabulary(Vocabulary(KIND, NAMES, reference_metrics))
+PATHS = frozenset({"cache", "redis", "db", "fallback", "invalid", "uuid", "null_uuid"})
+
+register_vocabulary(Vocabulary(KIND, NAMES, reference_metrics, paths=PATHS))

@@ -42,6 +42,8 @@ class VocabularyInput:
     records: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
     windows: Sequence[tuple[float, float]] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """A gate's label filter, for series the vocabulary reads itself (scraped ones)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,9 @@ class Vocabulary:
     names: frozenset[str]
     compute: Callable[[VocabularyInput], dict[str, MetricValue]]
     prefixes: tuple[str, ...] = ()
+    paths: frozenset[str] | None = None
+    """The paths its operations record (``None``: any, known only once recorded);
+    gates may name ``<op>.<path>`` for these."""
 
     def knows(self, name: str) -> bool:
         return name in self.names or any(name.startswith(p) for p in self.prefixes)
@@ -80,6 +85,9 @@ def vocabulary_of(kind: str) -> Vocabulary | None:
 def _load_builtin(kind: str) -> None:
     import importlib
 
-    module = {"reference": "resilience.targets.reference_metrics"}.get(kind)
+    module = {
+        "reference": "resilience.targets.reference_metrics",
+        "http": "resilience.targets.http.metrics",
+    }.get(kind)
     if module is not None:
         importlib.import_module(module)

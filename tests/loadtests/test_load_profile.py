@@ -90,7 +90,7 @@ def test_report_dir_defaults_beside_locust_csv(tmp_path: Path) -> None:
         (
             "shape: {kind: steady, users: 3, duration: 1s}\n"
             "gates: ['success_rate > 0.9 @ during: pg']\n",
-            "whole run",
+            "not in the profile.s timeline",
         ),
         (
             "shape: {kind: steady, users: 3, duration: 1s}\n"

@@ -82,6 +82,8 @@ def test_registry_lists_every_toxic_with_its_wire_attributes() -> None:
         "reset_peer": ("timeout",),
         "slicer": ("average_size", "size_variation", "delay"),
         "limit_data": ("bytes",),
+        "postgres_error": ("sqlstate", "message", "rate", "prefix"),
+        "redis_error": ("error", "rate", "commands"),
     }
 
 

@@ -150,4 +150,6 @@ def test_the_default_suite_loads_and_every_scenario_states_its_intent() -> None:
         assert len(sc.description) > 40, sc.name
         assert sc.workload.duration <= 40
     total = sum(sc.workload.duration for sc in scenarios)
-    assert total <= 280  # leaves room for start-up inside the 5-minute budget
+    # 280 s before the process and protocol faults (12-16, 45 s); the suite's wall time
+    # stays near 5 minutes on two cores
+    assert total <= 320

@@ -120,12 +120,12 @@ async def test_jobs_stored_exactly_once_when_replies_are_lost(
 
         posts = asyncio.gather(*(post(f"storm-{i}") for i in range(20)))
         await asyncio.sleep(0.5)
-        postgres_proxy.destroy_toxic("hold")
+        postgres_proxy.remove_toxic("hold")
         postgres_proxy.add_toxic(
             name="storm", type="reset_peer", stream="downstream", attributes={"timeout": 0}
         )
         await asyncio.sleep(0.3)
-        postgres_proxy.destroy_toxic("storm")
+        postgres_proxy.remove_toxic("storm")
         results = await posts
         outbox = service.outbox
         assert outbox is not None

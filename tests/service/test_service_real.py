@@ -153,7 +153,7 @@ async def test_postgres_slower_than_the_timeout_falls_back_after_retries(
     async with open_service(config, postgres_url=urls.postgres, redis_url=urls.redis) as service:
         postgres_proxy.add_toxic(type="latency", attributes={"latency": 300}, stream="downstream")
         result = await service.lookup("roof-repair")
-        postgres_proxy.destroy_toxic("latency_downstream")
+        postgres_proxy.remove_toxic("latency_downstream")
     assert (result.outcome, result.reason, result.attempts) == ("fallback", "timeout", 2)
 
 
@@ -231,7 +231,7 @@ async def test_hung_postgres_costs_the_timeout_not_the_driver_cancellation(
             name="hang", type="timeout", stream="downstream", attributes={"timeout": 0}
         )
         result = await asyncio.wait_for(service.lookup("roof-repair"), 5.0)
-        postgres_proxy.destroy_toxic("hang")
+        postgres_proxy.remove_toxic("hang")
         recovered = await service.lookup("roof-repair")
     assert (result.outcome, result.reason, result.attempts) == ("fallback", "timeout", 2)
     assert recovered.outcome == "success"
@@ -250,7 +250,7 @@ async def test_hung_redis_costs_its_timeout_then_is_skipped(
         )
         results = [await asyncio.wait_for(service.lookup(s), 5.0) for s in slugs]
         tier = service.redis_tier
-        redis_proxy.destroy_toxic("hang")
+        redis_proxy.remove_toxic("hang")
     assert [r.outcome for r in results] == ["success"] * 3
     assert tier is not None
     assert tier.skipped >= 1  # type: ignore[attr-defined]

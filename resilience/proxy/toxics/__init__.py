@@ -6,7 +6,18 @@ is not a toxic: it is ``enabled: false`` on the proxy (as in Toxiproxy).
 
 from __future__ import annotations
 
-from . import bandwidth, latency, limit_data, noop, reset_peer, slicer, slow_close, timeout
+from . import (
+    bandwidth,
+    latency,
+    limit_data,
+    noop,
+    postgres_error,
+    redis_error,
+    reset_peer,
+    slicer,
+    slow_close,
+    timeout,
+)
 from .base import Chunk, Item, LinkContext, Outlet, Stage, ToxicSpec
 from .noop import NoopStage
 
@@ -32,5 +43,7 @@ REGISTRY: dict[str, ToxicSpec] = {
         reset_peer.SPEC,
         slicer.SPEC,
         limit_data.SPEC,
+        postgres_error.SPEC,
+        redis_error.SPEC,
     )
 }

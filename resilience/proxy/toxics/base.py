@@ -17,9 +17,10 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 __all__ = [
+    "AttrKind",
     "Chunk",
     "Item",
     "LinkContext",
@@ -69,6 +70,17 @@ class LinkContext(Protocol):
     def reset_connection(self) -> None:
         """Close both sockets of the connection with a TCP RST."""
 
+    @property
+    def received(self) -> int:
+        """Bytes read from this direction's source so far (0: a fresh connection)."""
+        ...
+
+    def reply(self, data: bytes) -> None:
+        """Write data back to this direction's source (a protocol toxic answering itself)."""
+
+    def close_connection(self) -> None:
+        """Close both sockets of the connection normally (FIN after pending writes)."""
+
 
 class Stage:
     """One toxic running on one link. Subclasses implement :meth:`on_item`.
@@ -81,7 +93,7 @@ class Stage:
 
     stateful: ClassVar[bool] = False
 
-    def __init__(self, ctx: LinkContext, attrs: Mapping[str, int], state: Any = None) -> None:
+    def __init__(self, ctx: LinkContext, attrs: Mapping[str, Any], state: Any = None) -> None:
         self.ctx = ctx
         self.attrs = attrs
         self.state = state
@@ -139,7 +151,10 @@ class _Nowhere:
 _NOWHERE = _Nowhere()
 
 
-def _no_check(attrs: Mapping[str, int]) -> str | None:
+AttrKind = Literal["int64", "float32", "string"]
+
+
+def _no_check(attrs: Mapping[str, Any]) -> str | None:
     del attrs
     return None
 
@@ -148,15 +163,33 @@ def _no_check(attrs: Mapping[str, int]) -> str | None:
 class ToxicSpec:
     """One row of the registry: a toxic type as the API sees it.
 
-    ``attributes`` are the wire names in wire order (all integers);
-    ``check`` returns an error message for values that would crash or hang the
-    real server (we answer 400 instead); ``closes_on_remove`` copies the real
-    timeout toxic, whose removal closes the connections it was attached to.
+    ``attributes`` are the wire names in wire order (integers, as in
+    Toxiproxy, unless ``kinds`` says otherwise: our protocol toxics take
+    strings and float shares); ``defaults`` are used for attributes not sent
+    (else 0 or ""); ``check`` returns an error message for values that would
+    crash or hang the real server (we answer 400 instead);
+    ``closes_on_remove`` copies the real timeout toxic, whose removal closes
+    the connections it was attached to; ``only_stream`` names the one stream
+    a protocol toxic works on (it parses one side's messages).
     """
 
     type_name: str
     attributes: tuple[str, ...]
     stage: type[Stage]
     summary: str
-    check: Callable[[Mapping[str, int]], str | None] = _no_check
+    check: Callable[[Mapping[str, Any]], str | None] = _no_check
     closes_on_remove: bool = False
+    kinds: Mapping[str, AttrKind] | None = None
+    defaults: Mapping[str, int | float | str] | None = None
+    only_stream: str | None = None
+
+    def kind(self, attribute: str) -> AttrKind:
+        """The JSON type of attribute (``int64`` unless ``kinds`` says otherwise)."""
+        return (self.kinds or {}).get(attribute, "int64")
+
+    def initial_attributes(self) -> dict[str, int | float | str]:
+        """Every attribute at its default (0, 0.0 or "" unless ``defaults`` has one)."""
+        zero: dict[AttrKind, int | float | str] = {"int64": 0, "float32": 0.0, "string": ""}
+        values = {name: zero[self.kind(name)] for name in self.attributes}
+        values.update(self.defaults or {})
+        return values

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from resilience.scenario.gates import GateResult
 from resilience.scenario.history import History, OpRecord
 from resilience.scenario.runner import RunResult
 
@@ -202,6 +203,9 @@ def _bucketed(ops: Sequence[OpRecord], width: float, n: int) -> list[list[OpReco
     return buckets
 
 
+_OP_COLOURS = ("#364fc7", "#2b8a3e", "#e8590c", "#862e9c", "#c92a2a", "#0b7285")
+
+
 def _pct(values: list[float], q: float) -> float:
     values.sort()
     return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
@@ -217,17 +221,31 @@ def charts(history: History) -> str:
     warmup = history.warmup_s
     mid = [(i + 0.5) * width for i in range(n)]
     latency: dict[str, tuple[Series, str, str]] = {}
-    for path, colour in PATH_COLOURS.items():
+    reference = history.target_kind == "reference"
+    # the reference service: lookups by path; any other target: each operation
+    lines = (
+        [("lookup", path, colour) for path, colour in PATH_COLOURS.items()]
+        if reference
+        else [
+            (op, None, _OP_COLOURS[i % len(_OP_COLOURS)])
+            for i, op in enumerate(sorted({o.op for o in history.ops}))
+        ]
+    )
+    for op, path, colour in lines:
         p50: Series = []
         p99: Series = []
         for t, bucket in zip(mid, buckets, strict=True):
-            lat = [o.latency_us / 1e3 for o in bucket if o.op == "lookup" and o.path == path]
+            lat = [
+                o.latency_us / 1e3
+                for o in bucket
+                if o.op == op and (path is None or o.path == path)
+            ]
             if lat:
                 p99.append((t, _pct(lat, 0.99)))
                 p50.append((t, _pct(lat, 0.50)))
         if p99:
-            latency[f"{path} p99"] = (p99, colour, "")
-            latency[f"{path} p50"] = (p50, colour, "4 3")
+            latency[f"{path or op} p99"] = (p99, colour, "")
+            latency[f"{path or op} p50"] = (p50, colour, "4 3")
     throughput: Series = [(t, len(b) / width) for t, b in zip(mid, buckets, strict=True)]
     late_tol = float(history.config.get("workload", {}).get("late_tolerance", 0.005)) * 1e6
     late: Series = [
@@ -237,6 +255,11 @@ def charts(history: History) -> str:
     hit: Series = []
     fallback: Series = []
     for t, b in zip(mid, buckets, strict=True):
+        if not reference:  # errors and degraded answers of every operation
+            if b:
+                hit.append((t, sum(o.outcome == "error" for o in b) / len(b)))
+                fallback.append((t, sum(o.outcome == "degraded" for o in b) / len(b)))
+            continue
         valid = [o for o in b if o.op == "lookup" and o.key != "invalid"]
         if valid:
             hit.append((t, sum(o.path in ("cache", "redis") for o in valid) / len(valid)))
@@ -245,7 +268,9 @@ def charts(history: History) -> str:
     return "".join(
         [
             chart(
-                "Lookup latency by path (p99 solid, p50 dashed)",
+                "Lookup latency by path (p99 solid, p50 dashed)"
+                if reference
+                else "Latency by operation (p99 solid, p50 dashed)",
                 latency,
                 y_label="ms (log)",
                 log=True,
@@ -258,8 +283,11 @@ def charts(history: History) -> str:
                 fmt="{:.0f}",
             ),
             chart(
-                "Cache hit and fallback rates",
-                {"hit rate": (hit, "#2b8a3e", ""), "fallback rate": (fallback, "#c92a2a", "")},
+                "Cache hit and fallback rates" if reference else "Error and degraded rates",
+                {
+                    ("hit rate" if reference else "error rate"): (hit, "#2b8a3e", ""),
+                    ("fallback rate" if reference else "degraded rate"): (fallback, "#c92a2a", ""),
+                },
                 y_label="ratio",
                 y_range=(0.0, 1.0),
                 fmt="{:.2f}",
@@ -275,10 +303,16 @@ max-width:1000px}
 table{border-collapse:collapse;margin:8px 0}
 td,th{border:1px solid #dee2e6;padding:4px 8px;font-size:13px}
 th{background:#f8f9fa}.pass{color:#2b8a3e;font-weight:600}.fail{color:#c92a2a;font-weight:700}
-.nodata{color:#e67700}.chart{width:100%;height:auto;border:1px solid #f1f3f5}
+.nodata,.inconclusive,.SKIPPED{color:#e67700}
+.chart{width:100%;height:auto;border:1px solid #f1f3f5}
 .verdict{font-size:22px;font-weight:700}.PASS{color:#2b8a3e}.FAIL{color:#c92a2a}.ERROR{color:#862e9c}
 code{background:#f1f3f5;padding:1px 4px}
 """
+
+
+def _verdict_class(r: GateResult) -> str:
+    """The CSS class of a gate's verdict: a NO DATA that fails the run looks failed."""
+    return r.status if r.passed else "fail"
 
 
 def render_html(result: RunResult, history: History | None) -> str:
@@ -288,7 +322,7 @@ def render_html(result: RunResult, history: History | None) -> str:
         f"<tr><td><code>{_esc(r.gate.gate.subject)}</code></td><td>{_esc(r.gate.phase)}</td>"
         f"<td>{_esc(r.observed_text)}</td><td>{_esc(r.target_text)}</td>"
         f"<td>{_esc(r.bound_text)}</td><td>{_esc(r.verdict_on if r.bound else '')}</td>"
-        f'<td class="{r.status}">{_esc(r.label)}</td><td>{_esc(r.message)}</td></tr>'
+        f'<td class="{_verdict_class(r)}">{_esc(r.label)}</td><td>{_esc(r.message)}</td></tr>'
         for r in result.results
     )
     problems = "".join(f"<li>{_esc(p)}</li>" for p in result.fault_errors)

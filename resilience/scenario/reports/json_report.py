@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from resilience.scenario.classification import classify_faults
 from resilience.scenario.history import History
 from resilience.scenario.metrics import summary
 from resilience.scenario.runner import RunResult
@@ -35,9 +36,16 @@ def result_dict(result: RunResult, history: History | None) -> dict[str, Any]:
         data["seed"] = history.meta.get("seed")
         data["faults"] = {k: [list(w) for w in v] for k, v in history.fault_windows().items()}
         data["metrics"] = summary(history)
+        data["classified"] = {
+            fault: [row.to_dict() for row in rows]
+            for fault, rows in classify_faults(history).items()
+        }
         data["breaker"] = [
             {"t_s": r["t_us"] / 1e6, "from": r.get("from"), "to": r.get("to")}
             for r in history.breaker
+        ]
+        data["checks"] = [  # end-of-run checks (e.g. job reconciliation: lost keys)
+            {k: v for k, v in r.items() if k not in ("type", "t_us")} for r in history.checks
         ]
     return data
 
@@ -59,7 +67,7 @@ def write_suite_json(results: Sequence[RunResult], wall_s: float, path: Path) ->
                 "verdict": r.verdict,
                 "exit_code": r.exit_code,
                 "wall_s": round(r.wall_s, 3),
-                "failed": [g.gate.source for g in r.results if g.status == "fail"],
+                "failed": [g.gate.source for g in r.results if not g.passed],
                 "error": r.error,
                 "report_dir": str(r.report_dir) if r.report_dir else None,
             }
