@@ -33,9 +33,11 @@ DONE = b"done\n"
 def remove_labelled(client: Any, label: str) -> int:
     """Force-remove the containers with ``label`` (``key=value``); returns how many."""
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": label}):
+    # The low-level list: the high-level one inspects each container, and one removed
+    # meanwhile (by the harness's own stop) would raise NotFound.
+    for summary in client.api.containers(all=True, filters={"label": label}):
         try:
-            container.remove(force=True, v=True)
+            client.api.remove_container(summary["Id"], force=True, v=True)
             removed += 1
         except Exception:  # already gone
             pass
@@ -60,8 +62,8 @@ def owner_labels() -> dict[str, str]:
 def reap_orphans(client: Any) -> int:
     """Remove containers whose owning harness process is gone; returns how many."""
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": OWNER_LABEL}):
-        labels = container.labels or {}
+    for summary in client.api.containers(all=True, filters={"label": OWNER_LABEL}):
+        labels = summary.get("Labels") or {}
         try:
             pid = int(labels.get(OWNER_LABEL, ""))
         except ValueError:
@@ -69,9 +71,9 @@ def reap_orphans(client: Any) -> int:
         if _start_time(pid) not in (None, "") and _start_time(pid) == labels.get(BOOT_LABEL):
             continue
         try:
-            container.remove(force=True, v=True)
+            client.api.remove_container(summary["Id"], force=True, v=True)
             removed += 1
-        except Exception:
+        except Exception:  # already gone
             pass
     return removed
 

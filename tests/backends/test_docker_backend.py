@@ -61,10 +61,11 @@ def _labelled(environment_id: str) -> list[str]:
 
     client = docker.from_env()
     try:
-        found = client.containers.list(
+        # The low-level list: the high-level one inspects each, racing with the reaper.
+        found = client.api.containers(
             all=True, filters={"label": f"{ENVIRONMENT_LABEL}={environment_id}"}
         )
-        return [c.id for c in found]
+        return [str(c["Id"]) for c in found]
     finally:
         client.close()
 
