@@ -173,9 +173,9 @@ class JobOutbox:
                 )
             except Exception as exc:
                 self.drain_failures += 1
-                if self.on_write is not None:
-                    self.on_write(exc)
                 if not await self._failed(key, data, exc):
+                    if self.on_write is not None:  # an outage, not a refused row
+                        self.on_write(exc)
                     break
                 continue
             if self.on_write is not None:
