@@ -47,7 +47,7 @@ class ToxicInfo:
     type: str
     stream: str = "downstream"
     toxicity: float = 1.0
-    attributes: dict[str, int] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ToxicInfo:
@@ -113,7 +113,7 @@ def _toxic_body(
     name: str | None,
     stream: str,
     toxicity: float,
-    attributes: Mapping[str, int] | None,
+    attributes: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": type,
@@ -244,7 +244,7 @@ class ToxiproxyClient:
         name: str | None = None,
         stream: str = "downstream",
         toxicity: float = 1.0,
-        attributes: Mapping[str, int] | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> ToxicInfo:
         body = _toxic_body(type, name, stream, toxicity, attributes)
         return ToxicInfo.from_json(self._json(_Call("POST", f"/proxies/{proxy}/toxics", body)))
@@ -255,7 +255,7 @@ class ToxiproxyClient:
         name: str,
         *,
         toxicity: float | None = None,
-        attributes: Mapping[str, int] | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> ToxicInfo:
         body: dict[str, Any] = {}
         if toxicity is not None:
@@ -356,7 +356,7 @@ class AsyncToxiproxyClient:
         name: str | None = None,
         stream: str = "downstream",
         toxicity: float = 1.0,
-        attributes: Mapping[str, int] | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> ToxicInfo:
         body = _toxic_body(type, name, stream, toxicity, attributes)
         data = await self._json(_Call("POST", f"/proxies/{proxy}/toxics", body))
@@ -368,7 +368,7 @@ class AsyncToxiproxyClient:
         name: str,
         *,
         toxicity: float | None = None,
-        attributes: Mapping[str, int] | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> ToxicInfo:
         body: dict[str, Any] = {}
         if toxicity is not None:

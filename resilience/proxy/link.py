@@ -20,7 +20,7 @@ import random
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from .toxics import REGISTRY, Chunk, Item, NoopStage, Outlet, Stage
-from .toxics.base import monotonic_s
+from .toxics.base import Watcher, monotonic_s
 
 if TYPE_CHECKING:
     from .toxic import Toxic
@@ -83,6 +83,10 @@ class Owner(Protocol):
 
     def reset(self) -> None: ...
 
+    def opposite(self, link: Link) -> Link | None: ...
+
+    def report_unparsed(self, toxic: str, reason: str) -> None: ...
+
 
 class Link:
     """Moves bytes from ``source`` to ``dest`` through the stages of one direction.
@@ -109,6 +113,7 @@ class Link:
         "source_ended",
         "stages",
         "toxics",
+        "watchers",
     )
 
     def __init__(self, owner: Owner, direction: Direction, source: Side, dest: Side) -> None:
@@ -129,6 +134,8 @@ class Link:
         self.sink_done = False
         self.source_ended = False
         self._rng: random.Random | None = None
+        # protocol toxics on the opposite link watching this one's input
+        self.watchers: list[Watcher] = []
 
     # -- LinkContext (what stages use) -------------------------------------
     @property
@@ -150,10 +157,61 @@ class Link:
     def reset_connection(self) -> None:
         self.owner.reset()
 
+    @property
+    def is_upstream(self) -> bool:
+        return self.direction is Direction.UPSTREAM
+
+    def watch_opposite(self, watcher: Watcher) -> None:
+        other = self.owner.opposite(self)
+        if other is not None:
+            other.watchers.append(watcher)
+
+    def unwatch_opposite(self, watcher: Watcher) -> None:
+        other = self.owner.opposite(self)
+        if other is not None and watcher in other.watchers:
+            other.watchers.remove(watcher)
+
+    def send_back(self, data: bytes) -> None:
+        other = self.owner.opposite(self)
+        if other is not None:
+            other.inject(data)
+
+    def report_unparsed(self, toxic: str, reason: str) -> None:
+        self.owner.report_unparsed(toxic, reason)
+
     # -- data in -------------------------------------------------------------
     def feed(self, data: bytes) -> None:
-        """Bytes read from the source (the fast path is inlined in the endpoint)."""
+        """Bytes read from the source (the fast path is inlined in the endpoint).
+
+        Watchers (protocol toxics of the opposite link) see them first and may
+        answer with injections: (offset, bytes) to insert at that offset of
+        data, e.g. a made-up HTTP response right after the end of a real one.
+        """
         self.received += len(data)
+        if self.watchers:
+            chunk = Chunk(data, monotonic_s())
+            injections: list[tuple[int, bytes]] = []
+            for watcher in list(self.watchers):
+                injections += watcher(chunk)
+            if injections:
+                at = 0
+                for offset, extra in sorted(injections, key=lambda pair: pair[0]):
+                    offset = min(max(offset, at), len(data))
+                    if offset > at:
+                        self._forward(data[at:offset])
+                    self._forward(extra)
+                    at = offset
+                if at < len(data):
+                    self._forward(data[at:])
+                return
+        self._forward(data)
+
+    def inject(self, data: bytes) -> None:
+        """Send data on as if the source had (through the toxics; unwatched)."""
+        if not self.source_ended:
+            self._forward(data)
+
+    def _forward(self, data: bytes) -> None:
         head = self.head
         if head is None:
             self.sent += len(data)
@@ -172,6 +230,8 @@ class Link:
         if self.source_ended:
             return
         self.source_ended = True
+        for watcher in list(self.watchers):
+            watcher(None)
         head = self.head
         if head is None:
             self.push(None)
@@ -299,6 +359,7 @@ class Link:
             stage.stop()
         self.stages = []
         self.toxics = []
+        self.watchers = []
         self.sink_done = True
         self.dest_open = False
         self.head = self

@@ -47,6 +47,19 @@ def _proxy_lines(collection: ProxyCollection) -> list[str]:
     ):
         name = f"toxiproxy_proxy_{kind}_bytes_total"
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter", *series[kind]]
+    unparsed = [
+        f'resilience_proxy_toxic_unparsed_total{{proxy="{_label(proxy.name)}",'
+        f'toxic="{_label(toxic)}"}} {n}'
+        for proxy in collection.sorted()
+        for toxic, n in sorted(proxy.stats.unparsed.items())
+    ]
+    if unparsed:  # extension: connections a protocol toxic (http_*) passed through
+        name = "resilience_proxy_toxic_unparsed_total"
+        lines += [
+            f"# HELP {name} Connections a protocol toxic could not parse (passed through)",
+            f"# TYPE {name} counter",
+            *unparsed,
+        ]
     return lines
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 import socket
 from typing import Any
@@ -23,16 +24,18 @@ from .toxic_collection import ToxicCollection
 __all__ = ["Proxy", "ProxyStats"]
 
 _LISTEN_BACKLOG = 1024
+_log = logging.getLogger("resilience.proxy.toxics")
 
 
 class ProxyStats:
     """Bytes moved by connections that have finished (live ones are added on read)."""
 
-    __slots__ = ("received", "sent")
+    __slots__ = ("received", "sent", "unparsed")
 
     def __init__(self) -> None:
         self.received = {"upstream": 0, "downstream": 0}
         self.sent = {"upstream": 0, "downstream": 0}
+        self.unparsed: dict[str, int] = {}  # connections a protocol toxic passed through
 
 
 def _bind_error(host: str, port: int, exc: OSError) -> ApiError:
@@ -124,6 +127,14 @@ class Proxy:
                 key = link.direction.value
                 self.stats.received[key] += link.received
                 self.stats.sent[key] += link.sent
+
+    def report_unparsed(self, toxic: str, reason: str) -> None:
+        """Count and log a connection a protocol toxic (http_*) could not parse."""
+        self.stats.unparsed[toxic] = self.stats.unparsed.get(toxic, 0) + 1
+        _log.warning(
+            "toxic could not parse the stream; connection passed through unchanged",
+            extra={"proxy": self.name, "toxic": toxic, "reason": reason},
+        )
 
     def byte_counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """(received, sent) bytes per direction, finished plus live connections."""

@@ -40,7 +40,7 @@ class Toxic:
     stream: str
     direction: Direction
     toxicity: float
-    attributes: dict[str, int]
+    attributes: dict[str, Any]
 
     @property
     def spec(self) -> ToxicSpec:
@@ -56,7 +56,7 @@ class Toxic:
         }
 
 
-def _attributes(spec: ToxicSpec, raw: Any, base: Mapping[str, int]) -> dict[str, int]:
+def _attributes(spec: ToxicSpec, raw: Any, base: Mapping[str, Any]) -> dict[str, Any]:
     """raw attributes (a JSON object or null) merged over base; Go's type errors."""
     attrs = dict(base)
     if raw is not None and not isinstance(raw, dict):
@@ -64,7 +64,12 @@ def _attributes(spec: ToxicSpec, raw: Any, base: Mapping[str, int]) -> dict[str,
             f"json: cannot unmarshal {go_type_name(raw)} into Go struct field "
             "ToxicWrapper.attributes of type toxics.NoopToxic"
         )
-    if raw is not None:
+    if raw is not None and spec.decode is not None:
+        try:
+            attrs = spec.decode(attrs, raw)
+        except ValueError as exc:
+            raise ApiError(f"invalid attribute: {exc}", 400) from None
+    elif raw is not None:
         check = StructSpec(".attributes", dict.fromkeys(spec.attributes, "int64"))
         try:
             attrs.update(check.decode(raw))
@@ -108,7 +113,7 @@ def parse_new_toxic(body: Any, exists: Any) -> Toxic:
         raise ErrInvalidToxicType()
     if exists(name):
         raise ErrToxicExists()
-    attrs = _attributes(spec, raw_attrs, dict.fromkeys(spec.attributes, 0))
+    attrs = _attributes(spec, raw_attrs, spec.default_attributes())
     return Toxic(
         name=name,
         type=type_name,
@@ -119,7 +124,7 @@ def parse_new_toxic(body: Any, exists: Any) -> Toxic:
     )
 
 
-def parse_toxic_update(body: Any, toxic: Toxic) -> tuple[float, dict[str, int]]:
+def parse_toxic_update(body: Any, toxic: Toxic) -> tuple[float, dict[str, Any]]:
     """(toxicity, attributes) after merging a decoded update body into toxic."""
     if not isinstance(body, dict):
         raise bad_request_body(

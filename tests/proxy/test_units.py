@@ -82,6 +82,9 @@ def test_registry_lists_every_toxic_with_its_wire_attributes() -> None:
         "reset_peer": ("timeout",),
         "slicer": ("average_size", "size_variation", "delay"),
         "limit_data": ("bytes",),
+        "http_error": ("methods", "paths", "exclude", "rate", "status", "body", "headers"),
+        "http_delay": ("methods", "paths", "exclude", "rate", "latency", "jitter"),
+        "http_abort": ("methods", "paths", "exclude", "rate", "mode", "after_bytes"),
     }
 
 

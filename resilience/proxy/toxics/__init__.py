@@ -6,7 +6,19 @@ is not a toxic: it is ``enabled: false`` on the proxy (as in Toxiproxy).
 
 from __future__ import annotations
 
-from . import bandwidth, latency, limit_data, noop, reset_peer, slicer, slow_close, timeout
+from . import (
+    bandwidth,
+    http_abort,
+    http_delay,
+    http_error,
+    latency,
+    limit_data,
+    noop,
+    reset_peer,
+    slicer,
+    slow_close,
+    timeout,
+)
 from .base import Chunk, Item, LinkContext, Outlet, Stage, ToxicSpec
 from .noop import NoopStage
 
@@ -32,5 +44,8 @@ REGISTRY: dict[str, ToxicSpec] = {
         reset_peer.SPEC,
         slicer.SPEC,
         limit_data.SPEC,
+        http_error.SPEC,  # extensions: HTTP/1.1-aware toxics
+        http_delay.SPEC,
+        http_abort.SPEC,
     )
 }

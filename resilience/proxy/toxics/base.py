@@ -26,6 +26,7 @@ __all__ = [
     "Outlet",
     "Stage",
     "ToxicSpec",
+    "Watcher",
     "monotonic_s",
 ]
 
@@ -46,6 +47,9 @@ class Chunk:
 
 
 Item = Chunk | None  # None: the source reached end-of-stream
+
+Watcher = Callable[[Item], list[tuple[int, bytes]]]
+"""Sees what a link reads; returns (offset, bytes) to insert into it."""
 
 
 class Outlet(Protocol):
@@ -69,6 +73,23 @@ class LinkContext(Protocol):
     def reset_connection(self) -> None:
         """Close both sockets of the connection with a TCP RST."""
 
+    @property
+    def is_upstream(self) -> bool:
+        """True on the client → server link."""
+
+    def watch_opposite(self, watcher: Watcher) -> None:
+        """Call watcher with what the opposite link reads, before its toxics."""
+
+    def unwatch_opposite(self, watcher: Watcher) -> None:
+        """Stop calling watcher."""
+
+    def send_back(self, data: bytes) -> None:
+        """Send data into the opposite link as if its source had (towards this
+        link's source; through the opposite link's toxics; not watched)."""
+
+    def report_unparsed(self, toxic: str, reason: str) -> None:
+        """A protocol toxic could not parse the stream: it passes through (logged, counted)."""
+
 
 class Stage:
     """One toxic running on one link. Subclasses implement :meth:`on_item`.
@@ -81,7 +102,7 @@ class Stage:
 
     stateful: ClassVar[bool] = False
 
-    def __init__(self, ctx: LinkContext, attrs: Mapping[str, int], state: Any = None) -> None:
+    def __init__(self, ctx: LinkContext, attrs: Mapping[str, Any], state: Any = None) -> None:
         self.ctx = ctx
         self.attrs = attrs
         self.state = state
@@ -139,7 +160,7 @@ class _Nowhere:
 _NOWHERE = _Nowhere()
 
 
-def _no_check(attrs: Mapping[str, int]) -> str | None:
+def _no_check(attrs: Mapping[str, Any]) -> str | None:
     del attrs
     return None
 
@@ -152,11 +173,24 @@ class ToxicSpec:
     ``check`` returns an error message for values that would crash or hang the
     real server (we answer 400 instead); ``closes_on_remove`` copies the real
     timeout toxic, whose removal closes the connections it was attached to.
+
+    Extension toxics with typed attributes (strings, lists, rates) give
+    ``decode``: (current attributes, raw JSON object) → new attributes, raising
+    ValueError with the message for a 400; ``defaults`` are then the attributes
+    of a new toxic (instead of every name at 0).
     """
 
     type_name: str
     attributes: tuple[str, ...]
     stage: type[Stage]
     summary: str
-    check: Callable[[Mapping[str, int]], str | None] = _no_check
+    check: Callable[[Mapping[str, Any]], str | None] = _no_check
     closes_on_remove: bool = False
+    decode: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]] | None = None
+    defaults: Mapping[str, Any] | None = None
+
+    def default_attributes(self) -> dict[str, Any]:
+        """The attributes of a new toxic before the request's are merged in."""
+        if self.defaults is not None:
+            return dict(self.defaults)
+        return dict.fromkeys(self.attributes, 0)
