@@ -35,7 +35,8 @@ from resilience.proxy import ProxyServerProcess, ToxiproxyClient  # noqa: E402
 _UPSTREAM = r"""
 import asyncio, sys
 BODY = b'{"ok": true, "slots": [1, 2, 3]}'
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+RESPONSE = HEAD % len(BODY) + BODY
 async def serve(reader, writer):
     buf = b""
     try:
@@ -86,7 +87,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000, help="round trips per round")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    upstream = subprocess.Popen([sys.executable, "-c", _UPSTREAM], stdout=subprocess.PIPE, text=True)
+    command = [sys.executable, "-c", _UPSTREAM]
+    upstream = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert upstream.stdout is not None
         up_port = int(upstream.stdout.readline())
@@ -104,7 +106,7 @@ def main() -> int:
                 "http_error rate 1": rate1.listen_port,
             }
             samples: dict[str, list[float]] = {name: [] for name in peers}
-            for name, port in peers.items():  # warm-up
+            for port in peers.values():  # warm-up
                 _round_trips(port, 200)
             for _ in range(args.rounds):
                 for name, port in peers.items():
