@@ -5,6 +5,11 @@ nothing), PostgreSQL's data dir is copied from the template meanwhile, then
 three threads wait on real readiness (a query answered, PING answered, the
 proxy API up) while the proxies are created as soon as the API answers. The
 last check goes *through* the proxies.
+
+Every server is registered with a :class:`~resilience.backends.watchdog.Watchdog`
+started with the environment: if the harness dies (SIGKILL included), its
+reaper process stops the servers and deletes the environment's files within
+a few seconds.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from resilience.backends.proxies import LocalProxyServer, ensure_proxy
 from resilience.backends.readiness import free_port, redis_ping, wait_until
 from resilience.backends.redis import LocalRedis
 from resilience.backends.state import EnvironmentMarker, ProcessRecord, StateDir
+from resilience.backends.watchdog import Watchdog
 
 __all__ = ["LocalBackend", "StartupTimings"]
 
@@ -51,11 +57,22 @@ class LocalBackend:
         self.postgres: LocalPostgres | None = None
         self.redis: LocalRedis | None = None
         self.proxy_server: LocalProxyServer | None = None
+        self.watchdog: Watchdog | None = None
         self.timings = StartupTimings()
+        self._purpose = "environment"
+
+    def set_purpose(self, purpose: str) -> None:
+        """Say what owns this environment (``up``, ``run``, ...), for ``resilience down``."""
+        self._purpose = purpose
+        if self.marker is not None:
+            self.marker.info["purpose"] = purpose
+            self.marker.save()
 
     def _record(self, process: ManagedProcess) -> None:
         assert self.marker is not None
-        self.marker.add_process(ProcessRecord(process.name, process.pid, process.start_time))
+        self.marker.add_process(
+            ProcessRecord(process.name, process.pid, process.start_time, process.stop_signal)
+        )
 
     def start(self) -> EnvironmentURLs:
         started = time.monotonic()
@@ -81,16 +98,20 @@ class LocalBackend:
         if run_as is not None:
             remove_orphan_shared_memory(run_as)
         self.marker = marker = state.new_environment()
+        self.watchdog = watchdog = Watchdog.start(log_path=marker.directory / "reaper.log")
+        watchdog.remove_on_reap(marker.directory)
+        marker.info.update(purpose=self._purpose, reaper_pid=watchdog.pid, reaper_tag=watchdog.tag)
+        marker.save()
         phases["find_and_reap"] = time.monotonic() - t0
 
         # Each spawn and its record happen with Ctrl-C held back (see signals_deferred),
         # so an interrupted start never leaves a server that stop() does not know.
         self.proxy_server = LocalProxyServer(proxy_command, directory=marker.directory / "proxy")
         with signals_deferred():
-            self._record(self.proxy_server.spawn())
+            self._record(self.proxy_server.spawn(watchdog))
         self.redis = LocalRedis(redis_server, directory=marker.directory / "redis")
         with signals_deferred():
-            self._record(self.redis.spawn())
+            self._record(self.redis.spawn(watchdog))
         t1 = time.monotonic()
         self.postgres = LocalPostgres(
             pg_binaries,
@@ -102,7 +123,7 @@ class LocalBackend:
         self.postgres.prepare()
         phases["postgres_data_dir"] = time.monotonic() - t1
         with signals_deferred():
-            self._record(self.postgres.spawn())
+            self._record(self.postgres.spawn(watchdog))
 
         timeout_s = cfg.startup_timeout_s
         pg_listen = f"127.0.0.1:{free_port()}"
@@ -194,5 +215,9 @@ class LocalBackend:
         if self.marker is not None:
             shutil.rmtree(self.marker.directory, ignore_errors=True)
             self.marker = None
+        if self.watchdog is not None:
+            # Nothing is left for it to reap, unless a stop above failed.
+            self.watchdog.close()
+            self.watchdog = None
         if first_error is not None:
             raise first_error

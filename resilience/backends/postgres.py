@@ -30,6 +30,7 @@ from resilience.backends.binaries import PostgresBinaries
 from resilience.backends.errors import ConfigurationError, StartupFailed
 from resilience.backends.process import ManagedProcess, RunAs, log_tail
 from resilience.backends.readiness import free_port
+from resilience.backends.watchdog import Watchdog
 
 __all__ = [
     "FAST_SETTINGS",
@@ -302,7 +303,7 @@ class LocalPostgres:
         # cp -a keeps owner and modes (PostgreSQL insists on a 0700 data dir).
         subprocess.run(["cp", "-a", str(template), str(self.data_dir)], check=True)
 
-    def spawn(self) -> ManagedProcess:
+    def spawn(self, watchdog: Watchdog | None = None) -> ManagedProcess:
         """Start the server process (returns at once; see :meth:`probe`)."""
         argv = [
             str(self.binaries.postgres),
@@ -326,6 +327,7 @@ class LocalPostgres:
             cwd=self.directory,
             # SIGQUIT is PostgreSQL's immediate shutdown: right for a throwaway server.
             stop_signal=signal.SIGQUIT,
+            watchdog=watchdog,
         )
         return self.process
 

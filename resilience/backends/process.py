@@ -3,8 +3,10 @@
 Each server runs in a new session (its own process group), so a Ctrl-C at the
 terminal reaches only the harness, which then stops the servers in order. On
 Linux a server spawned from the main thread also gets a parent-death signal,
-so it dies with a harness killed by SIGKILL; the reaper
-(:mod:`resilience.backends.state`) covers the remaining cases.
+so it dies with a harness killed by SIGKILL; a process given a
+:class:`~resilience.backends.watchdog.Watchdog` is also registered with its
+reaper process, which covers the remaining cases (spawned from a worker
+thread, grandchildren, another user).
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from resilience.backends.reaper import live_group_members, process_start_time
+
+if TYPE_CHECKING:
+    from resilience.backends.watchdog import Watchdog
 
 __all__ = [
     "ManagedProcess",
@@ -40,20 +48,6 @@ class RunAs:
     uid: int
     gid: int
     name: str
-
-
-def process_start_time(pid: int) -> int | None:
-    """The kernel's start time of ``pid`` in clock ticks (``None`` if gone).
-
-    Together with the pid it identifies a process across pid reuse.
-    """
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(")") + 2 :].split()
-    # Field 22 of stat(5) is starttime; fields here start at field 3 (state).
-    return int(fields[19])
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
@@ -122,7 +116,9 @@ class ManagedProcess:
 
     ``stop_signal`` is what :meth:`stop` sends first (PostgreSQL: SIGQUIT,
     an immediate shutdown, is right for a throwaway server); after
-    ``timeout_s`` the whole process group gets SIGKILL.
+    ``timeout_s`` the whole process group gets SIGKILL. With a ``watchdog``
+    the child carries its tag and its group is registered (``kind``
+    "server" unless told) before any Ctrl-C can land.
     """
 
     def __init__(
@@ -135,11 +131,15 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         stop_signal: int = signal.SIGTERM,
+        watchdog: Watchdog | None = None,
+        kind: str = "server",
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
         self.stop_signal = stop_signal
+        if watchdog is not None:
+            env = watchdog.child_env(env)
         with log_path.open("ab") as log, signals_deferred():
             self.popen: subprocess.Popen[bytes] = subprocess.Popen(
                 self.argv,
@@ -156,6 +156,12 @@ class ManagedProcess:
             )
             self.pid = self.popen.pid
             self.start_time = process_start_time(self.pid)
+            if watchdog is not None:
+                try:
+                    watchdog.register(self.pid, kind=kind, label=name, stop_signal=stop_signal)
+                except BaseException:
+                    self.stop(timeout_s=1.0)
+                    raise
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -183,27 +189,6 @@ class ManagedProcess:
 
     def __repr__(self) -> str:
         return f"ManagedProcess({self.name!r}, pid={self.pid}, alive={self.alive()})"
-
-
-def live_group_members(pgid: int) -> list[int]:
-    """Pids of the non-zombie processes in process group ``pgid``.
-
-    Zombies are left out: where pid 1 does not reap orphans they linger in the
-    group, but they hold no port, file or memory.
-    """
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        # fields[0] is the state, fields[2] the process group (stat(5) fields 3 and 5).
-        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
-            members.append(int(entry))
-    return members
 
 
 def _group_exists(pgid: int) -> bool:

@@ -16,6 +16,7 @@ from typing import Any, cast
 from resilience.backends.errors import StartupFailed
 from resilience.backends.process import ManagedProcess
 from resilience.backends.readiness import free_port, http_json
+from resilience.backends.watchdog import Watchdog
 
 __all__ = ["PROXY_NAMES", "LocalProxyServer", "ensure_proxy", "proxy_api_up"]
 
@@ -65,7 +66,7 @@ class LocalProxyServer:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def spawn(self) -> ManagedProcess:
+    def spawn(self, watchdog: Watchdog | None = None) -> ManagedProcess:
         self.directory.mkdir(mode=0o700, exist_ok=True)
         self.process = ManagedProcess(
             "toxiproxy",
@@ -73,6 +74,7 @@ class LocalProxyServer:
             log_path=self.directory / "toxiproxy.log",
             cwd=self.directory,
             stop_signal=signal.SIGTERM,
+            watchdog=watchdog,
         )
         return self.process
 

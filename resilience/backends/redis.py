@@ -7,6 +7,7 @@ from pathlib import Path
 
 from resilience.backends.process import ManagedProcess
 from resilience.backends.readiness import free_port, redis_ping
+from resilience.backends.watchdog import Watchdog
 
 __all__ = ["LocalRedis"]
 
@@ -24,7 +25,7 @@ class LocalRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def spawn(self) -> ManagedProcess:
+    def spawn(self, watchdog: Watchdog | None = None) -> ManagedProcess:
         """Start the server (returns at once; see :meth:`probe`)."""
         self.directory.mkdir(mode=0o700, exist_ok=True)
         argv = [
@@ -43,6 +44,7 @@ class LocalRedis:
             log_path=self.directory / "redis.log",
             cwd=self.directory,
             stop_signal=signal.SIGTERM,
+            watchdog=watchdog,
         )
         return self.process
 

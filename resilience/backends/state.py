@@ -3,10 +3,12 @@
 Every local environment lives in ``<state_dir>/envs/<id>/`` (data dirs, logs)
 next to a ``marker.json`` naming its owner process and its server processes.
 A clean stop removes the whole directory. A harness killed with SIGKILL
-cannot, so each start first *reaps*: for every marker whose owner is gone it
-kills the recorded process groups (checking start times, so a reused pid is
-never hit) and deletes the directory - what testcontainers' Ryuk does for
-containers.
+cannot: its environment's reaper process (:mod:`resilience.backends.watchdog`)
+does, within seconds. Should that have gone too, each start and
+``resilience down`` *reap*: for every marker whose owner is gone they stop the
+recorded process groups and the processes carrying the environment's reaper
+tag (checking start times, so a reused pid is never hit) and delete the
+directory - what testcontainers' Ryuk does for containers.
 
 The default state dir is ``$RESILIENCE_STATE_DIR``, else ``resilience-<uid>``
 under ``/dev/shm`` (a RAM disk, when roomy) or the temp dir. It is made
@@ -16,7 +18,6 @@ its own data dir below it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resilience.backends.process import live_group_members, process_start_time
+from resilience.backends.reaper import Registered, process_start_time, reap
 
 __all__ = [
     "EnvironmentMarker",
@@ -71,11 +72,12 @@ def default_state_dir() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class ProcessRecord:
-    """A server process as the reaper needs it: pid, its start time, and name."""
+    """A server process as the reaper needs it: pid, its start time, name, stop signal."""
 
     name: str
     pid: int
     start_time: int | None
+    stop_signal: int = signal.SIGTERM
 
 
 @dataclass(slots=True)
@@ -139,40 +141,61 @@ class StateDir:
         marker.save()
         return marker
 
+    def markers(self) -> list[EnvironmentMarker]:
+        """The environments recorded here, oldest first (unreadable markers left out)."""
+        found = []
+        for directory in sorted(self.envs.iterdir()):
+            try:
+                found.append(EnvironmentMarker.load(directory))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return found
+
     def reap(self) -> list[Path]:
         """Clean up after every environment whose owner died; returns their directories."""
         reaped: list[Path] = []
         for directory in sorted(self.envs.iterdir()):
-            try:
-                marker = EnvironmentMarker.load(directory)
-            except FileNotFoundError:
+            if not (directory / MARKER_NAME).exists():
                 # A directory without marker: half-created, or half-removed.
-                if time.time() - directory.stat().st_mtime > 60:
+                try:
+                    stale = time.time() - directory.stat().st_mtime > 60
+                except OSError:
+                    continue
+                if stale:
                     shutil.rmtree(directory, ignore_errors=True)
                     reaped.append(directory)
                 continue
+            try:
+                marker = EnvironmentMarker.load(directory)
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             if marker.owner_alive():
                 continue
-            kill_recorded(marker.processes)
-            shutil.rmtree(directory, ignore_errors=True)
+            remove_environment(marker)
             reaped.append(directory)
         return reaped
 
 
-def kill_recorded(records: list[ProcessRecord], *, timeout_s: float = 5.0) -> None:
-    """SIGKILL the process groups of ``records`` that are still the same processes."""
-    groups = []
-    for record in records:
-        start = process_start_time(record.pid)
-        same = start is not None and (record.start_time is None or start == record.start_time)
-        # A dead leader's orphaned children (PostgreSQL backends) keep its pgid.
-        if same or live_group_members(record.pid):
-            groups.append(record.pid)
-    for pgid in groups:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout_s
-    while any(live_group_members(g) for g in groups) and time.monotonic() < deadline:
-        time.sleep(0.02)
+def remove_environment(marker: EnvironmentMarker, *, grace_s: float = 2.0) -> list[int]:
+    """Stop an environment's recorded servers and tagged processes, delete its directory.
+
+    Each server group gets its stop signal, SIGKILL after
+    ``grace_s``. Returns the pids signalled.
+    """
+    registered = [
+        Registered(
+            pid=record.pid,
+            start_time=record.start_time,
+            kind="server",
+            label=record.name,
+            stop_signal=record.stop_signal,
+        )
+        for record in marker.processes
+    ]
+    tag = marker.info.get("reaper_tag")
+    return reap(
+        registered,
+        tag=str(tag) if tag else None,
+        paths=[marker.directory],
+        grace_s=grace_s,
+    )

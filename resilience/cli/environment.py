@@ -4,11 +4,14 @@
 JSON with ``--json``, or ``export RESILIENCE_*=...`` lines with ``--env`` so
 that ``eval "$(resilience up -d --env)"`` points later runs at them) and
 keeps them until Ctrl-C or SIGTERM. ``up --detach`` leaves them running in a
-background process recorded in ``<state dir>/up.json``; ``down`` stops it.
+background process recorded in ``<state dir>/up.json``. ``down`` stops every
+environment of this user it finds in the state dir: orphans (owner dead), a
+detached or foreground ``up``, and with ``--all`` any other live one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -86,10 +89,13 @@ def up(
         _detach(backend, as_json=as_json, as_env=as_env, schema=schema, seed=seed)
         return
     from resilience.backends import BackendError, Environment
+    from resilience.backends.local import LocalBackend
 
     env = Environment(backend)
     try:
         try:
+            if isinstance(env.backend, LocalBackend):
+                env.backend.set_purpose("up")
             urls = env.start()
         except BackendError as exc:
             typer.echo(f"error: {exc}", err=True)
@@ -160,23 +166,94 @@ def _detach(backend: str, *, as_json: bool, as_env: bool, schema: bool, seed: in
 
 def down(
     timeout_s: Annotated[float, typer.Option("--timeout", help="seconds to wait")] = 30.0,
+    stop_all: Annotated[
+        bool,
+        typer.Option("--all", help="also stop environments in use by a live run or test session"),
+    ] = False,
 ) -> None:
-    """Stop the environment that `resilience up --detach` started."""
+    """Stop every environment of this user: orphaned, detached or foreground `up` (--all: any)."""
+    from resilience.backends.state import StateDir
+
+    state = StateDir()
+    stopped = 0
+    for marker in state.markers():
+        description = _describe(marker)
+        if not marker.owner_alive():
+            _remove(marker)
+            typer.echo(f"removed orphaned environment {description}")
+            stopped += 1
+            continue
+        owner = marker.owner_pid
+        if marker.info.get("purpose") != "up" and not stop_all:
+            typer.echo(
+                f"left running: environment {description}, in use by pid {owner} "
+                f"({_command_line(owner)}); stop that process, or use --all"
+            )
+            continue
+        _terminate(owner, timeout_s)
+        if marker.directory.exists():  # the owner died without its teardown
+            _remove(marker)
+        typer.echo(f"stopped environment {description} of pid {owner}")
+        stopped += 1
+    stopped += _stop_detached_without_marker(timeout_s)
+    if stopped == 0:
+        typer.echo("no environment is running")
+
+
+def _describe(marker: Any) -> str:
+    """``<id>: postgres (pid 12), redis (pid 13), ...; ports 5433, 6380, ...``."""
+    servers = ", ".join(f"{p.name} (pid {p.pid})" for p in marker.processes) or "no server"
+    ports = sorted(
+        {
+            int(url.rsplit(":", 1)[1].split("/")[0])
+            for key, url in marker.info.items()
+            if isinstance(url, str) and "://" in url and key != "reaper_tag"
+        }
+    )
+    listed = f"; ports {', '.join(map(str, ports))}" if ports else ""
+    return f"{marker.directory.name}: {servers}{listed}"
+
+
+def _remove(marker: Any) -> None:
+    from resilience.backends.state import remove_environment
+
+    remove_environment(marker)
+
+
+def _command_line(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)[:120]
+
+
+def _terminate(pid: int, timeout_s: float) -> None:
+    """SIGTERM ``pid`` and wait until it has gone (exit 1 if it does not)."""
+    if not _pid_alive(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        typer.echo(f"error: pid {pid} did not stop within {timeout_s:.0f} s", err=True)
+        raise typer.Exit(1)
+
+
+def _stop_detached_without_marker(timeout_s: float) -> int:
+    """A detached ``up`` on a backend that keeps no marker (docker); clears ``up.json``."""
     state_file = _state_file()
     if not state_file.exists():
-        typer.echo("no detached environment is running")
-        return
+        return 0
     pid = int(json.loads(state_file.read_text())["pid"])
-    if _pid_alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _pid_alive(pid):
-            typer.echo(f"error: pid {pid} did not stop within {timeout_s:.0f} s", err=True)
-            raise typer.Exit(1)
+    was_alive = _pid_alive(pid)
+    _terminate(pid, timeout_s)
     state_file.unlink(missing_ok=True)
-    typer.echo(f"environment stopped (pid {pid})")
+    if was_alive:
+        typer.echo(f"stopped the detached environment of pid {pid}")
+    return int(was_alive)
 
 
 def register(app: typer.Typer) -> None:

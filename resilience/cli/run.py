@@ -103,6 +103,8 @@ def run(
     from resilience.scenario.loader import ScenarioError, load_suite
 
     targets = paths or [DEFAULT_SUITE]
+    if check:
+        raise typer.Exit(_check(targets, _console()))
     try:
         scenarios = load_suite(targets)
     except ScenarioError as exc:
@@ -118,10 +120,6 @@ def run(
         ]
     gates = _parse_gates(gate)
     console = _console()
-    if check:
-        for s in scenarios:
-            console.print(f"[green]ok[/] {s.source}: {s.name} — {len(s.scoped_gates())} gates")
-        raise typer.Exit(0)
     from resilience.scenario.suite import report_root
 
     if models is not None and not simulate:
@@ -133,6 +131,33 @@ def run(
             _run_simulated(scenarios, directory, gates, progress, console, model_settings)
         )
     raise typer.Exit(_run_real(scenarios, directory, gates, progress, console))
+
+
+def _check(targets: list[Path], console: Console) -> int:
+    """``--check``: every file on its own line (ok, or each of its problems); 2 if any is bad."""
+    from rich.markup import escape
+
+    from resilience.scenario.loader import ScenarioError, check_files
+
+    try:
+        checks = check_files(targets)
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+    bad = 0
+    for item in checks:
+        if item.scenario is not None:
+            gates = len(item.scenario.scoped_gates())
+            console.print(
+                f"[green]ok[/] {escape(str(item.path))}: {item.scenario.name} — {gates} gates"
+            )
+            continue
+        bad += 1
+        console.print(f"[red]invalid[/] {escape(str(item.path))}:")
+        for issue in item.issues:
+            console.print(f"  {escape(str(issue))}")
+    if bad:
+        console.print(f"{bad} of {len(checks)} file(s) invalid")
+    return 2 if bad else 0
 
 
 def _run_real(

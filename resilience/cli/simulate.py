@@ -189,6 +189,15 @@ def calibrate(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Directory for the histories and JSON.")
     ] = Path("reports/calibrate"),
+    sim_seeds: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="Simulate with this many seeds of the models (toxicity rolls, service "
+            "times): the median is compared and each figure gets the seeds' range.",
+        ),
+    ] = 1,
 ) -> None:
     """Run a scenario for real and in simulation; print how far apart they are.
 
@@ -203,7 +212,12 @@ def calibrate(
     output.mkdir(parents=True, exist_ok=True)
     try:
         report = run_calibration(
-            scenario, output=output, real_history=real_history, fit=fit, console=console
+            scenario,
+            output=output,
+            real_history=real_history,
+            fit=fit,
+            console=console,
+            sim_seeds=sim_seeds,
         )
     except (RuntimeError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from None

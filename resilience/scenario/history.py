@@ -4,10 +4,14 @@ The first line is a ``meta`` record; every later record has ``type`` and
 ``t_us``, microseconds since the workload started (negative before it, e.g.
 the first steady-state check). Record types:
 
-``meta``    scenario, seed, start_wall (Unix s), mode (real|simulated), config
-``op``      op (lookup|job), key (known|unknown|invalid), slug, outcome, path,
-            reason, latency_us, attempts, late_us, phase; ``t_us`` is the
-            *scheduled* start, ``late_us`` how much later it really started
+``meta``    scenario, seed, start_wall (Unix s), mode (real|simulated), config,
+            target (the target kind; absent in older histories: ``reference``)
+``op``      op (an operation of the target: lookup|job for the reference
+            service), key (known|unknown|invalid), slug (the key's value),
+            outcome, path, reason, latency_us, attempts, late_us, phase,
+            status (HTTP status; written only when not 0, absent reads as 0);
+            ``t_us`` is the *scheduled* start, ``late_us`` how much later it
+            really started
 ``fault``   event (start|stop|error), name, target, kind, toxic, action,
             stream, toxicity, attributes, error
 ``breaker`` from, to (a breaker state change seen by the sampler)
@@ -54,8 +58,9 @@ class OpRecord(NamedTuple):
 
     Its history line has the fields in the order ``type`` ("op"), ``t_us``,
     ``op``, ``key``, ``slug``, ``outcome``, ``path``, ``reason``,
-    ``latency_us``, ``attempts``, ``late_us``, ``phase``. Integers must be
-    ``int`` and texts ``str`` (``reason`` may be ``None``).
+    ``latency_us``, ``attempts``, ``late_us``, ``phase`` and, when not 0,
+    ``status``. Integers must be ``int`` and texts ``str`` (``reason`` may
+    be ``None``).
     """
 
     t_us: int
@@ -69,12 +74,14 @@ class OpRecord(NamedTuple):
     late_us: int
     phase: str
     slug: str = ""
+    status: int = 0
 
 
 _OP_LINE = (
     b'{"type":"op","t_us":%d,"op":%b,"key":%b,"slug":%b,"outcome":%b,"path":%b,'
     b'"reason":%b,"latency_us":%d,"attempts":%d,"late_us":%d,"phase":%b}'
 )
+_OP_LINE_STATUS = _OP_LINE[:-1] + b',"status":%d}'
 _ENCODED_LIMIT = 50_000  # distinct strings kept encoded (slugs, outcomes, reasons ...)
 
 
@@ -101,7 +108,21 @@ class _Encoder:
         line = _OP_LINE
         out: list[bytes] = []
         append = out.append
-        for t_us, op, key, outcome, path, reason, latency_us, attempts, late_us, phase, slug in ops:
+        with_status = _OP_LINE_STATUS
+        for (
+            t_us,
+            op,
+            key,
+            outcome,
+            path,
+            reason,
+            latency_us,
+            attempts,
+            late_us,
+            phase,
+            slug,
+            status,
+        ) in ops:
             try:
                 values = (
                     t_us,
@@ -130,7 +151,7 @@ class _Encoder:
                     late_us,
                     self(phase),
                 )
-            append(line % values)
+            append(line % values if not status else with_status % (*values, status))
         return out
 
 
@@ -217,6 +238,11 @@ class History:
     @property
     def scenario_name(self) -> str:
         return str(self.meta.get("scenario", "?"))
+
+    @property
+    def target_kind(self) -> str:
+        """The kind of target the run drove (histories from before targets: ``reference``)."""
+        return str(self.meta.get("target") or "reference")
 
     @property
     def config(self) -> dict[str, Any]:
@@ -309,6 +335,7 @@ class _Builder:
                         int(rec.get("late_us", 0)),
                         str(rec.get("phase", "")),
                         str(rec.get("slug", "")),
+                        int(rec.get("status", 0)),
                     )
                 )
             except (KeyError, TypeError, ValueError) as exc:

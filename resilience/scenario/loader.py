@@ -22,9 +22,18 @@ from pydantic import BaseModel, ValidationError
 from resilience.errors import InvalidInput
 from resilience.scenario.gates import GateSyntaxError
 from resilience.scenario.metrics import METRIC_NAMES
-from resilience.scenario.model import Scenario
+from resilience.scenario.model import GateSpec, Scenario
 
-__all__ = ["Issue", "ScenarioError", "discover", "load_scenario", "load_suite", "parse_scenario"]
+__all__ = [
+    "FileCheck",
+    "Issue",
+    "ScenarioError",
+    "check_files",
+    "discover",
+    "load_scenario",
+    "load_suite",
+    "parse_scenario",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +197,17 @@ def parse_scenario(text: str, source: str = "<string>", *, path: Path | None = N
     except ValidationError as exc:
         for err in exc.errors():
             loc = [p for p in err["loc"] if isinstance(p, str | int)]
-            line, best = _line_for(loc, lines)
-            field = _dotted(loc)
-            issues.append(Issue(source, line, field or _dotted(best), _explain(err, loc)))
+            # The model's cross-field checks carry each problem with its own location.
+            located = (
+                err.get("ctx", {}).get("problems") if err["type"] == "scenario_timeline" else None
+            )
+            for sub_loc, message in located or [((), _explain(err, loc))]:
+                full = [*loc, *sub_loc]
+                line, best = _line_for(full, lines)
+                issues.append(Issue(source, line, _dotted(full) or _dotted(best), message))
+    gates = scenario.gates if scenario is not None else _gates_that_parse(data)
+    issues.extend(_check_gate_metrics(gates or [], data, lines, source))
     if scenario is not None:
-        issues.extend(_check_gate_metrics(scenario, data, lines, source))
         issues.extend(_check_service(scenario, lines, source))
     if issues:
         raise ScenarioError(issues)
@@ -200,12 +215,29 @@ def parse_scenario(text: str, source: str = "<string>", *, path: Path | None = N
     return scenario
 
 
+def _gates_that_parse(data: dict[str, Any]) -> list[GateSpec]:
+    """The file's gates, when the scenario as a whole is invalid (to check them too).
+
+    Gates after one that does not parse are left out: their index would be wrong.
+    """
+    from resilience.scenario.model import _normalise_gates
+
+    raw = _normalise_gates(data.get("gates"))
+    specs: list[GateSpec] = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            specs.append(GateSpec.model_validate(item))
+        except ValidationError:
+            break
+    return specs
+
+
 def _check_gate_metrics(
-    scenario: Scenario, data: dict[str, Any], lines: dict[Path_, int], source: str
+    gates: list[GateSpec], data: dict[str, Any], lines: dict[Path_, int], source: str
 ) -> list[Issue]:
     issues: list[Issue] = []
     raw = data.get("gates")
-    for i, spec in enumerate(scenario.gates or []):
+    for i, spec in enumerate(gates):
         metric = spec.scoped.gate.metric
         if metric in METRIC_NAMES:
             continue
@@ -250,9 +282,24 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate one scenario file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as exc:
         raise ScenarioError([Issue(str(p), None, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError(
+            [
+                Issue(
+                    str(p),
+                    line,
+                    "",
+                    f"not a UTF-8 text file (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                    "a scenario is YAML text",
+                )
+            ]
+        ) from None
     return parse_scenario(text, str(p), path=p)
 
 
@@ -268,30 +315,50 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def load_suite(paths: Iterable[str | Path]) -> list[Scenario]:
-    """Load every scenario named by ``paths``; report the problems of all files together."""
-    scenarios: list[Scenario] = []
-    issues: list[Issue] = []
+@dataclass(frozen=True, slots=True)
+class FileCheck:
+    """One scenario file checked: its scenario, or the problems that prevent it."""
+
+    path: Path
+    scenario: Scenario | None
+    issues: list[Issue]
+
+
+def check_files(paths: Iterable[str | Path]) -> list[FileCheck]:
+    """Check every scenario file named by ``paths``, each on its own (a bad one stops none).
+
+    A name used by an earlier file is a problem of the later one. Raises
+    :class:`ScenarioError` only when ``paths`` name no file at all.
+    """
     files = discover(paths)
     if not files:
         raise ScenarioError([Issue(", ".join(map(str, paths)), None, "", "no scenario files")])
+    checks: list[FileCheck] = []
+    names: dict[str, Path] = {}
     for file in files:
         try:
-            scenarios.append(load_scenario(file))
+            scenario = load_scenario(file)
         except ScenarioError as exc:
-            issues.extend(exc.issues)
-    names: dict[str, Path | None] = {}
-    for sc in scenarios:
-        if sc.name in names:
-            issues.append(
-                Issue(
-                    str(sc.source),
-                    1,
-                    "name",
-                    f"scenario name {sc.name!r} is also used by {names[sc.name]}",
-                )
+            checks.append(FileCheck(file, None, exc.issues))
+            continue
+        if scenario.name in names:
+            issue = Issue(
+                str(file),
+                1,
+                "name",
+                f"scenario name {scenario.name!r} is also used by {names[scenario.name]}",
             )
-        names[sc.name] = sc.source
+            checks.append(FileCheck(file, None, [issue]))
+            continue
+        names[scenario.name] = file
+        checks.append(FileCheck(file, scenario, []))
+    return checks
+
+
+def load_suite(paths: Iterable[str | Path]) -> list[Scenario]:
+    """Load every scenario named by ``paths``; report the problems of all files together."""
+    checks = check_files(paths)
+    issues = [issue for check in checks for issue in check.issues]
     if issues:
         raise ScenarioError(issues)
-    return scenarios
+    return [check.scenario for check in checks if check.scenario is not None]

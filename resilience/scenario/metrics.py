@@ -1,45 +1,38 @@
 """Gate metrics computed from a history, for any set of time windows.
 
-Latencies are samples in seconds; rates are ratios in [0, 1] (``None`` when
-the denominator is 0); counts are numbers. "Valid" lookups are those whose
-slug was well formed (known or unknown to the database).
+The core metrics exist for every target; the target kind's vocabulary
+(:mod:`resilience.targets.vocabulary`; the reference service's in
+:mod:`resilience.targets.reference_metrics`) adds its own names, and its
+values win over a core metric of the same name. Latencies are samples in
+seconds; rates are ratios in [0, 1] (``None`` when the denominator is 0);
+counts are numbers.
 
-=====================  =====================================================
-``lookup``             latency of every valid lookup
-``lookup.cache``       latency of lookups the in-memory tier answered
-``lookup.redis``       latency of lookups the Redis tier answered
-``lookup.db``          latency of lookups PostgreSQL answered
-``lookup.fallback``    latency of lookups that fell back (no tier answered)
-``lookup.invalid``     latency of refused (malformed) lookups
-``lookup.attempts``    database attempts per valid lookup (samples)
-``job``                latency of job posts
-``cache.hit_rate``     (memory + Redis hits) / valid lookups
-``cache.memory_hit_rate``  memory hits / valid lookups
-``success_rate``       lookups answered correctly (a UUID, or "not found") / valid
-``fallback_rate``      lookups whose outcome is ``fallback`` (any reason) / valid
-``degraded_rate``      fallbacks caused by a failure (not "not found") / valid
-``not_found_rate``     "not found" answers / valid lookups
-``error_rate``         errors / operations;  ``errors``: their count
-``invalid.refused_rate``  malformed slugs refused / malformed slugs sent
-``invalid.retried``    malformed lookups that reached the database
-``jobs``               job posts;  ``jobs.accepted_rate``: accepted / valid posts
-``jobs.refused_rate``  refused / malformed-slug posts
-``jobs.null_uuid``     accepted jobs stored without a ``micro_uuid``
-``breaker.opens``      breaker transitions to open
-``late_rate``          starts later than the tolerance / operations
-``late``               start lateness samples (seconds)
-``throughput``         operations per second;  ``ops``: their count
+Core metrics (``<op>`` is an operation name of the target, ``<path>`` and
+``<outcome>`` values it recorded):
+
+=========================  =================================================
+``<op>``                   latency of the operation's calls
+``<op>.<path>``            latency of its calls answered by that path
+``<op>.count``             its calls;  ``<op>.error_rate``: errors / calls
+``<op>.outcome.<outcome>`` share of its calls with that outcome
+``errors``/``error_rate``  operations with outcome ``error`` / operations
+``breaker.opens``          breaker transitions to open (targets with a breaker)
+``late_rate``              starts later than the tolerance / operations
+``late``                   start lateness samples (seconds)
+``throughput``             operations per second;  ``ops``: their count
 ``steady_state.before`` / ``steady_state.after``  1 when the check passed
-``migration.*``        backfill: runs, failed_runs, completed (1/0), pending,
-                       failure_rate, skipped, consistent (statistics add up: 1/0)
-``window_s``           seconds covered (used by per_hour and friends)
-=====================  =====================================================
+``window_s``               seconds covered (used by per_hour and friends)
+=========================  =================================================
+
+:func:`metrics_for` takes an optional ``where`` filter over op-record fields
+(``op``, ``key``, ``outcome``, ``path``, ``reason``, ``status``, ``phase``):
+only matching operations count (label filters of gates use it).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from resilience.scenario.gates import (
@@ -52,60 +45,40 @@ from resilience.scenario.gates import (
     evaluate_scoped,
 )
 from resilience.scenario.history import History, OpRecord
+from resilience.targets.reference_metrics import NAMES as _REFERENCE_NAMES
+from resilience.targets.vocabulary import VocabularyInput, vocabulary_of
 
-__all__ = ["METRIC_NAMES", "evaluate_history", "metrics_for", "timeline_of", "within"]
+__all__ = [
+    "CORE_NAMES",
+    "METRIC_NAMES",
+    "OP_FIELDS",
+    "evaluate_history",
+    "metrics_for",
+    "timeline_of",
+    "within",
+]
 
-_MIGRATION_NAMES = (
-    "migration.runs",
-    "migration.failed_runs",
-    "migration.completed",
-    "migration.pending",
-    "migration.failure_rate",
-    "migration.skipped",
-    "migration.consistent",
-)
-
-METRIC_NAMES = frozenset(
+CORE_NAMES = frozenset(
     {
-        "lookup",
-        "lookup.cache",
-        "lookup.redis",
-        "lookup.db",
-        "lookup.fallback",
-        "lookup.invalid",
-        "lookup.attempts",
-        "job",
-        "cache.hit_rate",
-        "cache.memory_hit_rate",
-        "success_rate",
-        "fallback_rate",
-        "degraded_rate",
-        "not_found_rate",
-        "error_rate",
         "errors",
-        "invalid.refused_rate",
-        "invalid.retried",
-        "invalid.count",
-        "jobs",
-        "jobs.accepted",
-        "jobs.accepted_rate",
-        "jobs.refused_rate",
-        "jobs.null_uuid",
+        "error_rate",
         "breaker.opens",
         "late_rate",
         "late",
         "throughput",
         "ops",
-        "lookups",
         "steady_state.before",
         "steady_state.after",
         "window_s",
     }
 )
-METRIC_NAMES = METRIC_NAMES | frozenset(_MIGRATION_NAMES)
-"""Every metric name the scenario harness produces (gates are checked against it)."""
+"""The metric names every target has (besides the per-operation ones)."""
 
-_HIT_PATHS = frozenset({"cache", "redis"})
+METRIC_NAMES = CORE_NAMES | _REFERENCE_NAMES
+"""The fixed metric names of the default (reference) target: the core and its vocabulary."""
+
+OP_FIELDS = frozenset({"op", "key", "outcome", "path", "reason", "status", "phase", "slug"})
+"""Op-record fields a ``where`` filter may name."""
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -127,118 +100,98 @@ def within(t_s: float, windows: Sequence[Window]) -> bool:
     return any(a <= t_s < b for a, b in windows)
 
 
+def _field_text(op: OpRecord, name: str) -> str:
+    value = getattr(op, name)
+    return "" if value is None else str(value)
+
+
+def select_ops(ops: Sequence[OpRecord], where: Mapping[str, str]) -> list[OpRecord]:
+    """The operations whose fields equal every value of ``where`` (``reason`` None is "")."""
+    unknown = sorted(set(where) - OP_FIELDS)
+    if unknown:
+        fields = ", ".join(sorted(OP_FIELDS))
+        raise ValueError(f"no op-record field {unknown[0]!r} to filter on (fields: {fields})")
+    items = [(name, str(value)) for name, value in where.items()]
+    return [o for o in ops if all(_field_text(o, name) == value for name, value in items)]
+
+
+def _per_operation(ops: Sequence[OpRecord]) -> dict[str, MetricValue]:
+    """``<op>``, ``<op>.<path>``, ``<op>.count``, ``<op>.error_rate``, ``<op>.outcome.<x>``."""
+    by_op: dict[str, list[OpRecord]] = {}
+    for o in ops:
+        by_op.setdefault(o.op, []).append(o)
+    out: dict[str, MetricValue] = {}
+    for name, records in by_op.items():
+        out[name] = [o.latency_us / 1e6 for o in records]
+        by_path: dict[str, list[float]] = {}
+        outcomes: dict[str, int] = {}
+        for o in records:
+            if o.path:
+                by_path.setdefault(o.path, []).append(o.latency_us / 1e6)
+            outcomes[o.outcome] = outcomes.get(o.outcome, 0) + 1
+        for path, samples in by_path.items():
+            out[f"{name}.{path}"] = samples
+        n = len(records)
+        out[f"{name}.count"] = n
+        out[f"{name}.error_rate"] = _ratio(outcomes.get("error", 0), n)
+        for outcome, count in outcomes.items():
+            out[f"{name}.outcome.{outcome}"] = count / n
+    return out
+
+
 def metrics_for(
-    history: History, windows: Sequence[Window], *, late_tolerance_s: float | None = None
+    history: History,
+    windows: Sequence[Window],
+    *,
+    late_tolerance_s: float | None = None,
+    where: Mapping[str, str] | None = None,
 ) -> dict[str, MetricValue]:
-    """The metrics mapping of the operations that started inside ``windows``."""
+    """The metrics mapping of the operations that started inside ``windows``.
+
+    ``where`` keeps only the operations whose record fields equal the given
+    values (e.g. ``{"op": "lookup", "reason": "connection"}``).
+    """
     if late_tolerance_s is None:
         late_tolerance_s = float(history.config.get("workload", {}).get("late_tolerance", 0.005))
     ops = _ops_in(history, windows)
+    if where:
+        ops = select_ops(ops, where)
     window_s = sum(max(0.0, b - a) for a, b in windows)
-    lookups = [o for o in ops if o.op == "lookup"]
-    valid = [o for o in lookups if o.key != "invalid"]
-    invalid = [o for o in lookups if o.key == "invalid"]
-    jobs = [o for o in ops if o.op == "job"]
-    valid_jobs = [o for o in jobs if o.key != "invalid"]
-    invalid_jobs = [o for o in jobs if o.key == "invalid"]
-
-    def lat(records: list[OpRecord], path: str | None = None) -> list[float]:
-        return [o.latency_us / 1e6 for o in records if path is None or o.path == path]
-
-    n = len(valid)
-    hits = sum(1 for o in valid if o.path in _HIT_PATHS)
-    memory_hits = sum(1 for o in valid if o.path == "cache")
-    success = sum(
-        1
-        for o in valid
-        if o.outcome == "success" or (o.outcome == "fallback" and o.reason == "not_found")
-    )
-    fallback = sum(1 for o in valid if o.outcome == "fallback")
-    not_found = sum(1 for o in valid if o.outcome == "fallback" and o.reason == "not_found")
-    errors = sum(
-        1 for o in ops if o.outcome == "error" or (o.op == "job" and o.outcome == "failed")
-    )
-    errors += sum(1 for o in invalid if o.outcome not in ("invalid",) and o.outcome != "refused")
-    accepted = [o for o in valid_jobs if o.outcome == "accepted"]
+    errors = sum(1 for o in ops if o.outcome == "error")
     opens = sum(
         1
         for r in history.breaker
         if r.get("to") == "open" and within(float(r["t_us"]) / 1e6, windows)
     )
     late = [o.late_us / 1e6 for o in ops]
-    metrics: dict[str, MetricValue] = {
-        "window_s": window_s,
-        "ops": len(ops),
-        "lookups": len(lookups),
-        "throughput": (len(ops) / window_s) if window_s else None,
-        "lookup": lat(valid),
-        "lookup.cache": lat(valid, "cache"),
-        "lookup.redis": lat(valid, "redis"),
-        "lookup.db": lat(valid, "db"),
-        "lookup.fallback": lat(valid, "fallback"),
-        "lookup.invalid": lat(invalid),
-        "lookup.attempts": [float(o.attempts) for o in valid],
-        "job": lat(jobs),
-        "cache.hit_rate": _ratio(hits, n),
-        "cache.memory_hit_rate": _ratio(memory_hits, n),
-        "success_rate": _ratio(success, n),
-        "fallback_rate": _ratio(fallback, n),
-        "degraded_rate": _ratio(fallback - not_found, n),
-        "not_found_rate": _ratio(not_found, n),
-        "errors": errors,
-        "error_rate": _ratio(errors, len(ops)),
-        "invalid.count": len(invalid) + len(invalid_jobs),
-        "invalid.refused_rate": _ratio(
-            sum(1 for o in invalid if o.outcome == "invalid")
-            + sum(1 for o in invalid_jobs if o.outcome == "refused"),
-            len(invalid) + len(invalid_jobs),
-        ),
-        "invalid.retried": sum(1 for o in invalid if o.attempts > 0),
-        "jobs": len(jobs),
-        "jobs.accepted": len(accepted),
-        "jobs.accepted_rate": _ratio(len(accepted), len(valid_jobs)),
-        "jobs.refused_rate": _ratio(
-            sum(1 for o in invalid_jobs if o.outcome == "refused"), len(invalid_jobs)
-        ),
-        "jobs.null_uuid": sum(1 for o in accepted if o.path == "null_uuid"),
-        "breaker.opens": opens,
-        "late_rate": _ratio(sum(1 for x in late if x > late_tolerance_s), len(late)),
-        "late": late,
-    }
-    metrics.update(_migration(history))
+    metrics: dict[str, MetricValue] = _per_operation(ops)
+    metrics.update(
+        {
+            "window_s": window_s,
+            "ops": len(ops),
+            "throughput": (len(ops) / window_s) if window_s else None,
+            "errors": errors,
+            "error_rate": _ratio(errors, len(ops)),
+            "breaker.opens": opens,
+            "late_rate": _ratio(sum(1 for x in late if x > late_tolerance_s), len(late)),
+            "late": late,
+        }
+    )
+    vocabulary = vocabulary_of(history.target_kind)
+    if vocabulary is not None:
+        records: dict[str, Sequence[Mapping[str, Any]]] = {
+            "migration": history.migration,
+            "sample": history.samples,
+        }
+        metrics.update(
+            vocabulary.compute(
+                VocabularyInput(ops=ops, records=records, windows=windows, config=history.config)
+            )
+        )
     for when in ("before", "after"):
         checks = [r for r in history.steady if r.get("when") == when]
         metrics[f"steady_state.{when}"] = (1.0 if checks[-1].get("ok") else 0.0) if checks else None
     return metrics
-
-
-def _migration(history: History) -> dict[str, MetricValue]:
-    """Backfill metrics (whole run, not windowed); ``None`` when there was no backfill."""
-    records = history.migration
-    if not records or any(r.get("event") == "unsupported" for r in records):
-        return dict.fromkeys(_MIGRATION_NAMES)
-    final = next((r["stats"] for r in reversed(records) if r.get("event") == "final"), None)
-    out: dict[str, MetricValue] = {
-        "migration.runs": sum(1 for r in records if r.get("event") == "run_start"),
-        "migration.failed_runs": sum(1 for r in records if r.get("event") == "run_error"),
-        "migration.completed": 1.0 if any(r.get("event") == "run_end" for r in records) else 0.0,
-        "migration.pending": None,
-        "migration.failure_rate": None,
-        "migration.skipped": None,
-        "migration.consistent": None,
-    }
-    if isinstance(final, dict):
-        logged = final["logged_success"] + final["logged_skipped"] + final["logged_failed"]
-        out["migration.pending"] = final["pending_jobs"]
-        out["migration.skipped"] = final["logged_skipped"]
-        out["migration.failure_rate"] = _ratio(final["logged_failed"], logged)
-        consistent = (
-            final["total_jobs"] == final["jobs_with_uuid"] + final["jobs_without_uuid"]
-            and final["jobs_without_uuid"] == final["unknown_slug_jobs"] + final["pending_jobs"]
-            and final["logged_success"] <= final["jobs_with_uuid"]
-        )
-        out["migration.consistent"] = 1.0 if consistent else 0.0
-    return out
 
 
 def timeline_of(history: History) -> Timeline:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from resilience.scenario.gates import ScopedGate, default_gates, parse_scoped_gate
 
@@ -332,26 +333,59 @@ class Scenario(_Spec):
 
     @model_validator(mode="after")
     def _timeline(self) -> Scenario:
+        """Fault names unique, faults inside the workload, gates naming real faults.
+
+        Every problem is reported, each at its own field: the error carries
+        ``ctx["problems"]``, a list of ``(location, message)`` that the loader
+        maps to lines.
+        """
+        problems: list[tuple[tuple[str | int, ...], str]] = []
         seen: set[str] = set()
-        for fault in self.faults:
+        duration = self.workload.duration
+        for i, fault in enumerate(self.faults):
             if fault.name in seen:
-                raise ValueError(f"two faults are named {fault.name!r}; names must be unique")
-            seen.add(fault.name)
-            end = fault.end if fault.end is not None else fault.at
-            if end > self.workload.duration + 1e-9:
-                raise ValueError(
-                    f"fault {fault.name!r} ends at {end:g} s, after the workload "
-                    f"(duration {self.workload.duration:g} s)"
+                problems.append(
+                    (
+                        ("faults", i, "name"),
+                        f"two faults are named {fault.name!r}; names must be unique",
+                    )
                 )
-        for spec in self.gates or []:
+            seen.add(fault.name)
+            if fault.at > duration + 1e-9:
+                problems.append(
+                    (
+                        ("faults", i, "at"),
+                        f"fault {fault.name!r} starts at {fault.at:g} s, after the workload "
+                        f"(duration {duration:g} s)",
+                    )
+                )
+            elif fault.end is not None and fault.end > duration + 1e-9:
+                field = "times" if fault.times > 1 else "duration"
+                problems.append(
+                    (
+                        ("faults", i, field),
+                        f"fault {fault.name!r} ends at {fault.end:g} s, after the workload "
+                        f"(duration {duration:g} s)",
+                    )
+                )
+        for j, spec in enumerate(self.gates or []):
             named = spec.scoped.phase.fault
             if named is not None and named not in seen:
                 hint = difflib.get_close_matches(named, sorted(seen), n=1)
                 did = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise ValueError(
-                    f"gate {spec.expr!r} names fault {named!r}, which is not in the "
-                    f"timeline{did} (faults: {', '.join(sorted(seen)) or 'none'})"
+                problems.append(
+                    (
+                        ("gates", j),
+                        f"gate {spec.expr!r} names fault {named!r}, which is not in the "
+                        f"timeline{did} (faults: {', '.join(sorted(seen)) or 'none'})",
+                    )
                 )
+        if problems:
+            raise PydanticCustomError(
+                "scenario_timeline",
+                "{summary}",
+                {"summary": "; ".join(message for _, message in problems), "problems": problems},
+            )
         return self
 
     def scoped_gates(self) -> list[ScopedGate]:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from resilience.scenario.stack import Stack
+from resilience.targets.base import SteadyStateTarget
+from resilience.targets.reference import as_target
 
 __all__ = ["breaker_opens_of", "breaker_state_of", "quick_breaker_state", "steady_state_check"]
 
@@ -25,32 +27,32 @@ async def steady_state_check(
     timeout_s: float = 0.0,
     interval_s: float = 1.0,
     from_tail: bool = False,
+    target: Any = None,
 ) -> tuple[bool, str]:
-    """Look up ``probes`` known slugs; ok when all succeed and the breaker is closed.
+    """Run the target's own ``probes``; ok when all hold and its breaker (if any) is closed.
 
-    Retried every ``interval_s`` until it holds or ``timeout_s`` has passed.
-    ``from_tail`` probes the least popular slugs (fresh ones on every try), which
-    are unlikely to be cached, so the probes reach the database and give an open
-    breaker its trial call.
+    The probes are the target's :class:`~resilience.targets.base.SteadyStateTarget`
+    capability (the reference service looks up known slugs); a target
+    without it only has its breaker checked. Retried every ``interval_s``
+    until it holds or ``timeout_s`` has passed. ``from_tail`` asks for
+    rarely used keys (the reference service's least popular slugs, fresh
+    ones on every try), which are unlikely to be cached, so the probes reach
+    the database and give an open breaker its trial call. ``target``
+    defaults to the stack's target (wrapped as a target when it is a bare
+    reference service).
     """
     clock = stack.clock
     deadline = clock.monotonic() + timeout_s
-    slugs = list(stack.slugs) or ["missing-catalogue"]
-    detail = ""
+    if target is None:
+        target = as_target(stack.target, stack.slugs)
+    probe = target.probe if isinstance(target, SteadyStateTarget) else None
     attempt = 0
     while True:
-        failures: list[str] = []
-        for i in range(probes):
-            k = attempt * probes + i
-            slug = slugs[-1 - (k % len(slugs))] if from_tail else slugs[k % len(slugs)]
-            try:
-                result = await stack.target.lookup(slug)
-                if result.outcome != "success":
-                    failures.append(f"{slug}: {result.outcome} ({result.reason})")
-            except Exception as exc:
-                failures.append(f"{slug}: {type(exc).__name__}: {exc}")
-        state = breaker_state_of(stack.target.stats())
+        failures = await probe(probes, attempt=attempt, from_tail=from_tail) if probe else []
+        state = breaker_state_of(target.stats())
         if not failures and state in (None, "closed", "unknown"):
+            if probe is None:
+                return True, f"breaker {state or 'n/a'}"
             return True, f"{probes} probes succeeded, breaker {state or 'n/a'}"
         detail = (
             f"{len(failures)}/{probes} probes failed"

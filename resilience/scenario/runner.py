@@ -11,8 +11,14 @@ or asyncio, all inside one event loop, so the simulator runs it unchanged on
 virtual time. *When and how* each arrival starts is the one swappable step:
 a :class:`~resilience.scenario.dispatch.Dispatcher` (default
 :class:`~resilience.scenario.dispatch.TaskDispatcher`; the simulator passes
-its own). Operations are recorded as :class:`OpRecord` tuples and the run
-evaluates the history its writer kept (equal to reading the file back).
+its own). The target is a :class:`~resilience.targets.base.Target`: the
+runner turns each arrival into a :class:`~resilience.targets.base.Call` of
+the named operation and records the
+:class:`~resilience.targets.base.Observation` as an :class:`OpRecord`; it
+knows no operation's meaning. A stack whose ``target`` is a bare reference
+service (the simulator's, the fake's) is wrapped in a
+:class:`~resilience.targets.reference.ReferenceTarget`. The run evaluates
+the history its writer kept (equal to reading the file back).
 
 (Slightly over 500 lines: the run object's steps — workload, fault timeline,
 sampler, clean-up — share its state and read best together; the probes, the
@@ -30,7 +36,6 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-from resilience.errors import InvalidInput, ResilienceError
 from resilience.scenario.backfill import BackfillSteps
 from resilience.scenario.dispatch import Dispatch, Dispatcher, Release, TaskDispatcher
 from resilience.scenario.faults import PhaseRule, plan
@@ -48,6 +53,8 @@ from resilience.scenario.progress import Snapshot
 from resilience.scenario.result import RunAborted, RunResult
 from resilience.scenario.stack import Stack
 from resilience.scenario.workload import Arrival, arrivals
+from resilience.targets.base import Call, Observation, Target
+from resilience.targets.reference import as_target
 
 __all__ = [
     "ProgressSink",
@@ -63,6 +70,9 @@ ProgressSink = Callable[[Snapshot], None]
 StackFactory = Callable[[Scenario], AbstractAsyncContextManager[Stack]]
 
 _new_op = tuple.__new__
+_new_call = tuple.__new__
+_NO_ANSWER = Observation("error", "", None, None, 0)
+_UNFINISHED = Observation("error", "", "unfinished", None, 0)
 CLEAR_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 20.0
 
@@ -114,7 +124,14 @@ class _Run(BackfillSteps):
         self.total_done = 0
         self.idem_prefix = f"{scenario.name}-{scenario.seed}-{int(self.clock.wall() * 1000)}"
         self.phase_at = PhaseRule(scenario.faults, warmup_s=scenario.workload.warmup)
-        self.quick_state = quick_breaker_state(stack.target)
+        self.target: Target = as_target(stack.target, stack.slugs)
+        self.call = self.target.call
+        self.live_op: str | None = getattr(self.target, "live_op", None)
+        self.hit_paths: frozenset[str] = getattr(self.target, "hit_paths", frozenset())
+        self.degraded_outcomes: frozenset[str] = getattr(
+            self.target, "degraded_outcomes", frozenset()
+        )
+        self.quick_state = quick_breaker_state(self.target)
 
     def t_us(self) -> int:
         return int((self.clock.monotonic() - self.w0) * 1e6)
@@ -138,51 +155,33 @@ class _Run(BackfillSteps):
         clock = self.clock
         start = clock.monotonic()
         late_s = max(0.0, start - due)
-        target = self.stack.target
-        outcome, path, reason, attempts = "error", "", None, 0
-        latency_us: int | None = None
+        observation = _NO_ANSWER
         try:
-            if arrival.op == "lookup":
-                try:
-                    result = await target.lookup(arrival.slug)
-                    outcome, path, reason = result.outcome, result.path, result.reason
-                    latency_us, attempts = int(result.duration_us), int(result.attempts)
-                except InvalidInput:
-                    outcome, path, reason = "invalid", "invalid", "invalid_slug"
-            else:
-                try:
-                    job = await target.post_job(
+            observation = await self.call(
+                _new_call(
+                    Call,
+                    (
+                        arrival.seq,
+                        arrival.op,
+                        arrival.key,
                         arrival.slug,
-                        {"seq": arrival.seq, "source": "scenario"},
                         f"{self.idem_prefix}-{arrival.seq}",
-                    )
-                    outcome = "accepted"
-                    path = "uuid" if job.micro_uuid is not None else "null_uuid"
-                except InvalidInput:
-                    outcome, path, reason = "refused", "invalid", "invalid_slug"
-                except ResilienceError as exc:
-                    outcome, reason = "failed", type(exc).__name__
+                    ),
+                )
+            )
         except asyncio.CancelledError:
-            outcome, reason = "error", "unfinished"
-            self.record(arrival, outcome, path, reason, None, attempts, start, late_s)
+            self.record(arrival, _UNFINISHED, start, late_s)
             raise
         except Exception as exc:  # the harness must survive whatever the target does
-            outcome, reason = "error", f"{type(exc).__name__}: {exc}"[:200]
+            observation = Observation("error", "", f"{type(exc).__name__}: {exc}"[:200], None, 0)
         finally:
             release()
-        self.record(arrival, outcome, path, reason, latency_us, attempts, start, late_s)
+        self.record(arrival, observation, start, late_s)
 
     def record(
-        self,
-        arrival: Arrival,
-        outcome: str,
-        path: str,
-        reason: str | None,
-        latency_us: int | None,
-        attempts: int,
-        start: float,
-        late_s: float,
+        self, arrival: Arrival, observation: Observation, start: float, late_s: float
     ) -> None:
+        outcome, path, reason, latency_us, attempts, status = observation
         if latency_us is None:
             latency_us = int((self.clock.monotonic() - start) * 1e6)
         t_s = arrival.t_s
@@ -201,6 +200,7 @@ class _Run(BackfillSteps):
                     int(late_s * 1e6),
                     self.phase_at(t_s),
                     arrival.slug,
+                    status,
                 ),
             )
         )
@@ -211,10 +211,10 @@ class _Run(BackfillSteps):
                 self.late += 1
             if outcome == "error" or outcome == "failed":
                 self.errors += 1
-            if arrival.op == "lookup" and arrival.key != "invalid":
+            if arrival.key != "invalid" and (self.live_op is None or arrival.op == self.live_op):
                 self.valid += 1
-                self.hits += path in ("cache", "redis")
-                self.fallbacks += outcome == "fallback"
+                self.hits += path in self.hit_paths
+                self.fallbacks += outcome in self.degraded_outcomes
 
     def track(self, task: asyncio.Task[None]) -> None:
         self.in_flight.add(task)
@@ -325,7 +325,7 @@ class _Run(BackfillSteps):
             await self.clock.sleep_async(interval)
             now = self.clock.monotonic()
             full = now >= next_sample
-            stats = self.stack.target.stats() if full or self.quick_state is None else {}
+            stats = self.target.stats() if full or self.quick_state is None else {}
             state = self.quick_state() if self.quick_state is not None else breaker_state_of(stats)
             opens = breaker_opens_of(stats) if stats else previous_opens
             if not self.breaker_from_listener and state is not None:
@@ -396,13 +396,13 @@ class _Run(BackfillSteps):
     async def execute(self) -> tuple[str, str | None]:
         scenario = self.scenario
         steady = scenario.steady_state
-        breaker = getattr(self.stack.target, "breaker", None)
+        breaker = getattr(self.target, "breaker", None)
         if breaker is not None and hasattr(breaker, "add_listener"):
             breaker.add_listener(_BreakerRecorder(self))
             self.breaker_from_listener = True
         self.phase = "steady-before"
         ok, detail = await steady_state_check(
-            self.stack, steady.probes, timeout_s=min(10.0, steady.timeout)
+            self.stack, steady.probes, timeout_s=min(10.0, steady.timeout), target=self.target
         )
         if ok:
             _quiet_gc_start()
@@ -450,7 +450,11 @@ class _Run(BackfillSteps):
                     await self.migration_final()
                     self.phase = "steady-after"
                     ok, detail = await steady_state_check(
-                        self.stack, steady.probes, timeout_s=steady.timeout, from_tail=True
+                        self.stack,
+                        steady.probes,
+                        timeout_s=steady.timeout,
+                        from_tail=True,
+                        target=self.target,
                     )
                     self.writer.write(
                         {
@@ -553,6 +557,7 @@ async def run_scenario(
                 "seed": scenario.seed,
                 "start_wall": stack.clock.wall(),
                 "mode": stack.mode,
+                "target": str(getattr(stack.target, "kind", "reference")),
                 "config": scenario.model_dump(mode="json"),
                 "source": str(scenario.source) if scenario.source else None,
             }

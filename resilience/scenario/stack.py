@@ -1,6 +1,8 @@
 """The seams between the run loop and what it runs against.
 
-The runner sees a :class:`Stack`: the system under test (:class:`Target`),
+The runner sees a :class:`Stack`: the system under test (a
+:class:`~resilience.targets.base.Target`, or a bare reference service the
+runner wraps in a :class:`~resilience.targets.reference.ReferenceTarget`),
 a :class:`~resilience.scenario.faults.FaultController`, a
 :class:`~resilience.clock.Clock` and the catalogue of known slugs. The real
 stack (:mod:`resilience.scenario.real_stack`) is PostgreSQL + Redis behind
@@ -15,8 +17,21 @@ from typing import Any, Protocol, runtime_checkable
 
 from resilience.clock import Clock
 from resilience.scenario.faults import FaultController
+from resilience.targets.base import Target
+from resilience.targets.reference import ReferenceService
 
-__all__ = ["JobLike", "LookupLike", "MigrationTarget", "Stack", "StaticStack", "Target"]
+ServiceUnderTest = Target | ReferenceService
+"""What a stack's ``target`` may be: a target, or a reference service to wrap."""
+
+__all__ = [
+    "JobLike",
+    "LookupLike",
+    "MigrationTarget",
+    "ServiceUnderTest",
+    "Stack",
+    "StaticStack",
+    "Target",
+]
 
 
 class LookupLike(Protocol):
@@ -39,24 +54,6 @@ class JobLike(Protocol):
 
     @property
     def micro_uuid(self) -> Any: ...
-
-
-@runtime_checkable
-class Target(Protocol):
-    """The system under test.
-
-    ``lookup`` raises an :class:`~resilience.errors.InvalidInput` for a
-    malformed slug and otherwise returns a result; ``post_job`` raises it when
-    the job is refused. Any other exception counts as an error.
-    """
-
-    async def lookup(self, slug: str) -> LookupLike: ...
-
-    async def post_job(
-        self, micro_id: str, answers: Mapping[str, Any], idempotency_key: str
-    ) -> JobLike: ...
-
-    def stats(self) -> Mapping[str, Any]: ...
 
 
 @runtime_checkable
@@ -84,7 +81,7 @@ class Stack(Protocol):
     """
 
     @property
-    def target(self) -> Target: ...
+    def target(self) -> ServiceUnderTest: ...
     @property
     def faults(self) -> FaultController: ...
     @property
@@ -101,7 +98,7 @@ class StaticStack:
     def __init__(
         self,
         *,
-        target: Target,
+        target: ServiceUnderTest,
         faults: FaultController,
         clock: Clock,
         slugs: Sequence[str],
@@ -117,7 +114,7 @@ class StaticStack:
         self._mode = mode
 
     @property
-    def target(self) -> Target:
+    def target(self) -> ServiceUnderTest:
         return self._target
 
     @property

@@ -52,7 +52,7 @@ from resilience.service.repository import (
 from resilience.service.shared_stats import SharedStats
 from resilience.service.timeouts import bounded
 
-__all__ = ["build_breaker", "build_cache", "build_retries", "open_service"]
+__all__ = ["analytics_listener", "build_breaker", "build_cache", "build_retries", "open_service"]
 
 
 def build_cache(config: ServiceConfig, clock: Clock) -> LookupCache[str, uuid.UUID]:
@@ -105,7 +105,9 @@ def build_breaker(config: ServiceConfig, clock: Clock, store: Any = None) -> Cir
     )
 
 
-def _analytics_listener(batcher: AnalyticsBatcher, clock: Clock) -> Any:
+def analytics_listener(batcher: AnalyticsBatcher, clock: Clock) -> Any:
+    """A lookup listener queueing each result as an ``analytics_events`` row."""
+
     def listen(result: LookupResult) -> None:
         batcher.add(AnalyticsEvent(timestamp_s=clock.wall(), properties=result.to_dict()))
 
@@ -221,7 +223,7 @@ async def open_service(
                 max_buffer=config.analytics.max_buffer,
                 flush_interval_s=config.analytics.flush_interval_s,
             )
-            listeners.append(_analytics_listener(analytics, clock))
+            listeners.append(analytics_listener(analytics, clock))
 
         async def postgres_ping() -> None:
             await on_connection(pool, "fetchval", "SELECT 1")

@@ -31,8 +31,14 @@ def build_stack_for(
     *,
     overrides: Mapping[str, Any] | None = None,
     models: ModelSettings | None = None,
+    model_seed: int | None = None,
 ) -> SimStack:
-    """The modelled stack for ``scenario`` (inside a running virtual loop)."""
+    """The modelled stack for ``scenario`` (inside a running virtual loop).
+
+    ``model_seed`` seeds the models' random streams (toxicity rolls, service
+    times) instead of the scenario's seed; the workload and the catalogue keep
+    the scenario's, so only what chance decides in a real run changes.
+    """
     from resilience.db.catalogue import catalogue
     from resilience.service.config import ServiceConfig
 
@@ -42,7 +48,7 @@ def build_stack_for(
         config=config,
         catalogue={e.slug: e.uuid for e in entries},
         slugs=[e.slug for e in entries],
-        seed=scenario.seed,
+        seed=scenario.seed if model_seed is None else model_seed,
         models=models,
     )
 
@@ -56,11 +62,12 @@ async def run_simulated_async(
     gates: Sequence[Any] | None = None,
     progress: Callable[[Any], None] | None = None,
     fast: bool = True,
+    model_seed: int | None = None,
 ) -> Any:
     """:func:`run_simulated` for a caller already inside a virtual loop."""
     from resilience.scenario.runner import run_scenario
 
-    stack = build_stack_for(scenario, overrides=overrides, models=models)
+    stack = build_stack_for(scenario, overrides=overrides, models=models, model_seed=model_seed)
     return await run_scenario(
         scenario,
         stack=stack,
@@ -81,13 +88,15 @@ def run_simulated(
     gates: Sequence[Any] | None = None,
     progress: Callable[[Any], None] | None = None,
     fast: bool = True,
+    model_seed: int | None = None,
 ) -> Any:
     """Simulate ``scenario`` (a :class:`~resilience.scenario.model.Scenario`).
 
     Synchronous: it runs its own virtual-time loop, so call it outside any
     running event loop (from a thread or process if needed). ``overrides``
     are dotted service settings (``breaker.failure_threshold`` …) applied
-    over the scenario's; ``seed`` replaces the scenario's seed; ``models``
+    over the scenario's; ``seed`` replaces the scenario's seed (``model_seed``
+    only the models' random streams: see :func:`build_stack_for`); ``models``
     sets the dependency models (default: loopback PostgreSQL and Redis).
     ``fast=False`` uses the runner's default dispatcher (a task per
     operation) instead of the simulator's
@@ -107,6 +116,7 @@ def run_simulated(
             gates=gates,
             progress=progress,
             fast=fast,
+            model_seed=model_seed,
         )
     )
     result.wall_s = time.perf_counter() - started

@@ -13,9 +13,11 @@ retries, built by :mod:`resilience.service.runtime` from the same
 :class:`~resilience.sim.faults.ModelFaultController`.
 
 Every random stream is seeded from ``seed`` and the stream's name, so the
-same seed gives the same run. Not modelled: the background writers
-(analytics, error events, breaker events) and the breaker's Redis store (one
-simulated process shares nothing).
+same seed gives the same run. The service's analytics batch writer runs too
+(:mod:`resilience.sim.analytics`): it shares the lookups' pool, so it decides
+which connections they get. Not modelled: the rarer background writers
+(error events, breaker events, failure metrics) and the breaker's Redis
+store (one simulated process shares nothing).
 """
 
 from __future__ import annotations
@@ -104,13 +106,16 @@ def build_sim_stack(
     order (default: the catalogue's order).
     """
     from resilience.cache.redis_tier import RedisTier
+    from resilience.service.analytics import AnalyticsBatcher
     from resilience.service.lookup import LookupService
     from resilience.service.runtime import (
+        analytics_listener,
         build_breaker,
         build_cache,
         build_metrics,
         build_retries,
     )
+    from resilience.sim.analytics import ModelAnalyticsTable
     from resilience.sim.stats import CountedServiceStats
 
     models = models or ModelSettings()
@@ -179,6 +184,22 @@ def build_sim_stack(
         extra["outbox"] = outbox
     if hasattr(config.redis, "open_breaker_timeout_s"):
         extra["open_breaker_redis_timeout_s"] = config.redis.open_breaker_timeout_s
+    analytics: AnalyticsBatcher | None = None
+    if config.analytics.enabled:
+        table = ModelAnalyticsTable(
+            pg_proxy,
+            repository.pool,
+            rng=_rng(seed, "analytics"),
+            insert_time=models.db_insert,
+            timeout_s=config.db.timeout_s * 5,  # the real writers' BoundedPool
+        )
+        analytics = AnalyticsBatcher(
+            table.write,
+            batch_size=config.analytics.batch_size,
+            max_buffer=config.analytics.max_buffer,
+            flush_interval_s=config.analytics.flush_interval_s,
+        )
+        extra["listeners"] = [analytics_listener(analytics, clock)]
     lookup_retry, job_retry = build_retries(config, clock)
     service = LookupService(
         repository=repository,
@@ -195,6 +216,9 @@ def build_sim_stack(
     )
     if outbox is not None:
         outbox.start()  # the drainer runs on virtual time like the real one
+    service.analytics = analytics
+    if analytics is not None:
+        analytics.start()  # the batch writer too: it shares the lookups' pool
     service.counters = CountedServiceStats()  # same figures, cheap to sample every 0.5 s
     proxies = {"postgres": pg_proxy, "redis": redis_proxy}
     return SimStack(

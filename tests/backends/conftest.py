@@ -24,3 +24,14 @@ def state_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def state_dir_private() -> Iterator[Path]:
+    """A state dir of this test alone (``resilience down`` there sees only its environments)."""
+    path = Path(tempfile.mkdtemp(prefix="resilience-test-", dir=fast_temp_root()))
+    path.chmod(0o711)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -197,7 +197,9 @@ def test_ctrl_c_during_start_leaves_nothing(tmp_path: Path, state_dir: Path) -> 
     assert not marker.directory.exists()
 
 
-def test_after_sigkill_the_next_start_reaps_the_leftovers(tmp_path: Path, state_dir: Path) -> None:
+def test_after_sigkill_with_its_reaper_gone_the_next_start_reaps_the_leftovers(
+    tmp_path: Path, state_dir: Path
+) -> None:
     script = tmp_path / "harness.py"
     script.write_text(HARNESS)
     state = state_dir
@@ -205,6 +207,8 @@ def test_after_sigkill_the_next_start_reaps_the_leftovers(tmp_path: Path, state_
                             text=True)  # fmt: skip
     assert proc.stdout is not None
     info = json.loads(proc.stdout.readline())
+    reaper_pid = int(EnvironmentMarker.load(Path(info["dir"])).info["reaper_pid"])
+    os.kill(reaper_pid, signal.SIGKILL)  # the last line of defence is the next start
     proc.kill()
     proc.wait()
     assert Path(info["dir"]).exists()  # the marker stays behind
@@ -225,7 +229,7 @@ def test_reaper_kills_recorded_processes_of_a_dead_owner(tmp_path: Path) -> None
     marker.add_process(ProcessRecord("sleep", sleeper.pid, None))
     live = state.new_environment()  # our own: its owner is alive
     assert state.reap() == [directory]
-    assert sleeper.wait(timeout=5) == -signal.SIGKILL
+    assert sleeper.wait(timeout=5) == -signal.SIGTERM
     assert not directory.exists()
     assert live.directory.exists()
 

@@ -25,10 +25,12 @@ _ops = st.builds(
     late_us=_ints,
     phase=_text,
     slug=_text,
+    status=st.sampled_from([0, 200, 503]),
 )
 
 
 def _as_mapping(op: OpRecord) -> dict[str, object]:
+    status = {"status": op.status} if op.status else {}  # written only when not 0
     return {
         "type": "op",
         "t_us": op.t_us,
@@ -42,6 +44,7 @@ def _as_mapping(op: OpRecord) -> dict[str, object]:
         "attempts": op.attempts,
         "late_us": op.late_us,
         "phase": op.phase,
+        **status,
     }
 
 

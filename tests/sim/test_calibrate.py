@@ -203,3 +203,76 @@ def test_bad_models_file_is_explained(tmp_path: Path) -> None:
         load_models(path)
     with pytest.raises(ValueError, match="cannot read"):
         load_models(tmp_path / "missing.json")
+
+
+def _side(db_p95: float, hit_rate: float = 0.9) -> dict[str, object]:
+    out: dict[str, object] = {
+        "hit_rate": hit_rate,
+        "success_rate": 1.0,
+        "fallback_rate": 0.0,
+        "breaker.opens": 0,
+    }
+    for path in ("cache", "redis", "db", "fallback"):
+        p95 = db_p95 if path == "db" else 0.001
+        out[f"{path}.count"] = 150
+        out.update({f"{path}.p50": 0.001, f"{path}.p95": p95, f"{path}.p99": p95})
+        out[f"{path}.p95_interval"] = None
+    return out
+
+
+def test_several_seeds_compare_their_median_and_explain_a_miss_inside_their_range() -> None:
+    """A bimodal figure (a toxicity roll): the real slow mode is one of the seeds' outcomes."""
+    seeds = [_side(0.002), _side(0.0021), _side(0.301), _side(0.0019), _side(0.0022)]
+    real = _side(0.302)
+    db = next(d for d in compare(real, seeds) if d.metric == "lookup.db p95")
+    assert db.sim == pytest.approx(0.0021)  # the median of the five
+    assert db.spread == (pytest.approx(0.0019), pytest.approx(0.301))
+    assert db.ok is False
+    assert db.within_spread is True  # 302 ms is within 20 % of the 301 ms seed
+    assert db.explained
+    far = next(d for d in compare(_side(0.9), seeds) if d.metric == "lookup.db p95")
+    assert far.within_spread is False
+    assert not far.explained
+    hit = next(d for d in compare(_side(0.002, hit_rate=0.95), seeds) if d.metric == "hit_rate")
+    assert hit.within_spread is False  # 5 points above every seed
+
+
+def test_one_simulated_run_has_no_spread() -> None:
+    delta = next(d for d in compare(_side(0.002), _side(0.002)) if d.metric == "lookup.db p95")
+    assert delta.spread is None
+    assert delta.within_spread is None
+
+
+def test_a_model_seed_changes_the_rolls_not_the_workload(tmp_path: Path) -> None:
+    scenario = make_scenario()
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run_simulated(scenario, history_path=a)
+    run_simulated(scenario, history_path=b, model_seed=scenario.seed + 1)
+    ops_a, ops_b = read_history(a).ops, read_history(b).ops
+    assert [(o.t_us, o.op, o.slug) for o in ops_a] == [(o.t_us, o.op, o.slug) for o in ops_b]
+    assert [o.latency_us for o in ops_a] != [o.latency_us for o in ops_b]
+    same = tmp_path / "same.jsonl"
+    run_simulated(scenario, history_path=same, model_seed=scenario.seed)
+    assert same.read_bytes() == a.read_bytes()  # the scenario's seed is the default model seed
+
+
+def test_calibration_over_several_seeds_keeps_each_history(tmp_path: Path) -> None:
+    scenario = make_scenario()
+    real = tmp_path / "real.jsonl"
+    run_simulated(scenario, history_path=real, model_seed=99)
+    report = calibrate(scenario, output=tmp_path / "out", real_history=real, fit=False, sim_seeds=3)
+    assert report.sim_seeds == 3
+    assert [p.name for p in sorted((tmp_path / "out").glob("sim*.jsonl"))] == [
+        "sim-1.jsonl",
+        "sim-2.jsonl",
+        "sim.jsonl",
+    ]
+    assert all(d.spread is not None for d in report.deltas if d.sim is not None)
+    data = report.to_dict()
+    assert data["sim_seeds"] == 3
+    assert "within_spread" in data["deltas"][0]
+    console = Console(record=True, width=200)
+    print_calibration(report, console)
+    assert "simulated (median of 3)" in console.export_text()
+    with pytest.raises(ValueError, match="sim_seeds"):
+        calibrate(scenario, output=tmp_path / "x", real_history=real, fit=False, sim_seeds=0)

@@ -1,0 +1,37 @@
+"""Services under test: the :class:`~resilience.targets.base.Target` seam and its kinds.
+
+:mod:`.base` (``Call``, ``Observation``, the ``Target`` protocol and its
+optional capabilities), :mod:`.reference` (the in-process reference
+service), :mod:`.reference_metrics` (its gate vocabulary),
+:mod:`.vocabulary` (the registry of per-kind metric vocabularies).
+The scenario runner sits above this package; the service and the backends
+below it.
+"""
+
+from __future__ import annotations
+
+from resilience.targets.base import (
+    BreakerTarget,
+    Call,
+    LiveCounters,
+    Observation,
+    SteadyStateTarget,
+    Target,
+)
+from resilience.targets.reference import ReferenceTarget, as_target, register_operation
+from resilience.targets.vocabulary import Vocabulary, VocabularyInput, vocabulary_of
+
+__all__ = [
+    "BreakerTarget",
+    "Call",
+    "LiveCounters",
+    "Observation",
+    "ReferenceTarget",
+    "SteadyStateTarget",
+    "Target",
+    "Vocabulary",
+    "VocabularyInput",
+    "as_target",
+    "register_operation",
+    "vocabulary_of",
+]
