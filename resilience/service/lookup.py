@@ -136,6 +136,7 @@ class LookupService:
         self.analytics: Any = None
         self.error_tracker: Any = None
         self.shared_stats: SharedStats | None = None
+        self.bookings: Any = None  # a BookingService when a booking API is configured
         """Set by ``open_service`` with Redis: ``/stats`` and ``/metrics`` then cover every
         worker publishing to the same Redis (see :meth:`service_stats`)."""
         self.open_breaker_redis_timeout_s = open_breaker_redis_timeout_s
@@ -517,7 +518,10 @@ class LookupService:
 
     async def health(self) -> dict[str, Any]:
         """The JSON of ``GET /health`` (see :mod:`resilience.service.health`)."""
-        return await check_health(self.probes, breaker=self.breaker, lookups=self.failure_window)
+        extra = {"bookings": self.bookings.health()} if self.bookings is not None else None
+        return await check_health(
+            self.probes, breaker=self.breaker, lookups=self.failure_window, extra=extra
+        )
 
     def metrics_text(self) -> str:
         """The Prometheus text of this instance alone."""
@@ -592,6 +596,8 @@ class LookupService:
             sections["analytics"] = self.analytics.stats()
         if self.error_tracker is not None:
             sections["error_tracking"] = self.error_tracker.stats()
+        if self.bookings is not None:
+            sections["bookings"] = self.bookings.stats()
         if self.outbox is not None:
             sections["outbox"] = self.outbox.stats()
         return sections

@@ -36,6 +36,7 @@ from resilience.service.analytics import (
     AnalyticsEvent,
     postgres_analytics_writer,
 )
+from resilience.service.booking.service import BookingService
 from resilience.service.config import ServiceConfig
 from resilience.service.error_events import ErrorEvent, ErrorEventRepository, ErrorTracker
 from resilience.service.events import BreakerEventRecorder, FailureAggregator
@@ -140,8 +141,10 @@ async def open_service(
     postgres_url: str,
     redis_url: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    booking_api_url: str | None = None,
 ) -> AsyncIterator[LookupService]:
-    """A fully wired service on real PostgreSQL (and Redis, if ``redis_url``)."""
+    """A fully wired service on real PostgreSQL (and Redis, if ``redis_url``), with the
+    booking flow when ``booking_api_url`` (or ``config.booking.url``) is given."""
     import asyncpg
 
     config = config or ServiceConfig()
@@ -267,6 +270,14 @@ async def open_service(
         )
         holder.append(service)
         service.config = config
+        booking_url = booking_api_url or config.booking.url
+        if booking_url:
+            bookings = BookingService.from_config(
+                config.booking, url=booking_url, clock=clock, track=tracker.track
+            )
+            bookings.breaker.add_listener(recorder)  # circuit_breaker_events rows
+            stack.push_async_callback(bookings.aclose)
+            service.bookings = bookings
         service.error_tracker = tracker
         service.analytics = analytics
 
