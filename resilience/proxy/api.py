@@ -9,6 +9,7 @@ and ``/version`` has its own historic format.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +18,7 @@ from .collection import PopulateError, ProxyCollection
 from .errors import ApiError, bad_request_body
 from .gojson import GoDecodeError, decode_first, dumps
 from .http import Request, Response
+from .toxics import EXTENSION_TOXICS
 
 __all__ = ["TOXIPROXY_VERSION", "Api"]
 
@@ -75,6 +77,7 @@ class Api:
         if n == 1:
             top: dict[str, dict[str, Handler]] = {
                 "version": {"GET": self.version},
+                "extensions": {"GET": self.extensions},
                 "proxies": {"GET": self.list_proxies, "POST": self.create_proxy},
                 "populate": {"POST": self.populate},
                 "reset": {"POST": self.reset},
@@ -134,6 +137,11 @@ class Api:
     # -- handlers ----------------------------------------------------------
     def version(self, request: Request, parts: list[str]) -> Response:
         return Response(200, self.version_body, "application/json;charset=utf-8")
+
+    def extensions(self, request: Request, parts: list[str]) -> Response:
+        """Extension (404 on the real server): the toxic types Toxiproxy lacks."""
+        body = json.dumps({"toxics": list(EXTENSION_TOXICS)}).encode()
+        return Response(200, body, "application/json")
 
     def render_metrics(self, request: Request, parts: list[str]) -> Response:
         assert self.metrics is not None

@@ -63,9 +63,19 @@ Seconds = Annotated[float, BeforeValidator(parse_duration_s), Field(ge=0)]
 PositiveSeconds = Annotated[float, BeforeValidator(parse_duration_s), Field(gt=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
 
-FaultTarget = Literal["postgres", "redis"]
+FaultTarget = Literal["postgres", "redis", "booking-api"]
 ToxicType = Literal[
-    "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"
+    "latency",
+    "bandwidth",
+    "slow_close",
+    "timeout",
+    "reset_peer",
+    "slicer",
+    "limit_data",
+    "noop",
+    "http_error",
+    "http_delay",
+    "http_abort",
 ]
 
 TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -77,9 +87,25 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "slicer": ("average_size", "size_variation", "delay"),
     "limit_data": ("bytes",),
     "noop": (),
+    "http_error": ("methods", "paths", "exclude", "rate", "status", "body", "headers"),
+    "http_delay": ("methods", "paths", "exclude", "rate", "latency", "jitter"),
+    "http_abort": ("methods", "paths", "exclude", "rate", "mode", "after_bytes"),
 }
 """Wire attributes of each Toxiproxy toxic (ms, except bandwidth ``rate`` in KB/s,
-slicer ``delay`` in µs and sizes in bytes)."""
+slicer ``delay`` in µs and sizes in bytes). The ``http_*`` toxics are extensions
+of our proxy (typed attributes, see docs/toxics.md); a scenario using them is
+refused when the proxy server is the real Toxiproxy."""
+
+EXTENSION_TOXICS = frozenset({"http_error", "http_delay", "http_abort"})
+
+
+def _check_http_toxic(toxic: str, attributes: dict[str, Any]) -> None:
+    """The proxy's own rules for an HTTP toxic's typed attributes (ValueError naming them)."""
+    from resilience.proxy.toxics import REGISTRY
+
+    spec = REGISTRY[toxic]
+    assert spec.decode is not None
+    spec.decode(spec.default_attributes(), attributes)
 
 
 class _Spec(BaseModel):
@@ -120,10 +146,12 @@ class MixSpec(_Spec):
 
     lookup: float = Field(default=1.0, ge=0)
     job: float = Field(default=0.0, ge=0)
+    booking: float = Field(default=0.0, ge=0)
+    """Bookings through the booking API (``POST /bookings`` flow; needs ``booking-api``)."""
 
     @model_validator(mode="after")
     def _some(self) -> MixSpec:
-        if self.lookup + self.job <= 0:
+        if self.lookup + self.job + self.booking <= 0:
             raise ValueError("the operation mix needs at least one weight above 0")
         return self
 
@@ -176,7 +204,7 @@ class FaultSpec(_Spec):
     action: Literal["disable", "enable"] | None = None
     stream: Literal["upstream", "downstream"] = "downstream"
     toxicity: Share = 1.0
-    attributes: dict[str, int] = Field(default_factory=dict)
+    attributes: dict[str, Any] = Field(default_factory=dict)
     every: PositiveSeconds | None = None
     times: int = Field(default=1, ge=1, le=1000)
 
@@ -198,6 +226,12 @@ class FaultSpec(_Spec):
                     raise ValueError(
                         f"toxic {self.toxic!r} has no attribute {key!r}{did} (valid: {choices})"
                     )
+            if self.toxic in EXTENSION_TOXICS:
+                _check_http_toxic(self.toxic, self.attributes)
+                return self._repeats()
+            for key, value in self.attributes.items():
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError(f"attribute {key!r} must be an integer (got {value!r})")
             if self.toxic == "bandwidth" and self.attributes.get("rate", 0) <= 0:
                 raise ValueError("bandwidth 'rate' (KB/s) must be above 0; 0 stalls all traffic")
             if self.toxic == "slicer" and self.attributes.get("average_size", 0) <= 0:
@@ -205,6 +239,9 @@ class FaultSpec(_Spec):
             for key, value in self.attributes.items():
                 if value < 0:
                     raise ValueError(f"attribute {key!r} must not be negative (got {value})")
+        return self._repeats()
+
+    def _repeats(self) -> FaultSpec:
         if self.times > 1 and self.every is None:
             raise ValueError("'times' above 1 needs 'every' (the repeat period)")
         if self.every is not None and self.duration is not None and self.every <= self.duration:

@@ -126,6 +126,41 @@ def _with_connect_timeout(dsn: str, seconds: int = 5) -> str:
     return f"{dsn}{joiner}connect_timeout={seconds}"
 
 
+async def _refuse_unsupported_toxics(urls: Any, scenario: Scenario) -> None:
+    """Extension toxics (``http_*``) need our proxy server; the real Toxiproxy lacks them.
+
+    Our server answers ``GET /extensions``; the real one 404s. Refused before
+    anything is started, with the faults named."""
+    from resilience.scenario.model import EXTENSION_TOXICS
+
+    used = sorted({f.toxic for f in scenario.faults if f.toxic in EXTENSION_TOXICS})
+    needs_booking = any(f.target == "booking-api" for f in scenario.faults) or (
+        scenario.workload.mix.booking > 0
+    )
+    if needs_booking and not getattr(urls, "booking_api", ""):
+        raise RunAborted(
+            "this scenario needs the booking API stub (proxy 'booking-api'), which the "
+            f"{scenario.environment.backend} backend does not start"
+        )
+    if not used:
+        return
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            response = await http.get(f"{urls.toxiproxy_api}/extensions")
+        supported = set(response.json().get("toxics", [])) if response.status_code == 200 else set()
+    except (httpx.HTTPError, ValueError, AttributeError):
+        supported = set()
+    missing = [name for name in used if name not in supported]
+    if missing:
+        raise RunAborted(
+            f"toxic(s) {', '.join(missing)} are extensions of resilience's own proxy; the "
+            f"proxy server at {urls.toxiproxy_api} (the real Toxiproxy?) does not have them. "
+            "Run with our proxy (unset RESILIENCE_TOXIPROXY_SERVER) or drop those faults."
+        )
+
+
 async def _prepare(urls: Any, scenario: Scenario) -> list[Any]:
     """Schema, empty tables, fresh catalogue, empty Redis; returns the entries in rank order."""
     import asyncpg
@@ -148,6 +183,11 @@ async def _prepare(urls: Any, scenario: Scenario) -> list[Any]:
         await client.flushall()
     finally:
         await client.aclose()
+    if getattr(urls, "booking_api_direct", ""):
+        import httpx
+
+        async with httpx.AsyncClient(timeout=5.0) as http:  # the stub's counts start at 0
+            (await http.post(f"{urls.booking_api_direct}/_stats/reset")).raise_for_status()
     return list(entries)
 
 
@@ -173,6 +213,7 @@ async def open_real_stack(
         client = toxiproxy_client(urls.toxiproxy_api)
         exits.push_async_callback(_quietly, client.aclose())
         controller = ToxiproxyFaultController(client)
+        await _refuse_unsupported_toxics(urls, scenario)
         try:
             await controller.clear_all()
             entries = await asyncio.wait_for(_prepare(urls, scenario), PREPARE_TIMEOUT_S)
@@ -190,7 +231,12 @@ async def open_real_stack(
             ) from exc
         config = ServiceConfig().with_overrides(scenario.service)
         service_cm = open_service(
-            config, postgres_url=urls.postgres, redis_url=urls.redis, clock=SYSTEM_CLOCK
+            config,
+            postgres_url=urls.postgres,
+            redis_url=urls.redis,
+            clock=SYSTEM_CLOCK,
+            booking_api_url=getattr(urls, "booking_api", "") or None,
+            booking_stats_url=getattr(urls, "booking_api_direct", "") or None,
         )
         try:
             service = await service_cm.__aenter__()

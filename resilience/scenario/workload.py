@@ -99,8 +99,10 @@ def arrivals(workload: WorkloadSpec, catalogue: Sequence[str], seed: int) -> Ite
     rng = random.Random(f"arrivals:{seed}")
     keys = KeyChooser(workload, catalogue, random.Random(f"keys:{seed}"))
     mix_rng = random.Random(f"mix:{seed}")
-    total = workload.mix.lookup + workload.mix.job
-    job_share = workload.mix.job / total
+    mix = workload.mix
+    total = mix.lookup + mix.job + mix.booking
+    job_share = mix.job / total
+    booking_below = job_share + mix.booking / total  # draws in [job_share, this): booking
     rate = workload.rate
     duration = workload.duration
     poisson = workload.arrivals == "poisson"
@@ -113,6 +115,7 @@ def arrivals(workload: WorkloadSpec, catalogue: Sequence[str], seed: int) -> Ite
             t = seq / rate
         if t >= duration:
             return
-        op = "job" if mix_draw() < job_share else "lookup"
+        draw = mix_draw()
+        op = "job" if draw < job_share else "booking" if draw < booking_below else "lookup"
         kind, slug = choose()
         yield Arrival(seq, t, op, kind, slug)

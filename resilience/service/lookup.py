@@ -531,6 +531,8 @@ class LookupService:
         """This instance's figures (``scope: "worker"``): rates, latency by path (µs), breaker."""
         stats = self.counters.to_dict(breaker=self.breaker, redis_tier=self.redis_tier)
         stats.update(self._sections())
+        if self.bookings is not None:
+            stats["bookings"] = self.bookings.stats()
         stats["scope"] = "worker"
         stats["workers"] = 1
         return stats
@@ -596,8 +598,6 @@ class LookupService:
             sections["analytics"] = self.analytics.stats()
         if self.error_tracker is not None:
             sections["error_tracking"] = self.error_tracker.stats()
-        if self.bookings is not None:
-            sections["bookings"] = self.bookings.stats()
         if self.outbox is not None:
             sections["outbox"] = self.outbox.stats()
         return sections

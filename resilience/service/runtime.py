@@ -142,9 +142,12 @@ async def open_service(
     redis_url: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
     booking_api_url: str | None = None,
+    booking_stats_url: str | None = None,
 ) -> AsyncIterator[LookupService]:
     """A fully wired service on real PostgreSQL (and Redis, if ``redis_url``), with the
-    booking flow when ``booking_api_url`` (or ``config.booking.url``) is given."""
+    booking flow when ``booking_api_url`` (or ``config.booking.url``) is given;
+    ``booking_stats_url``: the booking stub's direct URL, whose ``/_stats`` the
+    service then reports under ``stats()["bookings"]["upstream"]``."""
     import asyncpg
 
     config = config or ServiceConfig()
@@ -277,6 +280,8 @@ async def open_service(
             )
             bookings.breaker.add_listener(recorder)  # circuit_breaker_events rows
             stack.push_async_callback(bookings.aclose)
+            if booking_stats_url:
+                bookings.upstream.start(booking_stats_url)
             service.bookings = bookings
         service.error_tracker = tracker
         service.analytics = analytics

@@ -94,7 +94,11 @@ class _CountRequests:
             await self.app(scope, receive, send_counted)
         finally:
             route = scope.get("stub_route") or f"{scope['method']} (unknown route)"
-            self.state.counter.count(route, status, arrived_s)
+            key = ""
+            for name, value in scope.get("headers", ()):
+                if name == b"idempotency-key":
+                    key = value.decode("latin-1")
+            self.state.counter.count(route, status, arrived_s, key)
 
 
 def create_app(seed: int = 0) -> Starlette:

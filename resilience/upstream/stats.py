@@ -2,7 +2,7 @@
 
 Every request is counted under its route template (``POST /bookings``,
 ``GET /bookings/{id}``) and the status the stub returned, with its arrival
-time (wall clock, seconds) in a bounded log, so a gate can ask how many
+time (wall clock, seconds) and ``Idempotency-Key`` in a bounded log, so a gate can ask how many
 calls arrived in a window (while a breaker was open, before a Retry-After
 had passed). ``/_stats`` itself is not counted.
 """
@@ -26,12 +26,13 @@ class RequestCounter:
     """Counts by route and status, and the arrival log (oldest dropped past LOG_LIMIT)."""
 
     by_route: dict[str, dict[str, int]] = field(default_factory=dict)
-    log: deque[tuple[float, str, int]] = field(default_factory=lambda: deque(maxlen=LOG_LIMIT))
+    log: deque[tuple[float, str, int, str]] = field(default_factory=lambda: deque(maxlen=LOG_LIMIT))
 
-    def count(self, route: str, status: int, arrived_s: float) -> None:
+    def count(self, route: str, status: int, arrived_s: float, key: str = "") -> None:
+        """One request; ``key``: its Idempotency-Key (bookings), so retries can be told apart."""
         per_status = self.by_route.setdefault(route, {})
         per_status[str(status)] = per_status.get(str(status), 0) + 1
-        self.log.append((arrived_s, route, status))
+        self.log.append((arrived_s, route, status, key))
 
     @property
     def total(self) -> int:
@@ -40,7 +41,7 @@ class RequestCounter:
     def to_json(self, *, with_log: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"total": self.total, "by_route": self.by_route}
         if with_log:
-            out["log"] = [[t, route, status] for t, route, status in self.log]
+            out["log"] = [list(entry) for entry in self.log]
         return out
 
 
@@ -51,7 +52,7 @@ class UpstreamStats:
     total: int
     by_route: dict[str, dict[str, int]]
     bookings: dict[str, int]
-    log: tuple[tuple[float, str, int], ...] = ()
+    log: tuple[tuple[float, str, int, str], ...] = ()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> UpstreamStats:
@@ -59,7 +60,9 @@ class UpstreamStats:
             total=int(data["requests"]["total"]),
             by_route={k: dict(v) for k, v in data["requests"]["by_route"].items()},
             bookings=dict(data["bookings"]),
-            log=tuple((float(t), str(r), int(s)) for t, r, s in data["requests"].get("log", [])),
+            log=tuple(
+                (float(t), str(r), int(s), str(k)) for t, r, s, k in data["requests"].get("log", [])
+            ),
         )
 
     def calls(self, route: str | None = None) -> int:
@@ -70,7 +73,7 @@ class UpstreamStats:
     def calls_between(self, start_s: float, end_s: float, route: str | None = None) -> int:
         """Requests that arrived in [start_s, end_s) (wall clock seconds)."""
         return sum(
-            1 for t, r, _s in self.log if start_s <= t < end_s and (route is None or r == route)
+            1 for t, r, _s, _k in self.log if start_s <= t < end_s and (route is None or r == route)
         )
 
     @property

@@ -23,6 +23,7 @@ from .base import Chunk, Item, LinkContext, Outlet, Stage, ToxicSpec
 from .noop import NoopStage
 
 __all__ = [
+    "EXTENSION_TOXICS",
     "REGISTRY",
     "Chunk",
     "Item",
@@ -49,3 +50,6 @@ REGISTRY: dict[str, ToxicSpec] = {
         http_abort.SPEC,
     )
 }
+
+EXTENSION_TOXICS: tuple[str, ...] = ("http_error", "http_delay", "http_abort")
+"""Toxic types the real Toxiproxy does not have (listed by ``GET /extensions``)."""

@@ -16,11 +16,14 @@ operation for ``/stats``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from resilience.breaker import CircuitBreaker
+from resilience.breaker import BreakerState, CircuitBreaker
+from resilience.breaker.state import Transition
 from resilience.breaker.window import TimeWindow
 from resilience.classify import classify
 from resilience.clock import SYSTEM_CLOCK, Clock
@@ -187,6 +190,8 @@ class BookingService:
         self.detector = FailureDetector(clock=clock)
         self.track = track
         self.outcomes = BookingOutcomes()
+        self.upstream = UpstreamWatch(clock)
+        breaker.add_listener(self.upstream)
 
     @classmethod
     def from_config(
@@ -206,6 +211,7 @@ class BookingService:
         )
 
     async def aclose(self) -> None:
+        await self.upstream.aclose()
         await self.client.aclose()
 
     async def _call(self, operation: str, fn: Callable[[], Awaitable[T]]) -> T:
@@ -265,4 +271,96 @@ class BookingService:
         return snapshot
 
     def stats(self) -> dict[str, Any]:
-        return {**self.outcomes.snapshot(), "breaker_opens": self.breaker.opens}
+        stats = {**self.outcomes.snapshot(), "breaker_opens": self.breaker.opens}
+        upstream = self.upstream.figures()
+        if upstream is not None:
+            stats["upstream"] = upstream
+        return stats
+
+
+class UpstreamWatch:
+    """What the booking API itself counted, read from its ``/_stats`` (the stub's).
+
+    :meth:`start` polls ``stats_url`` (the stub's direct URL) every
+    ``interval_s``; as a breaker listener it keeps the (wall clock) intervals
+    during which the booking breaker was open, so :meth:`figures` can say how
+    many calls reached the API while it was: ``calls_while_open`` (the "no
+    hammering" figure; a call that was already on its way when the breaker
+    opened counts too). Without a stub (a real API) there are no figures.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.snapshot: dict[str, Any] | None = None
+        self.open_intervals: list[tuple[float, float]] = []
+        self.open_since: float | None = None
+        self._url: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def on_transition(self, breaker: Any, transition: Transition) -> None:
+        now = self.clock.wall()
+        if transition.to_state is BreakerState.OPEN:
+            self.open_since = now
+        elif transition.from_state is BreakerState.OPEN and self.open_since is not None:
+            self.open_intervals.append((self.open_since, now))
+            self.open_since = None
+
+    def start(self, stats_url: str, interval_s: float = 0.5) -> None:
+        self._url = stats_url.rstrip("/")
+        self._task = asyncio.get_running_loop().create_task(
+            self._poll(interval_s), name="booking-api-stats"
+        )
+
+    async def _fetch(self) -> None:
+        import httpx
+
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            response = await http.get(f"{self._url}/_stats", params={"log": "1"})
+            response.raise_for_status()
+            self.snapshot = response.json()
+
+    async def _poll(self, interval_s: float) -> None:
+        while True:
+            with contextlib.suppress(Exception):  # the stub may be cut off: keep the last
+                await self._fetch()
+            await asyncio.sleep(interval_s)
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def figures(self) -> dict[str, Any] | None:
+        """``calls``, ``booking_calls``, ``calls_while_open``, ``duplicates``, ``bookings``,
+        ``min_retry_gap_s`` (shortest time between two arrivals of one booking key at
+        the API: a retry never comes before the ``Retry-After`` it was given)."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            return None
+        requests = snapshot.get("requests", {})
+        intervals = list(self.open_intervals)
+        if self.open_since is not None:
+            intervals.append((self.open_since, float("inf")))
+        log = requests.get("log", [])
+        while_open = sum(1 for t, *_rest in log if any(a <= t < b for a, b in intervals))
+        last_by_key: dict[str, float] = {}
+        min_gap: float | None = None
+        for t, route, _status, key in log:
+            if route != "POST /bookings" or not key:
+                continue
+            if key in last_by_key:
+                gap = t - last_by_key[key]
+                min_gap = gap if min_gap is None else min(min_gap, gap)
+            last_by_key[key] = t
+        by_route = requests.get("by_route", {})
+        bookings = snapshot.get("bookings", {})
+        return {
+            "calls": int(requests.get("total", 0)),
+            "booking_calls": sum(by_route.get("POST /bookings", {}).values()),
+            "calls_while_open": while_open,
+            "duplicates": int(bookings.get("duplicates", 0)),
+            "bookings": int(bookings.get("bookings", 0)),
+            "min_retry_gap_s": min_gap,
+        }
