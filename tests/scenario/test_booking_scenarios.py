@@ -1,0 +1,119 @@
+"""The booking scenarios: loading and checking (fast), refusal of extension toxics, and
+end-to-end runs on the local backend (slow)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from typer.testing import CliRunner
+
+from resilience.cli import app
+from resilience.proxy import ProxyServerProcess
+from resilience.scenario.loader import ScenarioError, load_scenario, load_suite, parse_scenario
+from resilience.scenario.real_stack import _refuse_unsupported_toxics
+from resilience.scenario.runner import RunAborted
+from resilience.scenario.workload import arrivals
+
+BOOKING_SUITE = Path(__file__).resolve().parents[2] / "scenarios" / "booking"
+
+HTTP_FAULT = """\
+name: http-fault
+description: A scenario with one HTTP toxic on the booking API, used to test the checks.
+workload: {{duration: 4s, rate: 10, mix: {{lookup: 0.5, booking: 0.5}}}}
+faults:
+  - name: errors
+    at: 1s
+    target: booking-api
+    toxic: http_error
+    attributes: {attributes}
+"""
+
+
+def test_the_booking_suite_loads_and_each_scenario_states_its_intent() -> None:
+    scenarios = load_suite([BOOKING_SUITE])
+    assert [s.name for s in scenarios] == [
+        "booking-api-down",
+        "booking-429-storm",
+        "booking-503-30pct",
+        "booking-slow-upstream",
+        "booking-truncated",
+    ]
+    for scenario in scenarios:
+        assert len(scenario.description) > 40
+        assert scenario.workload.mix.booking > 0
+
+
+@pytest.mark.parametrize(
+    ("attributes", "message"),
+    [
+        ("{rate: 2}", "http_error.rate: Input should be less than or equal to 1"),
+        ("{colour: red}", "toxic 'http_error' has no attribute 'colour'"),
+        ('{status: "x"}', "http_error.status"),
+    ],
+)
+def test_bad_http_toxic_attributes_are_named_with_their_line(
+    tmp_path: Path, attributes: str, message: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(HTTP_FAULT.format(attributes=attributes))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert message in str(info.value)
+    assert f"{path}:" in str(info.value)
+
+
+def test_the_booking_weight_of_the_mix_draws_booking_operations() -> None:
+    scenario = parse_scenario(HTTP_FAULT.format(attributes="{rate: 0.5}"))
+    ops = [a.op for a in arrivals(scenario.workload, ["a", "b"], seed=1)]
+    assert {"lookup", "booking"} == set(ops)
+    assert 0.3 < ops.count("booking") / len(ops) < 0.7
+
+
+def _urls(api: str) -> SimpleNamespace:
+    return SimpleNamespace(toxiproxy_api=api, booking_api="http://127.0.0.1:9")
+
+
+def test_extension_toxics_run_on_our_proxy_and_are_refused_elsewhere() -> None:
+    """Our server lists its extensions on GET /extensions; a server that does not (the real
+    Toxiproxy answers 404) gets the scenario refused before anything is injected."""
+    scenario = parse_scenario(HTTP_FAULT.format(attributes="{rate: 0.5}"))
+    with ProxyServerProcess(seed=1) as ours:
+        asyncio.run(_refuse_unsupported_toxics(_urls(ours.api_url), scenario))
+        not_toxiproxy = f"{ours.api_url}/proxies"  # answers, but has no /extensions below it
+        with pytest.raises(RunAborted) as info:
+            asyncio.run(_refuse_unsupported_toxics(_urls(not_toxiproxy), scenario))
+    assert "http_error are extensions of resilience's own proxy" in str(info.value)
+
+
+def test_a_booking_scenario_without_the_stub_is_refused() -> None:
+    scenario = parse_scenario(HTTP_FAULT.format(attributes="{rate: 0.5}"))
+    urls = SimpleNamespace(toxiproxy_api="http://127.0.0.1:9", booking_api="")
+    with pytest.raises(RunAborted, match="needs the booking API stub"):
+        asyncio.run(_refuse_unsupported_toxics(urls, scenario))
+
+
+def _have_servers() -> bool:
+    try:
+        from resilience.backends.binaries import find_postgres, find_redis_server
+
+        find_postgres()
+        find_redis_server()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_servers(), reason="needs PostgreSQL and Redis binaries")
+@pytest.mark.parametrize("name", ["20-booking-api-down", "21-booking-429-storm"])
+def test_booking_scenario_passes_on_the_local_backend(tmp_path: Path, name: str) -> None:
+    out = tmp_path / "report"
+    scenario = BOOKING_SUITE / f"{name}.yaml"
+    result = CliRunner().invoke(app, ["run", str(scenario), "-o", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"] == "PASS"
