@@ -99,6 +99,13 @@ refused when the proxy server is the real Toxiproxy."""
 EXTENSION_TOXICS = frozenset({"http_error", "http_delay", "http_abort"})
 
 
+def needs_booking_api(scenario: Any) -> bool:
+    """Whether ``scenario`` books (mix weight ``booking``) or faults the booking API."""
+    return scenario.workload.mix.booking > 0 or any(
+        fault.target == "booking-api" for fault in scenario.faults
+    )
+
+
 def _check_http_toxic(toxic: str, attributes: dict[str, Any]) -> None:
     """The proxy's own rules for an HTTP toxic's typed attributes (ValueError naming them)."""
     from resilience.proxy.toxics import REGISTRY

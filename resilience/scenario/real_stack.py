@@ -131,13 +131,10 @@ async def _refuse_unsupported_toxics(urls: Any, scenario: Scenario) -> None:
 
     Our server answers ``GET /extensions``; the real one 404s. Refused before
     anything is started, with the faults named."""
-    from resilience.scenario.model import EXTENSION_TOXICS
+    from resilience.scenario.model import EXTENSION_TOXICS, needs_booking_api
 
     used = sorted({f.toxic for f in scenario.faults if f.toxic in EXTENSION_TOXICS})
-    needs_booking = any(f.target == "booking-api" for f in scenario.faults) or (
-        scenario.workload.mix.booking > 0
-    )
-    if needs_booking and not getattr(urls, "booking_api", ""):
+    if needs_booking_api(scenario) and not getattr(urls, "booking_api", ""):
         raise RunAborted(
             "this scenario needs the booking API stub (proxy 'booking-api'), which the "
             f"{scenario.environment.backend} backend does not start"

@@ -117,3 +117,12 @@ def test_booking_scenario_passes_on_the_local_backend(tmp_path: Path, name: str)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert report["verdict"] == "PASS"
+
+
+def test_simulating_a_booking_scenario_is_refused_with_exit_2(tmp_path: Path) -> None:
+    scenario = BOOKING_SUITE / "20-booking-api-down.yaml"
+    result = CliRunner().invoke(
+        app, ["run", "--simulate", str(scenario), "-o", str(tmp_path), "--no-progress"]
+    )
+    assert result.exit_code == 2
+    assert "does not model the booking API yet" in result.output
