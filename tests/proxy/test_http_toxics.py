@@ -306,3 +306,28 @@ def test_http_delay_downstream_delays_the_response_of_matching_requests(
         started = time.perf_counter()
         assert http.post("/x").text == "POST /x #1"
         assert time.perf_counter() - started >= 0.15
+
+
+def test_toxicity_zero_never_acts_whatever_the_rate(
+    api: ToxiproxyClient, web: ProxyInfo, http_upstream: HttpUpstream
+) -> None:
+    """toxicity keeps its Toxiproxy meaning: rolled per connection, before any rate."""
+    api.add_toxic("web", "http_error", stream="upstream", toxicity=0.0)
+    with httpx.Client(base_url=base_url(web)) as http:
+        assert [http.get(f"/t{i}").status_code for i in range(3)] == [200, 200, 200]
+    assert len(http_upstream.seen) == 3
+
+
+def test_a_made_up_answer_to_head_has_no_body_and_close_is_honoured(
+    api: ToxiproxyClient, web: ProxyInfo
+) -> None:
+    api.add_toxic("web", "http_error", stream="upstream", attributes={"body": "nope"})
+    sock = connect(web.listen_port)
+    sock.sendall(b"HEAD /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    got = recv_until_eof(sock)  # the proxy closes after the answer, as asked
+    sock.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 Service Unavailable")
+    assert b"Content-Length: 4" in head
+    assert b"Connection: close" in head
+    assert body == b""
