@@ -210,14 +210,22 @@ def wait_until_up(url: str, *, timeout_s: float, process: subprocess.Popen[bytes
 def running(
     command: Sequence[str], *, env: Mapping[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``command`` for the duration of the block; stop it with SIGTERM, then SIGKILL."""
+    """Run ``command`` for the duration of the block; stop it with SIGTERM, then SIGKILL.
+
+    It is registered with the harness's reaper, so it also goes when the harness is killed.
+    """
+    from resilience.backends.watchdog import shared_watchdog
+
+    watchdog = shared_watchdog()
     process = subprocess.Popen(  # its own group, so uvicorn's workers go with it
-        list(command), env={**os.environ, **(env or {})}, start_new_session=True
+        list(command), env=watchdog.child_env({**os.environ, **(env or {})}), start_new_session=True
     )
+    watchdog.register(process.pid, kind="target", label="service")
     try:
         yield process
     finally:
         _stop(process)
+        watchdog.unregister(process.pid)
 
 
 def _stop(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
@@ -256,7 +264,11 @@ def run_load(run: LoadRun) -> int:
                 *run.locust_args,
             ],
         )  # fmt: skip
-        return subprocess.run(command, env={**os.environ, **env}, check=False).returncode
+        # Tagged for the reaper (it stays in our group, so Ctrl-C reaches it as before).
+        from resilience.backends.watchdog import shared_watchdog
+
+        child_env = shared_watchdog().child_env({**os.environ, **env})
+        return subprocess.run(command, env=child_env, check=False).returncode
 
     if run.url is not None:
         return locust(run.url.rstrip("/"), run.toxiproxy_url)

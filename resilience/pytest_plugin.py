@@ -4,22 +4,28 @@ Registered through the ``pytest11`` entry point, so installing the package is
 enough. Importing it is cheap: every heavy import happens inside a fixture.
 
 Backend choice, first set wins: ``--resilience-backend``, ``$RESILIENCE_BACKEND``,
-the ``resilience_backend`` ini option, ``auto``.
+the ``resilience_backend`` ini option, ``auto``. The user's own SQL:
+``resilience_schema`` / ``resilience_seed`` (ini, linelist, relative to rootdir)
+plus ``--resilience-schema`` / ``--resilience-seed`` (repeatable): schema files
+once per session, seed files then and after every per-test reset.
 
-Fixtures
+Fixtures (built by :mod:`resilience.pytest_factories`, which makes more)
     ``resilience_env`` (session): a started :class:`~resilience.backends.Environment`
-        with the schema applied; started only when a test asks for it.
+        with the reference schema, then the user's schema and seed files, applied;
+        started only when a test asks for it.
     ``resilience_urls`` (session): its :class:`~resilience.backends.EnvironmentURLs`.
-    ``toxiproxy_server`` (session): a toxiproxy-python ``Toxiproxy`` aimed at it.
     ``resilience_toxiproxy`` (session): the typed
         :class:`~resilience.proxy.client.ToxiproxyClient` of the environment.
-    ``postgres_proxy`` / ``redis_proxy``: toxiproxy-python ``Proxy`` objects.
-    ``pg_conn``: a psycopg connection (autocommit) through the ``postgres`` proxy.
-    ``asyncpg_conn``: an asyncpg connection through the proxy (needs pytest-asyncio).
-    ``redis_client``: a redis-py client through the ``redis`` proxy.
-    ``resilience_clean``: after the test, toxics removed, proxies enabled, tables
-        truncated and Redis flushed. Every fixture above except the session
-        ones depends on it.
+    ``toxiproxy_server`` (session): a toxiproxy-python ``Toxiproxy`` aimed at it.
+    ``postgres_proxy`` / ``redis_proxy`` (test): a
+        :class:`~resilience.pytest_factories.ProxyHandle`, the typed client bound to
+        that proxy: ``postgres_proxy.add_toxic("latency", attributes={"latency": 300})``.
+    ``pg_conn`` (test): a psycopg connection (autocommit) through the ``postgres`` proxy.
+    ``asyncpg_conn`` (test): an asyncpg connection through the proxy (pytest-asyncio).
+    ``redis_client`` (test): a redis-py client through the ``redis`` proxy.
+    ``resilience_clean`` (test): after the test, toxics removed, proxies enabled,
+        every table truncated and the seed files applied again, Redis flushed.
+        Every per-test fixture above depends on it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from resilience import pytest_factories as factories
 
 if TYPE_CHECKING:
     from resilience.backends import Environment, EnvironmentURLs
@@ -64,6 +72,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "backend of the resilience_env fixture: auto | local | docker | external",
         default="auto",
     )
+    for kind, when in (("schema", "once per session"), ("seed", "after each reset")):
+        group.addoption(
+            f"--resilience-{kind}",
+            dest=f"resilience_{kind}",
+            action="append",
+            default=None,
+            metavar="SQL_FILE",
+            help=f"SQL file applied to the environment's database {when} (repeatable; "
+            f"adds to the resilience_{kind} ini option)",
+        )
+        parser.addini(
+            f"resilience_{kind}",
+            f"SQL files applied to the environment's database {when}, relative to rootdir",
+            type="linelist",
+            default=[],
+        )
+
+
+def selected_files(config: pytest.Config, kind: str) -> list[str]:
+    """SQL files of ``kind`` (``schema`` or ``seed``): the ini option's, then the CLI's."""
+    from_ini = [str(item) for item in config.getini(f"resilience_{kind}")]
+    return from_ini + list(config.getoption(f"resilience_{kind}", default=None) or [])
 
 
 def selected_backend(config: pytest.Config) -> str:
@@ -73,22 +103,13 @@ def selected_backend(config: pytest.Config) -> str:
     return str(chosen or "auto")
 
 
-@pytest.fixture(scope="session")
-def resilience_env(request: pytest.FixtureRequest) -> Iterator[Environment]:
-    """A started environment with the schema applied (stopped at session end)."""
-    from resilience.backends import BackendUnavailable, Environment
-    from resilience.db.schema import apply_schema
-
-    env = Environment(selected_backend(request.config))
-    try:
-        env.start()
-    except BackendUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        apply_schema(env.urls.postgres_direct)
-        yield env
-    finally:
-        env.stop()
+resilience_env = factories.environment()
+resilience_env.__doc__ = "A started environment, schema and seed files applied (session)."
+resilience_clean = factories.clean("resilience_env")
+postgres_proxy = factories.proxy("resilience_env", "postgres")
+redis_proxy = factories.proxy("resilience_env", "redis")
+pg_conn = factories.pg_conn("resilience_env")
+redis_client = factories.redis_client("resilience_env")
 
 
 @pytest.fixture(scope="session")
@@ -96,12 +117,12 @@ def resilience_urls(resilience_env: Environment) -> EnvironmentURLs:
     return resilience_env.urls
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def toxiproxy_server(resilience_env: Environment) -> Iterator[Any]:
-    """toxiproxy-python's ``Toxiproxy``, pointed at this environment's API.
+    """toxiproxy-python's ``Toxiproxy``, pointed at this environment's API (session).
 
     toxiproxy-python keeps its API address in class attributes (process-wide),
-    so the fixture points them here for each test and restores them after.
+    so the fixture points them here for the session and restores them after.
     """
     from urllib.parse import urlparse
 
@@ -122,51 +143,6 @@ def resilience_toxiproxy(resilience_env: Environment) -> Any:
     return resilience_env.toxiproxy
 
 
-@pytest.fixture
-def resilience_clean(resilience_env: Environment) -> Iterator[None]:
-    """After the test: reset the proxies, truncate the tables, flush Redis."""
-    yield
-    from resilience.backends.cleanup import reset_environment
-
-    reset_environment(resilience_env.urls)
-
-
-@pytest.fixture
-def postgres_proxy(toxiproxy_server: Any, resilience_clean: None) -> Any:
-    """The ``postgres`` proxy as a toxiproxy-python ``Proxy``."""
-    return toxiproxy_server.get_proxy("postgres")
-
-
-@pytest.fixture
-def redis_proxy(toxiproxy_server: Any, resilience_clean: None) -> Any:
-    """The ``redis`` proxy as a toxiproxy-python ``Proxy``."""
-    return toxiproxy_server.get_proxy("redis")
-
-
-@pytest.fixture
-def pg_conn(resilience_env: Environment, resilience_clean: None) -> Iterator[Any]:
-    """A psycopg connection (autocommit) through the ``postgres`` proxy."""
-    import psycopg
-
-    conn = psycopg.connect(resilience_env.urls.postgres, autocommit=True, connect_timeout=5)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def redis_client(resilience_env: Environment, resilience_clean: None) -> Iterator[Any]:
-    """A redis-py client through the ``redis`` proxy."""
-    import redis
-
-    client = redis.Redis.from_url(resilience_env.urls.redis, socket_timeout=5)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - the async fixture needs pytest-asyncio
@@ -176,7 +152,7 @@ else:
     @pytest_asyncio.fixture(loop_scope="function")
     async def asyncpg_conn(
         resilience_env: Environment, resilience_clean: None
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncIterator[Any]:  # one async fixture: no factory for it yet
         """An asyncpg connection through the ``postgres`` proxy (function event loop)."""
         import asyncpg
 

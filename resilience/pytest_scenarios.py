@@ -107,6 +107,8 @@ class ScenarioItem(pytest.Item):
         from resilience.scenario.reports import write_reports
 
         write_reports(result, out)
+        if result.skipped:
+            pytest.skip(f"scenario {self.scenario.name}: {result.error}")
         if result.exit_code != 0:
             raise ScenarioFailed(result)
 

@@ -20,7 +20,10 @@ Contract
   would come before the server asked, or the caller waits too long.
 - At most ``max_attempts`` calls. With ``deadline_s``, a retry whose sleep would
   end past ``start + deadline_s`` is not made: the error is raised at once.
-  (The deadline does not interrupt an attempt that is running.)
+  The deadline does not interrupt an attempt by itself: a caller that bounds
+  each attempt with a timeout caps it with :meth:`Retry.attempt_timeout_s`
+  (what is left of the deadline), which makes ``deadline_s`` a real bound on
+  the whole call, sleeps and attempts included.
 - Exceptions are classified (:func:`resilience.classify.classify`). An attempt
   is retried when the classified error is retryable, or the original is an
   instance of ``retry_on``, or ``retry_if(original)`` is true. Invalid input and
@@ -294,6 +297,19 @@ class Retry:
         )
 
     # -- explicit forms ----------------------------------------------------------------
+
+    def attempt_timeout_s(self, started_s: float, timeout_s: float) -> float:
+        """``timeout_s`` capped by what is left of ``deadline_s`` (never below 0).
+
+        ``started_s`` is ``clock.monotonic()`` read just before the call began;
+        without a deadline ``timeout_s`` is returned unchanged. An attempt bounded
+        by this ends by ``started_s + deadline_s``, and no retry is made past it,
+        so the whole call does.
+        """
+        if self.deadline_s is None:
+            return timeout_s
+        left = started_s + self.deadline_s - self.clock.monotonic()
+        return max(0.0, min(timeout_s, left))
 
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call ``fn(*args, **kwargs)`` under this policy."""

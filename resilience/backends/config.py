@@ -20,6 +20,9 @@ RESILIENCE_REDIS_DIRECT_URL    external: direct Redis URL
 RESILIENCE_TOXIPROXY_URL       external: Toxiproxy API URL
 RESILIENCE_POSTGRES_UPSTREAM   external: PostgreSQL address as the proxy sees it
 RESILIENCE_REDIS_UPSTREAM      external: Redis address as the proxy sees it
+RESILIENCE_POSTGRES_IMAGE      docker: PostgreSQL image (e.g. postgres:16)
+RESILIENCE_REDIS_IMAGE         docker: Redis image (e.g. redis:7)
+RESILIENCE_TOXIPROXY_IMAGE     docker: fault proxy image (e.g. ghcr.io/shopify/toxiproxy)
 =============================  ==================================================
 """
 
@@ -91,6 +94,9 @@ _ENV_FIELDS = {
     "RESILIENCE_BOOKING_API_DIRECT_URL": "booking_api_direct_url",
     "RESILIENCE_POSTGRES_UPSTREAM": "postgres_upstream",
     "RESILIENCE_REDIS_UPSTREAM": "redis_upstream",
+    "RESILIENCE_POSTGRES_IMAGE": "postgres_image",
+    "RESILIENCE_REDIS_IMAGE": "redis_image",
+    "RESILIENCE_TOXIPROXY_IMAGE": "toxiproxy_image",
 }
 
 
@@ -117,10 +123,11 @@ class EnvironmentConfig:
     booking_api_direct_url: str | None = None
     postgres_upstream: str | None = None
     redis_upstream: str | None = None
-    # docker backend
-    postgres_image: str = "postgres:16-alpine"
-    redis_image: str = "redis:7-alpine"
-    toxiproxy_image: str = "ghcr.io/shopify/toxiproxy:2.9.0"
+    # docker backend: the images `resilience images build` makes (images.LOCAL_IMAGES);
+    # postgres:16, redis:7, ghcr.io/shopify/toxiproxy:2.12.0 work unchanged
+    postgres_image: str = "resilience-local/postgres:15"
+    redis_image: str = "resilience-local/redis:7"
+    toxiproxy_image: str = "resilience-local/fault-proxy:2.12.0"
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

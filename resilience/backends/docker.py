@@ -1,10 +1,28 @@
-"""The docker backend: testcontainers PostgreSQL, Redis and the real Toxiproxy image.
+"""The docker backend: PostgreSQL, Redis and a Toxiproxy-API server as testcontainers.
 
-The three containers share a private network; Toxiproxy reaches the servers
-by their network aliases (``postgres:5432``, ``redis:6379``) and publishes
-its API (8474) and the two proxy ports (8666 for ``postgres``, 8667 for
-``redis``). :func:`docker_engine_answers` pings the engine without importing
-the Docker SDK, so ``auto`` selection stays cheap.
+The containers run in the **host network** and bind 127.0.0.1 on free ports,
+exactly like the local backend's processes: no container subnet, no port
+publishing through iptables, so the engine can run with ``--bridge=none
+--iptables=false`` and nothing changes the machine's firewall (see
+docs/backends.md). The fault proxy reaches the servers at ``127.0.0.1:PORT``.
+
+Images are configuration (``RESILIENCE_POSTGRES_IMAGE`` ...). The defaults
+are the local images ``resilience images build`` makes from Debian packages
+(:mod:`resilience.backends.images`); ``postgres:16``, ``redis:7`` and
+``ghcr.io/shopify/toxiproxy`` take the same environment and arguments. An
+image the engine lacks is pulled; one that cannot be had is named in one
+sentence (:class:`BackendUnavailable`).
+
+Nothing outlives the harness: every container carries the environment's
+label and its owner's pid; a reaper process
+(:mod:`resilience.backends.docker_reaper`) removes them when the harness
+dies, SIGKILL included, and each start removes containers of dead owners.
+testcontainers' own reaper (Ryuk) is disabled when its image is not on the
+engine, since it could not be pulled.
+
+:func:`docker_engine_answers` and :func:`docker_image_present` talk to the
+engine's API directly, without importing the Docker SDK, so ``auto``
+selection stays cheap.
 """
 
 from __future__ import annotations
@@ -13,21 +31,30 @@ import contextlib
 import http.client
 import os
 import socket
+import time
+import uuid
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from resilience.backends.config import EnvironmentConfig, EnvironmentURLs
-from resilience.backends.errors import BackendUnavailable
+from resilience.backends.errors import BackendUnavailable, StartupFailed
+from resilience.backends.postgres import postgres_answers
 from resilience.backends.proxies import ensure_proxy, proxy_api_up
-from resilience.backends.readiness import wait_until
+from resilience.backends.readiness import free_port, redis_ping
 
-__all__ = ["DockerBackend", "docker_engine_answers"]
+__all__ = ["DockerBackend", "docker_engine_answers", "docker_image_present"]
 
 NO_ENGINE = (
     "The docker backend needs a running Docker engine, and none answered at {where}; "
     "start Docker or use --resilience-backend=local."
 )
-PROXY_PORTS = {"postgres": 8666, "redis": 8667}
+NO_IMAGE = (
+    "The docker backend could not get the {role} image {image!r}: the engine at {where} "
+    "does not have it and pulling it failed ({reason}); build the local images with "
+    "`resilience images build` or set RESILIENCE_{role_upper}_IMAGE to an image you have."
+)
+CREDENTIALS = ("resilience", "resilience", "resilience")  # user, password, database
+_STATUS_EVERY_S = 0.5
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -46,37 +73,64 @@ def _engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
-def docker_engine_answers(*, timeout_s: float = 1.0) -> bool:
-    """True when the Docker engine at ``$DOCKER_HOST`` (or the default socket) answers /_ping."""
+def _engine_get(path: str, *, timeout_s: float) -> int | None:
+    """Status of ``GET path`` on the engine's API; ``None`` when it does not answer."""
     address = urlparse(_engine_address())
     conn: http.client.HTTPConnection
     if address.scheme == "unix":
         if not os.path.exists(address.path):
-            return False
+            return None
         conn = _UnixHTTPConnection(address.path, timeout_s)
     elif address.scheme in ("tcp", "http", "https"):
         port = address.port or 2375
         conn = http.client.HTTPConnection(address.hostname or "localhost", port, timeout=timeout_s)
     else:
-        return False
+        return None
     try:
-        conn.request("GET", "/_ping")
-        return conn.getresponse().status == 200
+        conn.request("GET", path)
+        return conn.getresponse().status
     except OSError:
-        return False
+        return None
     finally:
         conn.close()
 
 
+def docker_engine_answers(*, timeout_s: float = 1.0) -> bool:
+    """True when the Docker engine at ``$DOCKER_HOST`` (or the default socket) answers /_ping."""
+    return _engine_get("/_ping", timeout_s=timeout_s) == 200
+
+
+def docker_image_present(image: str, *, timeout_s: float = 1.0) -> bool:
+    """True when the engine has ``image`` locally (nothing is pulled)."""
+    return _engine_get(f"/images/{quote(image, safe='')}/json", timeout_s=timeout_s) == 200
+
+
+def images_of(config: EnvironmentConfig) -> dict[str, str]:
+    """Role → image name for ``config``."""
+    return {
+        "postgres": config.postgres_image,
+        "redis": config.redis_image,
+        "toxiproxy": config.toxiproxy_image,
+    }
+
+
+def _short_reason(exc: BaseException) -> str:
+    explanation = getattr(exc, "explanation", None) or str(exc)
+    text = " ".join(str(explanation).split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
 class DockerBackend:
-    """PostgreSQL, Redis and Toxiproxy containers on a private Docker network."""
+    """PostgreSQL, Redis and a Toxiproxy-API server in host-network containers on 127.0.0.1."""
 
     name = "docker"
 
     def __init__(self, config: EnvironmentConfig | None = None) -> None:
         self.config = config or EnvironmentConfig()
+        self.environment_id = uuid.uuid4().hex[:12]
         self._containers: list[Any] = []
-        self._network: Any = None
+        self._reaper: Any = None
+        self._client: Any = None
 
     def start(self) -> EnvironmentURLs:
         if not docker_engine_answers():
@@ -87,70 +141,141 @@ class DockerBackend:
             self.stop()
             raise
 
+    def _ensure_images(self) -> None:
+        import docker
+
+        client = self._client
+        for role, image in images_of(self.config).items():
+            try:
+                client.images.get(image)
+                continue
+            except docker.errors.ImageNotFound:
+                pass
+            try:
+                client.images.pull(image)
+            except docker.errors.DockerException as exc:
+                raise BackendUnavailable(
+                    NO_IMAGE.format(
+                        role=role,
+                        role_upper=role.upper(),
+                        image=image,
+                        where=_engine_address(),
+                        reason=_short_reason(exc),
+                    )
+                ) from None
+
     def _start(self) -> EnvironmentURLs:
-        from testcontainers.community.postgres import PostgresContainer
-        from testcontainers.community.redis import RedisContainer
+        import docker
+        from testcontainers.core.config import testcontainers_config
         from testcontainers.core.container import DockerContainer
-        from testcontainers.core.network import Network
+
+        from resilience.backends.docker_reaper import (
+            ENVIRONMENT_LABEL,
+            ContainerReaper,
+            owner_labels,
+            reap_orphans,
+        )
+
+        self._client = docker.from_env()
+        self._ensure_images()
+        reap_orphans(self._client)
+        if not docker_image_present(testcontainers_config.ryuk_image):
+            testcontainers_config.ryuk_disabled = True  # it could not be pulled here
+        label = f"{ENVIRONMENT_LABEL}={self.environment_id}"
+        self._reaper = ContainerReaper(label)
+        self._reaper.start()
 
         cfg = self.config
-        self._network = Network().create()
-        postgres = (
-            PostgresContainer(
-                cfg.postgres_image,
-                username="resilience",
-                password="resilience",
-                dbname="resilience",
-                driver=None,
-            )
-            .with_network(self._network)
-            .with_network_aliases("postgres")
-            .with_command("postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        )
-        redis = (
-            RedisContainer(cfg.redis_image)
-            .with_network(self._network)
-            .with_network_aliases("redis")
-        )
-        toxiproxy = (
-            DockerContainer(cfg.toxiproxy_image)
-            .with_network(self._network)
-            .with_exposed_ports(8474, *PROXY_PORTS.values())
-        )
-        for container in (postgres, redis, toxiproxy):
-            container.start()
-            self._containers.append(container)
+        user, password, database = CREDENTIALS
+        pg_port, redis_port, api_port = free_port(), free_port(), free_port()
+        labels = {ENVIRONMENT_LABEL: self.environment_id, **owner_labels()}
 
-        host = toxiproxy.get_container_host_ip()
-        api_url = f"http://{host}:{toxiproxy.get_exposed_port(8474)}"
-        wait_until("toxiproxy", lambda: proxy_api_up(api_url), timeout_s=cfg.startup_timeout_s)
-        ensure_proxy(
-            api_url,
-            "postgres",
-            upstream="postgres:5432",
-            listen=f"0.0.0.0:{PROXY_PORTS['postgres']}",
+        def container(image: str, command: list[str], **env: str) -> Any:
+            return DockerContainer(image, env=env, network_mode="host", labels=labels).with_command(
+                command
+            )
+
+        postgres = container(
+            cfg.postgres_image,
+            ["postgres", "-p", str(pg_port), "-c", "listen_addresses=127.0.0.1",
+             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+            POSTGRES_USER=user, POSTGRES_PASSWORD=password, POSTGRES_DB=database,
+        )  # fmt: skip
+        redis = container(
+            cfg.redis_image,
+            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no"],
+        )  # fmt: skip
+        toxiproxy = container(cfg.toxiproxy_image, ["-host", "127.0.0.1", "-port", str(api_port)])
+        for each in (postgres, redis, toxiproxy):
+            each.start()
+            self._containers.append(each)
+
+        api_url = f"http://127.0.0.1:{api_port}"
+        pg_direct = f"postgresql://{user}:{password}@127.0.0.1:{pg_port}/{database}"
+        redis_direct = f"redis://127.0.0.1:{redis_port}/0"
+        self._wait(
+            {
+                "the fault proxy": (toxiproxy, lambda: proxy_api_up(api_url)),
+                "Redis": (redis, lambda: redis_ping("127.0.0.1", redis_port)),
+                "PostgreSQL": (postgres, lambda: postgres_answers(pg_direct, timeout_s=1.0)),
+            }
         )
-        ensure_proxy(
-            api_url, "redis", upstream="redis:6379", listen=f"0.0.0.0:{PROXY_PORTS['redis']}"
+        pg_proxy = ensure_proxy(
+            api_url, "postgres", upstream=f"127.0.0.1:{pg_port}", listen="127.0.0.1:0"
         )
-        pg_host, pg_port = postgres.get_container_host_ip(), postgres.get_exposed_port(5432)
-        rd_host, rd_port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
-        credentials = "resilience:resilience"
+        redis_proxy = ensure_proxy(
+            api_url, "redis", upstream=f"127.0.0.1:{redis_port}", listen="127.0.0.1:0"
+        )
         return EnvironmentURLs(
-            postgres=f"postgresql://{credentials}@{host}:"
-            f"{toxiproxy.get_exposed_port(PROXY_PORTS['postgres'])}/resilience",
-            redis=f"redis://{host}:{toxiproxy.get_exposed_port(PROXY_PORTS['redis'])}/0",
-            postgres_direct=f"postgresql://{credentials}@{pg_host}:{pg_port}/resilience",
-            redis_direct=f"redis://{rd_host}:{rd_port}/0",
+            postgres=f"postgresql://{user}:{password}@127.0.0.1:{pg_proxy[1]}/{database}",
+            redis=f"redis://127.0.0.1:{redis_proxy[1]}/0",
+            postgres_direct=pg_direct,
+            redis_direct=redis_direct,
             toxiproxy_api=api_url,
         )
+
+    def _wait(self, probes: dict[str, tuple[Any, Any]]) -> None:
+        """Poll every probe until all answer; a container that exits fails at once with its logs."""
+        deadline = time.monotonic() + self.config.startup_timeout_s
+        pending = dict(probes)
+        next_status = time.monotonic() + _STATUS_EVERY_S
+        while pending:
+            for what, (_, probe) in list(pending.items()):
+                try:
+                    if probe():
+                        del pending[what]
+                except Exception:  # not yet
+                    pass
+            if not pending:
+                return
+            now = time.monotonic()
+            if now >= next_status:
+                next_status = now + _STATUS_EVERY_S
+                for what, (each, _) in pending.items():
+                    wrapped = each.get_wrapped_container()
+                    wrapped.reload()
+                    if wrapped.status in ("exited", "dead"):
+                        logs = wrapped.logs(tail=30).decode(errors="replace")
+                        raise StartupFailed(
+                            f"{what} container ({each.image}) exited before it was ready",
+                            log_tail=logs,
+                        )
+            if now >= deadline:
+                names = ", ".join(pending)
+                raise StartupFailed(
+                    f"{names} not ready after {self.config.startup_timeout_s:.1f} s in docker"
+                )
+            time.sleep(0.02)
 
     def stop(self) -> None:
         while self._containers:
             container = self._containers.pop()
-            with contextlib.suppress(Exception):
-                container.stop()
-        if self._network is not None:
-            with contextlib.suppress(Exception):
-                self._network.remove()
-            self._network = None
+            with contextlib.suppress(Exception):  # already gone; the reaper checks once more
+                container.get_wrapped_container().remove(force=True, v=True)
+        if self._reaper is not None:
+            self._reaper.stop()
+            self._reaper = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -9,7 +9,9 @@
 
 Backend choice: an explicit ``backend`` argument other than ``"auto"`` wins,
 then ``config.backend`` (``RESILIENCE_BACKEND``); ``auto`` picks ``docker``
-when a Docker engine answers and ``local`` otherwise.
+when a Docker engine answers and has the configured images, and ``local``
+otherwise (with a one-line notice on stderr when an engine answers but lacks
+an image: ``auto`` never pulls).
 
 Teardown runs on normal exit, exceptions, Ctrl-C and - for an environment
 started in the main thread - SIGTERM (turned into ``SystemExit``), and at
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import signal
+import sys
 import threading
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -43,9 +46,19 @@ def resolve_backend_name(backend: str, config: EnvironmentConfig) -> str:
     chosen = backend if backend != "auto" else config.backend
     if chosen != "auto":
         return chosen
-    from resilience.backends.docker import docker_engine_answers
+    from resilience.backends.docker import docker_engine_answers, docker_image_present, images_of
 
-    return "docker" if docker_engine_answers() else "local"
+    if not docker_engine_answers():
+        return "local"
+    missing = [image for image in images_of(config).values() if not docker_image_present(image)]
+    if missing:
+        print(
+            f"resilience: the Docker engine lacks {', '.join(missing)}; using the local backend "
+            "(`resilience images build` makes them)",
+            file=sys.stderr,
+        )
+        return "local"
+    return "docker"
 
 
 def make_backend(name: str, config: EnvironmentConfig) -> Backend:

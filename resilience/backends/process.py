@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from resilience.backends.reaper import live_group_members, process_start_time
+from resilience.backends.reaper import descendants, live_group_members, process_start_time
 
 if TYPE_CHECKING:
     from resilience.backends.watchdog import Watchdog
@@ -170,7 +170,10 @@ class ManagedProcess:
         return log_tail(self.log_path, lines)
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the server and everything in its process group; idempotent."""
+        """Stop the server, everything in its process group and its descendants; idempotent."""
+        # Found while the server lives: children that left its group (PostgreSQL's backends
+        # call setsid()) are reparented once it is gone.
+        family = descendants([self.pid]) if self.popen.poll() is None else []
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, self.stop_signal)
@@ -186,6 +189,13 @@ class ManagedProcess:
             time.sleep(0.01)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
+        left = [pid for pid, start in family if process_start_time(pid) == start]
+        while left and time.monotonic() < deadline:
+            time.sleep(0.01)
+            left = [pid for pid, start in family if process_start_time(pid) == start]
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     def __repr__(self) -> str:
         return f"ManagedProcess({self.name!r}, pid={self.pid}, alive={self.alive()})"

@@ -16,15 +16,18 @@ because the harness died, SIGKILL included - or the owner's pid is gone
 (checked twice a second, for a pipe end a forked child kept open), the reaper:
 
 1. sends each registered process group its stop signal, and SIGTERM to every
-   process whose environment carries this reaper's tag (``RESILIENCE_REAPER_TAG``,
-   set by :meth:`Watchdog.child_env`): that reaches grandchildren that left the
-   group (a server daemonised through a wrapper) and processes run as another
-   user, which a parent-death signal cannot;
+   descendant of the groups' leaders and to every process whose environment
+   carries this reaper's tag (``RESILIENCE_REAPER_TAG``, set by
+   :meth:`Watchdog.child_env`): that reaches grandchildren that left the group
+   (PostgreSQL's backends call ``setsid()``; a server daemonised through a
+   wrapper) and processes run as another user, which a parent-death signal
+   cannot. (A process that rewrites its own environment - PostgreSQL's does,
+   for its process titles - is found by the first two ways only);
 2. after ``--grace`` seconds sends SIGKILL to whatever of them is still alive;
 3. removes the registered paths (data dirs, logs) and exits.
 
-A pid is only ever signalled while it is still the registered process (same
-kernel start time) or carries the tag, so a reused pid is never hit. SIGTERM to
+A pid is only ever signalled while it is still the process found (same kernel
+start time), so a reused pid is never hit. SIGTERM to
 the reaper itself means "reap now".
 
 This file imports only the standard library and runs as a script
@@ -48,6 +51,7 @@ from pathlib import Path
 
 __all__ = [
     "TAG_VARIABLE",
+    "descendants",
     "live_group_members",
     "process_start_time",
     "reap",
@@ -150,6 +154,36 @@ def _signal_pid(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
+def descendants(roots: list[int]) -> list[tuple[int, int]]:
+    """``(pid, start time)`` of every live descendant of ``roots``: children, theirs, ...
+
+    This finds what left the roots' process group while its parent lives
+    (PostgreSQL's backends call ``setsid()``).
+    """
+    children: dict[int, list[tuple[int, int]]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(entry)
+        # fields[1] is the parent pid, fields[19] the start time (stat(5) fields 4 and 22).
+        if fields is not None and fields[0] not in ("Z", "X"):
+            children.setdefault(int(fields[1]), []).append((int(entry), int(fields[19])))
+    found: list[tuple[int, int]] = []
+    queue = list(roots)
+    seen = set(queue)
+    while queue:
+        for pid, start in children.get(queue.pop(), []):
+            if pid not in seen:
+                seen.add(pid)
+                found.append((pid, start))
+                queue.append(pid)
+    return found
+
+
+def _with_start_times(pids: list[int]) -> list[tuple[int, int]]:
+    return [(pid, start) for pid in pids if (start := process_start_time(pid)) is not None]
+
+
 def reap(
     registered: list[Registered],
     *,
@@ -157,36 +191,48 @@ def reap(
     paths: list[Path] | None = None,
     grace_s: float = 2.0,
 ) -> list[int]:
-    """Stop every registered group and tagged process, then remove ``paths``.
+    """Stop every registered group, its leaders' descendants and tagged processes; remove paths.
 
-    Each gets its stop signal first and SIGKILL after ``grace_s`` seconds.
-    Returns the pids that were signalled (group leaders and tagged processes).
+    Groups get their stop signal, the other processes SIGTERM; whatever is
+    left after ``grace_s`` seconds gets SIGKILL. Returns the pids signalled
+    (group leaders, then the other processes).
     """
     groups = [r for r in registered if r.still_ours()]
-    tagged = tagged_processes(tag) if tag else []
+    # Found before any signal, while the parents still live to name them.
+    singles = dict(descendants([r.pid for r in groups]))
+    singles.update(_with_start_times(tagged_processes(tag)) if tag else [])
+
+    def same(pid: int, start: int) -> bool:
+        return process_start_time(pid) == start
+
     for r in groups:
         _signal_group(r.pid, r.stop_signal)
-    for pid in tagged:
-        _signal_pid(pid, signal.SIGTERM)
+    for pid, start in singles.items():
+        if same(pid, start):
+            _signal_pid(pid, signal.SIGTERM)
 
     def alive() -> bool:
         return any(live_group_members(r.pid) for r in groups) or any(
-            process_start_time(pid) is not None for pid in tagged
+            same(pid, start) for pid, start in singles.items()
         )
 
     deadline = time.monotonic() + grace_s
     while alive() and time.monotonic() < deadline:
         time.sleep(0.02)
+    if tag:  # anything tagged that was started meanwhile
+        singles.update(_with_start_times(tagged_processes(tag)))
     for r in groups:
         _signal_group(r.pid, signal.SIGKILL)
-    for pid in [*tagged, *(tagged_processes(tag) if tag else [])]:
-        _signal_pid(pid, signal.SIGKILL)
+    for pid, start in singles.items():
+        if same(pid, start):
+            _signal_pid(pid, signal.SIGKILL)
     deadline = time.monotonic() + grace_s
     while alive() and time.monotonic() < deadline:
         time.sleep(0.02)
     for path in paths or []:
         shutil.rmtree(path, ignore_errors=True)
-    return [r.pid for r in groups] + tagged
+    leaders = [r.pid for r in groups]
+    return leaders + [pid for pid in singles if pid not in leaders]
 
 
 def _owner_alive(pid: int, start_time: int | None) -> bool:
@@ -209,8 +255,6 @@ def _serve(args: argparse.Namespace) -> int:
     os.set_blocking(0, False)
     selector = selectors.DefaultSelector()
     selector.register(0, selectors.EVENT_READ)
-    sys.stdout.write("ready\n")
-    sys.stdout.flush()
     buffer = b""
     while not reap_now:
         if not selector.select(timeout=_OWNER_POLL_S):

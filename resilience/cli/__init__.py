@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "service",  # resilience serve / migrate: the reference service
     "load",  # resilience load: Locust profiles
     "simulate",  # resilience tune / calibrate: virtual-time simulation
+    "images",  # resilience images build / status: local images for the docker backend
 )
 
 app = typer.Typer(
@@ -30,10 +31,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _name in COMMAND_MODULES:
+for _name in ("root", *COMMAND_MODULES):  # root: --version
     importlib.import_module(f"{__name__}.{_name}").register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (help laid out for a terminal or not, see ``root``)."""
+    from resilience.cli.root import command
+
+    command(app)()

@@ -98,8 +98,12 @@ def up(
                 env.backend.set_purpose("up")
             urls = env.start()
         except BackendError as exc:
+            from resilience.backends import BackendUnavailable, ConfigurationError
+
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+            # The backend cannot run here or is misconfigured: bad input, exit 2.
+            unusable = isinstance(exc, BackendUnavailable | ConfigurationError)
+            raise typer.Exit(2 if unusable else 1) from None
         if schema or seed is not None:
             from resilience.db.schema import apply_schema
 
@@ -171,11 +175,11 @@ def down(
         typer.Option("--all", help="also stop environments in use by a live run or test session"),
     ] = False,
 ) -> None:
-    """Stop every environment of this user: orphaned, detached or foreground `up` (--all: any)."""
+    """Stop this user's environments: orphans, a detached or foreground `up` (--all: any)."""
     from resilience.backends.state import StateDir
 
     state = StateDir()
-    stopped = 0
+    stopped = left = 0
     for marker in state.markers():
         description = _describe(marker)
         if not marker.owner_alive():
@@ -189,6 +193,7 @@ def down(
                 f"left running: environment {description}, in use by pid {owner} "
                 f"({_command_line(owner)}); stop that process, or use --all"
             )
+            left += 1
             continue
         _terminate(owner, timeout_s)
         if marker.directory.exists():  # the owner died without its teardown
@@ -196,7 +201,7 @@ def down(
         typer.echo(f"stopped environment {description} of pid {owner}")
         stopped += 1
     stopped += _stop_detached_without_marker(timeout_s)
-    if stopped == 0:
+    if stopped == 0 and left == 0:
         typer.echo("no environment is running")
 
 

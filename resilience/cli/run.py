@@ -21,7 +21,6 @@ from rich.console import Console
 
 __all__ = ["register"]
 
-DEFAULT_SUITE = Path("scenarios")
 DEFAULT_REPORTS = Path("reports")
 
 
@@ -64,14 +63,17 @@ def _progress_sink(enabled: bool) -> Iterator[Any]:
 def run(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Scenario files or directories (default: scenarios/)."),
+        typer.Argument(
+            help="Scenario files, directories or names "
+            "(default: ./scenarios, else the shipped suite)."
+        ),
     ] = None,
     report_dir: Annotated[
         Path | None,
         typer.Option(
             "--report-dir",
             "-o",
-            help="Where reports go (default: reports/<timestamp>-<scenario|suite>/).",
+            help="Where reports go (default: a new folder in reports/ named by time and scenario).",
         ),
     ] = None,
     backend: Annotated[
@@ -100,9 +102,13 @@ def run(
     ] = False,
 ) -> None:
     """Run chaos scenarios and gate on the results (no arguments: the default suite)."""
+    from resilience.scenario.discovery import default_suite, resolve
     from resilience.scenario.loader import ScenarioError, load_suite
 
-    targets = paths or [DEFAULT_SUITE]
+    try:
+        targets = resolve(paths) if paths else [default_suite()]
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
     if check:
         raise typer.Exit(_check(targets, _console()))
     try:
@@ -315,7 +321,9 @@ def analyze(
     except ValidationError as exc:
         raise _fail(f"{history}: the meta record holds no valid scenario ({exc})") from None
     gates = _parse_gates(gate)
-    chosen = gates if gates is not None else [*scenario.scoped_gates(), *implicit_gates(scenario)]
+    chosen = (
+        gates if gates is not None else [*scenario.scoped_gates(), *implicit_gates(scenario, hist)]
+    )
     status = str((hist.end or {}).get("status", "completed"))
     result = RunResult(
         scenario=scenario,

@@ -36,10 +36,12 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _load(path: Path) -> Any:
+    from resilience.scenario.discovery import resolve
     from resilience.scenario.loader import load_scenario
 
     try:
-        return load_scenario(path)
+        [resolved] = resolve([path])  # a file, or a scenario's name
+        return load_scenario(resolved)
     except (OSError, ValueError) as exc:  # ScenarioError is an InvalidInput (a ValueError)
         raise _fail(str(exc)) from None
 
@@ -68,7 +70,7 @@ def _print_rows(console: Console, title: str, result: Any, rows: list[Any], limi
 
 
 def tune(
-    scenario_path: Annotated[Path, typer.Argument(help="The scenario file (YAML).")],
+    scenario_path: Annotated[Path, typer.Argument(help="The scenario: a YAML file, or a name.")],
     param: Annotated[
         list[str],
         typer.Option(
@@ -177,7 +179,7 @@ def tune(
 
 
 def calibrate(
-    scenario_path: Annotated[Path, typer.Argument(help="The scenario file (YAML).")],
+    scenario_path: Annotated[Path, typer.Argument(help="The scenario: a YAML file, or a name.")],
     real_history: Annotated[
         Path | None,
         typer.Option(help="Use this real run's history instead of running the real stack."),

@@ -19,6 +19,8 @@ the first steady-state check). Record types:
 ``steady``  when (before|after), ok, detail
 ``migration`` event (run_start|run_end|run_error|final|unsupported), run,
             counts, stats, error
+``check``   name, metrics, gates, detail: a target's end-of-run check (e.g. the
+            reference service's job reconciliation), after the in-flight ops
 ``end``     status (completed|interrupted|crashed), workload_end_us, error
 
 Operations are by far the most numerous records, so they have their own
@@ -234,6 +236,8 @@ class History:
     steady: list[dict[str, Any]] = field(default_factory=list)
     migration: list[dict[str, Any]] = field(default_factory=list)
     end: dict[str, Any] | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    """``check`` records: a target's end-of-run checks (metrics, implicit gates)."""
 
     @property
     def scenario_name(self) -> str:
@@ -350,6 +354,8 @@ class _Builder:
             history.steady.append(rec)
         elif kind == "migration":
             history.migration.append(rec)
+        elif kind == "check":
+            history.checks.append(rec)
         elif kind == "end":
             history.end = rec
 
@@ -367,6 +373,7 @@ class _Builder:
             steady=list(head.steady),
             migration=list(head.migration),
             end=head.end,
+            checks=list(head.checks),
         )
 
 

@@ -182,6 +182,7 @@ def metrics_for(
         records: dict[str, Sequence[Mapping[str, Any]]] = {
             "migration": history.migration,
             "sample": history.samples,
+            "check": history.checks,
         }
         metrics.update(
             vocabulary.compute(
@@ -196,7 +197,24 @@ def metrics_for(
 
 def timeline_of(history: History) -> Timeline:
     """The measured part of the run (after warm-up) and its fault windows, from the history."""
-    return Timeline(history.warmup_s, history.duration_s, history.fault_windows())
+    return Timeline(
+        history.warmup_s, history.duration_s, history.fault_windows(), _breaker_states(history)
+    )
+
+
+def _breaker_states(history: History) -> dict[str, list[Window]]:
+    """Breaker state → the windows (s) the breaker spent in it (closed until a record)."""
+    out: dict[str, list[Window]] = {}
+    state, since = "closed", 0.0
+    for record in history.breaker:
+        t_s = float(record["t_us"]) / 1e6
+        if t_s > since:
+            out.setdefault(state, []).append((since, t_s))
+        state, since = str(record.get("to", state)), t_s
+    end = max(history.duration_s, since)
+    if end > since:
+        out.setdefault(state, []).append((since, end))
+    return out
 
 
 def evaluate_history(history: History, gates: Sequence[ScopedGate]) -> list[GateResult]:
@@ -209,7 +227,10 @@ def evaluate_history(history: History, gates: Sequence[ScopedGate]) -> list[Gate
             cache[key] = metrics_for(history, windows)
         return cache[key]
 
-    return evaluate_scoped(gates, timeline_of(history), for_windows)
+    def where(windows: Sequence[Window], filters: Mapping[str, str]) -> Metrics:
+        return metrics_for(history, windows, where=filters)
+
+    return evaluate_scoped(gates, timeline_of(history), for_windows, metrics_where=where)
 
 
 def summary(history: History) -> dict[str, Any]:

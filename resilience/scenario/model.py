@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic_core import PydanticCustomError
 
 from resilience.scenario.gates import ScopedGate, default_gates, parse_scoped_gate
+from resilience.scenario.gates.grammar import BREAKER_STATES
 
 __all__ = [
     "TOXIC_ATTRIBUTES",
@@ -273,15 +274,17 @@ class GateSpec(_Spec):
 
     expr: str
     phase: str = "all"
+    allow_no_data: bool = False
+    """The gate may see no data (as ``… if any``); otherwise NO DATA fails the run."""
 
     @model_validator(mode="after")
     def _parses(self) -> GateSpec:
-        parse_scoped_gate(self.expr, self.phase)  # a GateSyntaxError is a ValueError
+        self.scoped  # noqa: B018  (a GateSyntaxError is a ValueError)
         return self
 
     @property
     def scoped(self) -> ScopedGate:
-        return parse_scoped_gate(self.expr, self.phase)
+        return parse_scoped_gate(self.expr, self.phase, allow_no_data=self.allow_no_data)
 
 
 def _normalise_gates(value: Any) -> Any:
@@ -337,12 +340,22 @@ class SteadyStateSpec(_Spec):
 
     ``probes`` lookups of known slugs must all succeed and the breaker must be
     closed; after the faults, the check is retried for up to ``timeout``.
+    ``probes: 0`` or ``required: false`` skip the check before the workload (a
+    cold start: nothing has warmed the service's caches or pool at t = 0).
     """
 
-    probes: int = Field(default=20, ge=1, le=10_000)
+    probes: int = Field(default=20, ge=0, le=10_000)
+    """0: a cold start (below); after the faults only the breaker is checked."""
     timeout: PositiveSeconds = 30.0
     required: bool = True
-    """When true, a failed check after the faults fails the run (exit 1)."""
+    """When true, a failed check after the faults fails the run (exit 1); false also
+    makes the run a cold start."""
+
+    @property
+    def cold_start(self) -> bool:
+        """No probe before the workload: cache, Redis and pool are cold at t = 0
+        (``probes: 0`` or ``required: false``)."""
+        return self.probes == 0 or not self.required
 
 
 class Scenario(_Spec):
@@ -412,9 +425,19 @@ class Scenario(_Spec):
                         f"(duration {duration:g} s)",
                     )
                 )
+        times = {fault.name: fault.times for fault in self.faults}
         for j, spec in enumerate(self.gates or []):
             named = spec.scoped.phase.fault
-            if named is not None and named not in seen:
+            nth = spec.scoped.phase.occurrence
+            if named in times and nth is not None and nth > times[named]:
+                problems.append(
+                    (
+                        ("gates", j),
+                        f"gate {spec.expr!r} names occurrence #{nth} of fault {named!r}, "
+                        f"which occurs {times[named]} time(s)",
+                    )
+                )
+            if named is not None and named not in seen and named not in BREAKER_STATES:
                 hint = difflib.get_close_matches(named, sorted(seen), n=1)
                 did = f"; did you mean {hint[0]!r}?" if hint else ""
                 problems.append(

@@ -65,20 +65,33 @@ class EnvironmentPool:
         return make
 
 
+def _backend_of(spec: EnvironmentSpec, configured: str) -> str:
+    """The scenario's backend (file or ``--backend``), else ``RESILIENCE_BACKEND``, else local.
+
+    ``configured`` is the configuration's backend; its default ``auto`` keeps
+    the main job on the local backend.
+    """
+    if "backend" in spec.model_fields_set or configured == "auto":
+        return spec.backend
+    return configured
+
+
 async def _start_environment(spec: EnvironmentSpec) -> Any:
     try:
         from resilience.backends import Environment, EnvironmentConfig
     except ImportError as exc:  # pragma: no cover - part of the package
         raise RunAborted(f"the backends package is unavailable: {exc}") from exc
+    backend: str = spec.backend
     try:
         config = EnvironmentConfig.from_env()
         if spec.options:
             config = config.replace(**spec.options)
-        env = Environment(spec.backend, config=config)
+        backend = _backend_of(spec, config.backend)
+        env = Environment(backend, config=config)
         await env.start_async()
     except Exception as exc:
         raise RunAborted(
-            f"the {spec.backend} environment could not start: {type(exc).__name__}: {exc}"
+            f"the {backend} environment could not start: {type(exc).__name__}: {exc}"
         ) from exc
     return env
 

@@ -18,7 +18,9 @@ class RunAborted(RuntimeError):
 
 @dataclass
 class RunResult:
-    """What one run produced. ``status``: completed, interrupted, crashed or aborted."""
+    """What one run produced. ``status``: completed, interrupted, crashed, aborted or
+    skipped (the run could not be done in this mode, e.g. a scenario the simulator
+    does not model; ``error`` says why; nothing was checked, so it is no pass)."""
 
     scenario: Scenario
     history_path: Path
@@ -41,12 +43,19 @@ class RunResult:
         )
 
     @property
+    def skipped(self) -> bool:
+        return self.status == "skipped"
+
+    @property
     def exit_code(self) -> int:
-        """0 every gate holds, 1 a gate failed, 2 the run itself could not be done."""
+        """0 every gate holds, 1 a gate failed, 2 the run itself could not be done
+        (skipped included: nothing was checked)."""
         if self.status != "completed" or self.fault_errors:
             return 2
         return 0 if self.passed else 1
 
     @property
     def verdict(self) -> str:
+        if self.skipped:
+            return "SKIPPED"
         return {0: "PASS", 1: "FAIL"}.get(self.exit_code, "ERROR")

@@ -40,7 +40,7 @@ from resilience.scenario.backfill import BackfillSteps
 from resilience.scenario.dispatch import Dispatch, Dispatcher, Release, TaskDispatcher
 from resilience.scenario.faults import PhaseRule, plan
 from resilience.scenario.gates import ScopedGate, parse_scoped_gate
-from resilience.scenario.history import HistoryWriter, OpRecord
+from resilience.scenario.history import History, HistoryWriter, OpRecord
 from resilience.scenario.metrics import evaluate_history
 from resilience.scenario.model import FaultSpec, Scenario
 from resilience.scenario.probes import (
@@ -53,7 +53,7 @@ from resilience.scenario.progress import Snapshot
 from resilience.scenario.result import RunAborted, RunResult
 from resilience.scenario.stack import Stack
 from resilience.scenario.workload import Arrival, arrivals
-from resilience.targets.base import Call, Observation, Target
+from resilience.targets.base import Call, EndOfRunTarget, Observation, Target
 from resilience.targets.reference import as_target
 
 __all__ = [
@@ -401,9 +401,12 @@ class _Run(BackfillSteps):
             breaker.add_listener(_BreakerRecorder(self))
             self.breaker_from_listener = True
         self.phase = "steady-before"
-        ok, detail = await steady_state_check(
-            self.stack, steady.probes, timeout_s=min(10.0, steady.timeout), target=self.target
-        )
+        if steady.cold_start:  # nothing touches the target before t = 0
+            ok, detail = True, "cold start: no probes before the workload"
+        else:
+            ok, detail = await steady_state_check(
+                self.stack, steady.probes, timeout_s=min(10.0, steady.timeout), target=self.target
+            )
         if ok:
             _quiet_gc_start()
         self.w0 = self.clock.monotonic()
@@ -447,6 +450,9 @@ class _Run(BackfillSteps):
                 end_us = self.t_us()
                 await self.drain()
                 if status == "completed":
+                    if isinstance(self.target, EndOfRunTarget):
+                        for check in await self.target.end_of_run():
+                            self.writer.write({**check, "type": "check", "t_us": self.t_us()})
                     await self.migration_final()
                     self.phase = "steady-after"
                     ok, detail = await steady_state_check(
@@ -496,11 +502,13 @@ def _quiet_gc_end() -> None:
     gc.unfreeze()
 
 
-def implicit_gates(scenario: Scenario) -> list[ScopedGate]:
-    """Gates every run has: the steady state must hold again after the faults."""
-    if scenario.steady_state.required:
-        return [parse_scoped_gate("steady_state.after == 1")]
-    return []
+def implicit_gates(scenario: Scenario, history: History | None = None) -> list[ScopedGate]:
+    """Gates every run has: the steady state must hold again after the faults, and
+    those the target's end-of-run checks in ``history`` bring (``check`` records)."""
+    gates = [parse_scoped_gate("steady_state.after == 1")] if scenario.steady_state.required else []
+    checks = history.checks if history is not None else []
+    gates.extend(parse_scoped_gate(text) for check in checks for text in check.get("gates", ()))
+    return gates
 
 
 async def run_scenario(
@@ -572,5 +580,6 @@ async def run_scenario(
     if status == "completed":
         chosen = list(gates) if gates is not None else scenario.scoped_gates()
         result.history = writer.history()  # what was written, as read_history reads it
-        result.results = evaluate_history(result.history, [*chosen, *implicit_gates(scenario)])
+        implicit = implicit_gates(scenario, result.history)
+        result.results = evaluate_history(result.history, [*chosen, *implicit])
     return result

@@ -4,9 +4,11 @@
 ``GET /services/{slug}``    200 uuid or slug-only fallback (headers ``X-Lookup-Path``,
                             ``X-Lookup-Outcome``, ``Server-Timing``); 400 invalid
                             slug; 503 non-recoverable lookup error
-``POST /jobs``              201 stored, 200 same idempotency key seen before; 422 field
-                            errors (an invalid ``micro_id`` refuses the job); 503 when
-                            storage failed after retries (safe to retry with the key)
+``POST /jobs``              201 stored, 200 same idempotency key seen before, 202 queued
+                            in the outbox; 422 field errors (an invalid ``micro_id``
+                            refuses the job; ``answers`` deeper or larger than
+                            ``jobs.answers_max_depth``/``_bytes``); 503 when storage
+                            failed after retries (safe to retry with the key)
 ``GET /jobs/{id}``          200, 404, 503
 ``GET /availability``, ``POST /bookings``, ``GET|DELETE /bookings/{id}``: the booking
                             flow (:mod:`resilience.service.booking.routes`)
@@ -14,6 +16,10 @@
 ``GET /metrics``            Prometheus text (every worker, as ``/stats``)
 ``GET /stats``              JSON metrics over every worker (:meth:`LookupService.service_stats`)
 ==========================  =========================================================
+
+Every request: a body larger than ``http.max_body_bytes`` is answered 413 before
+it is read (:mod:`resilience.service.limits`). A slug refused with 400 is counted
+as an ``invalid`` lookup (``/stats``, Prometheus ``outcome="invalid"``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from resilience.errors import InvalidSlug, ResilienceError
 from resilience.service.booking.routes import add_booking_routes
 from resilience.service.config import ServiceConfig
+from resilience.service.limits import BodySizeLimit, answers_problem
 from resilience.service.lookup import LookupService
 from resilience.service.model import Job
 from resilience.service.slug import MAX_SLUG_LENGTH, SLUG_PATTERN, validate_slug
@@ -112,12 +119,18 @@ class _FastJSON(JSONResponse):
 
 
 def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+    """Whether a NUL is in any string of ``value`` (iterative: any depth is safe)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 
@@ -182,6 +195,11 @@ def create_app(
     )
     if isinstance(service_or_config, LookupService):
         holder["service"] = service_or_config
+        limits = service_or_config.config
+    else:
+        limits = service_or_config
+    config = limits if isinstance(limits, ServiceConfig) else ServiceConfig()
+    app.add_middleware(BodySizeLimit, max_body_bytes=config.http.max_body_bytes)
 
     def svc() -> LookupService:
         return holder["service"]
@@ -236,6 +254,14 @@ def create_app(
         summary="Post a job (exactly once per idempotency key)",
     )
     async def post_job(body: JobIn, response: Response) -> Any:
+        problem = answers_problem(
+            body.answers,
+            max_depth=config.jobs.answers_max_depth,
+            max_bytes=config.jobs.answers_max_bytes,
+        )
+        if problem is not None:
+            detail = [{"type": "value_error", "loc": ["body", "answers"], "msg": problem}]
+            return JSONResponse({"detail": detail}, status_code=422)
         try:
             job = await svc().post_job(body.micro_id, body.answers, body.idempotency_key)
         except ResilienceError as exc:
@@ -298,6 +324,7 @@ def create_app(
             try:
                 validate_slug(slug)
             except InvalidSlug as error:
+                svc().refused(slug)  # counted: /stats invalid, outcome="invalid"
                 return _error(400, error, "invalid_slug")
         return await request_validation_exception_handler(request, exc)
 

@@ -115,6 +115,13 @@ class JobsConfig(_Section):
     outbox: bool = True
     """Queue jobs in Redis while PostgreSQL is unavailable (answered 202)."""
     outbox_drain_interval_s: PositiveSeconds = 1.0
+    answers_max_depth: int = Field(default=32, ge=1, le=200)
+    """Nesting levels a job's ``answers`` may have (deeper: 422)."""
+    answers_max_bytes: int = Field(default=65_536, ge=64)
+    """Size of a job's ``answers`` as compact JSON (larger: 422)."""
+    outbox_max_failures: int = Field(default=5, ge=1)
+    """Drains in which a queued job failed to be written while PostgreSQL answered,
+    before it is moved to the dead letters (``{prefix}:jobs:dead``)."""
 
 
 class AnalyticsConfig(_Section):
@@ -160,6 +167,13 @@ class BookingConfig(_Section):
     breaker_half_open_calls: int = Field(default=1, ge=1)
 
 
+class HttpConfig(_Section):
+    """Limits of the HTTP API (see docs/service.md)."""
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest request body (1 MiB); a larger one is answered 413 before it is read."""
+
+
 class ServiceConfig(_Section):
     """All settings of one service instance (immutable; override with :meth:`with_overrides`)."""
 
@@ -172,6 +186,7 @@ class ServiceConfig(_Section):
     analytics: AnalyticsConfig = AnalyticsConfig()
     stats: StatsConfig = StatsConfig()
     booking: BookingConfig = BookingConfig()
+    http: HttpConfig = HttpConfig()
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ServiceConfig:
         """A copy with dotted settings replaced, e.g. ``{"breaker.failure_threshold": 3}``.

@@ -91,9 +91,11 @@ class LookupService:
     ``redis_tier`` may be ``None`` (in-memory only).
     ``retry`` wraps each database attempt, the breaker wraps the whole retried
     call (one failed lookup = one breaker failure). ``db_timeout_s`` bounds
-    each attempt. ``open_breaker_redis_timeout_s``, when set, bounds the Redis
-    tier read while the breaker is open (a later answer fills the memory tier);
-    ``None`` waits for the tier as usual (it has its own timeout).
+    each attempt, capped by what is left of the retry's ``deadline_s``
+    (:meth:`Retry.attempt_timeout_s`; the retry shares ``clock``).
+    ``open_breaker_redis_timeout_s``, when set, bounds the Redis tier read
+    while the breaker is open (a later answer fills the memory tier); ``None``
+    waits for the tier as usual (it has its own timeout).
     ``listeners`` get every :class:`LookupResult` (analytics, error tracking);
     they must not block or raise.
     """
@@ -142,6 +144,7 @@ class LookupService:
         self.open_breaker_redis_timeout_s = open_breaker_redis_timeout_s
         self._inflight: dict[str, asyncio.Future[LookupResult]] = {}
         self._open_reads: dict[str, asyncio.Task[TierValue | None]] = {}
+        self._trial_retries: dict[int, Retry] = {}
 
     # -- single lookups ------------------------------------------------------------
 
@@ -162,6 +165,13 @@ class LookupService:
         if result is None:
             result = await self._answer_from_tiers(started, slug)
         return result
+
+    def refused(self, slug: str) -> LookupResult:
+        """Record ``slug`` as refused before any lookup (e.g. by HTTP request validation):
+        counted as an ``invalid`` lookup like one :meth:`lookup_result` refuses."""
+        return self._finish(
+            self.clock.monotonic(), slug, None, "invalid", "invalid", "invalid_slug", 0
+        )
 
     def _answer_at_once(self, started: float, slug: str) -> LookupResult | None:
         """The result of an invalid slug or a memory-tier answer, else ``None``.
@@ -271,8 +281,10 @@ class LookupService:
         async def attempt() -> T:
             nonlocal attempts
             attempts += 1
+            # capped by what is left of the retry deadline (same clock): a real bound
+            timeout_s = retry.attempt_timeout_s(called, self.db_timeout_s)
             try:
-                return await bounded(query(), self.db_timeout_s, what=what)
+                return await bounded(query(), timeout_s, what=what)
             except ResilienceError:
                 raise
             except Exception as exc:
@@ -283,6 +295,10 @@ class LookupService:
         except CircuitOpenError as exc:
             return None, exc, 0
         called = self.clock.monotonic()
+        if self.breaker.state == "half_open":
+            # A half-open trial is one database attempt, not a retried call: the
+            # breaker's half_open_max_calls then bounds the attempts per window.
+            retry = self._trial_retry(retry)
         try:
             value: T = await retry.acall(attempt)
         except Exception as exc:
@@ -294,6 +310,13 @@ class LookupService:
             raise
         self.breaker.on_success(permit, self.clock.monotonic() - called)
         return value, None, attempts
+
+    def _trial_retry(self, retry: Retry) -> Retry:
+        """``retry`` with a single attempt (memoised per policy)."""
+        single = self._trial_retries.get(id(retry))
+        if single is None:
+            single = self._trial_retries[id(retry)] = retry.replace(max_attempts=1)
+        return single
 
     def _failed(
         self, started: float, slug: str, error: ResilienceError, attempts: int
@@ -517,11 +540,22 @@ class LookupService:
     # -- reporting ---------------------------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
-        """The JSON of ``GET /health`` (see :mod:`resilience.service.health`)."""
+        """The JSON of ``GET /health`` (see :mod:`resilience.service.health`).
+
+        With an outbox, ``components.outbox`` gives its counts; any dead letter
+        makes it ``degraded`` (a job needs a person: see ``{prefix}:jobs:dead``).
+        """
         extra = {"bookings": self.bookings.health()} if self.bookings is not None else None
-        return await check_health(
+        body = await check_health(
             self.probes, breaker=self.breaker, lookups=self.failure_window, extra=extra
         )
+        if self.outbox is not None:
+            counts = self.outbox.stats()
+            body.setdefault("components", {})["outbox"] = {
+                "status": "degraded" if counts["dead_lettered"] else "healthy",
+                **counts,
+            }
+        return body
 
     def metrics_text(self) -> str:
         """The Prometheus text of this instance alone."""

@@ -56,6 +56,16 @@ def render_service_metrics(
             tuple(({"result": k}, float(jobs.get(k, 0))) for k in ("stored", "replayed", "queued")),
         ),
     ]
+    outbox = stats.get("outbox")
+    if outbox:
+        families.append(
+            MetricFamily(
+                f"{namespace}_outbox_jobs",
+                "counter",
+                "Job outbox: jobs queued, drained (stored), dead-lettered; failed drains.",
+                tuple(({"fate": k}, float(v)) for k, v in sorted(outbox.items())),
+            )
+        )
     for writer in ("analytics", "error_tracking"):
         counts = stats.get(writer)
         if counts:

@@ -42,6 +42,7 @@ __all__ = [
     "SlugRepository",
     "acquire",
     "on_connection",
+    "stored_with_key_prefix",
 ]
 
 
@@ -237,11 +238,25 @@ class PostgresJobRepository:
         row = await on_connection(self._pool, "fetchrow", self._BY_ID, job_id)
         return None if row is None else _job_from_row(row, created=False)
 
+    async def stored_with_key_prefix(self, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+        """(idempotency key, answers) of every job whose key starts with ``prefix``
+        (the audit a scenario run reconciles with; not on any request path)."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = await on_connection(
+            self._pool,
+            "fetch",
+            "SELECT idempotency_key, answers FROM jobs WHERE idempotency_key LIKE $1",
+            escaped + "%",
+        )
+        return [(r["idempotency_key"], _answers(r["answers"])) for r in rows]
+
+
+def _answers(value: Any) -> dict[str, Any]:
+    return dict(json.loads(value) if isinstance(value, str) else value)
+
 
 def _job_from_row(row: Mapping[str, Any], *, created: bool) -> Job:
-    answers = row["answers"]
-    if isinstance(answers, str):
-        answers = json.loads(answers)
+    answers = _answers(row["answers"])
     micro_uuid = row["micro_uuid"]
     return Job(
         id=int(row["id"]),
@@ -317,3 +332,14 @@ class InMemoryJobRepository:
         if self.fail_with is not None:
             raise self.fail_with
         return self.by_id.get(job_id)
+
+    async def stored_with_key_prefix(self, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+        """(idempotency key, answers) of every job whose key starts with ``prefix``."""
+        return stored_with_key_prefix(self.by_id.values(), prefix)
+
+
+def stored_with_key_prefix(jobs: Iterable[Job], prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    """(idempotency key, answers) of the ``jobs`` whose key starts with ``prefix``."""
+    return [
+        (j.idempotency_key, dict(j.answers)) for j in jobs if j.idempotency_key.startswith(prefix)
+    ]

@@ -43,7 +43,7 @@ from resilience.service.events import BreakerEventRecorder, FailureAggregator
 from resilience.service.health import HealthProbes
 from resilience.service.lookup import LookupService
 from resilience.service.model import LookupResult
-from resilience.service.outbox import JobOutbox
+from resilience.service.outbox import JobOutbox, dead_letter_event
 from resilience.service.repository import (
     BoundedPool,
     PostgresJobRepository,
@@ -248,6 +248,9 @@ async def open_service(
                 timeout_s=max(config.redis.timeout_s, 0.2),
                 drain_interval_s=config.jobs.outbox_drain_interval_s,
                 write_timeout_s=config.db.timeout_s,
+                max_failures=config.jobs.outbox_max_failures,
+                probe=postgres_ping,
+                on_dead_letter=lambda letter: tracker.track(dead_letter_event(letter)),
             )
 
         service = LookupService(

@@ -87,6 +87,13 @@ class ModelJobRepository:
             self.pool.release(conn, broken=not ok)
         return dataclasses.replace(self.by_id[self.by_key[idempotency_key]], created=created)
 
+    async def stored_with_key_prefix(self, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+        """(idempotency key, answers) of the stored jobs whose key starts with ``prefix``
+        (the end-of-run audit: read directly, outside the modelled link)."""
+        from resilience.service.repository import stored_with_key_prefix
+
+        return stored_with_key_prefix(self.by_id.values(), prefix)
+
     async def get_job(self, job_id: uuid.UUID | int) -> Job | None:
         conn = self.pool.try_acquire() or await self.pool.acquire()
         ok = False

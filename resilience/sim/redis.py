@@ -4,7 +4,7 @@
 :class:`~resilience.cache.redis_tier.RedisTier` uses (``get``, ``set`` with
 ``px``, ``mget``, ``delete``, ``ping``, ``pipeline``), keeps the data with
 TTLs on the loop's (virtual) clock (and the hash commands of the service's
-job outbox: ``hsetnx``, ``hgetall``, ``hdel``, ``hlen``), and sends each
+job outbox: ``hsetnx``, ``hset``, ``hgetall``, ``hdel``, ``hlen``), and sends each
 command, sized as RESP,
 through a :class:`~resilience.sim.pool.ModelPool` over the ``redis``
 :class:`~resilience.sim.proxy.ModelProxy`. So the real ``RedisTier`` (its
@@ -154,6 +154,15 @@ class ModelRedisClient:
             return 0
         table[name] = raw
         return 1
+
+    async def hset(self, key: str, field: str, value: Any) -> int:
+        raw = value if isinstance(value, bytes) else str(value).encode()
+        await self._roundtrip(_command(b"HSET", key.encode(), field.encode(), raw), 4)
+        table = self._hashes.setdefault(key, {})
+        name = field.encode()
+        created = name not in table
+        table[name] = raw
+        return int(created)
 
     async def hgetall(self, key: str) -> dict[bytes, bytes]:
         table = dict(self._hashes.get(key, {}))

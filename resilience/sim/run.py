@@ -23,7 +23,7 @@ from resilience.sim.dispatch import EagerDispatcher
 from resilience.sim.loop import run_virtual
 from resilience.sim.stack import ModelSettings, SimStack, build_sim_stack
 
-__all__ = ["build_stack_for", "run_simulated", "run_simulated_async"]
+__all__ = ["build_stack_for", "not_simulatable", "run_simulated", "run_simulated_async"]
 
 
 def build_stack_for(
@@ -53,6 +53,20 @@ def build_stack_for(
     )
 
 
+def not_simulatable(scenario: Any) -> str | None:
+    """Why the simulator cannot run ``scenario`` faithfully, ``None`` when it can.
+
+    The migration backfill (``migration:``) is not modelled: its gates would
+    see no data, so such a scenario is reported SKIPPED, never passed.
+    """
+    if getattr(scenario, "migration", None) is not None:
+        return (
+            "not simulatable: the simulator does not model the migration backfill "
+            "(migration:); run it on a real stack"
+        )
+    return None
+
+
 async def run_simulated_async(
     scenario: Any,
     *,
@@ -65,8 +79,11 @@ async def run_simulated_async(
     model_seed: int | None = None,
 ) -> Any:
     """:func:`run_simulated` for a caller already inside a virtual loop."""
-    from resilience.scenario.runner import run_scenario
+    from resilience.scenario.runner import RunResult, run_scenario
 
+    reason = not_simulatable(scenario)
+    if reason is not None:
+        return RunResult(scenario, Path(history_path), status="skipped", error=reason)
     stack = build_stack_for(scenario, overrides=overrides, models=models, model_seed=model_seed)
     return await run_scenario(
         scenario,
@@ -102,7 +119,8 @@ def run_simulated(
     operation) instead of the simulator's
     (:class:`~resilience.sim.dispatch.EagerDispatcher`). Returns the runner's
     :class:`~resilience.scenario.runner.RunResult`, with ``wall_s`` the real
-    time the simulation took.
+    time the simulation took; status ``skipped`` (nothing run) for a scenario
+    the simulator does not model (:func:`not_simulatable`).
     """
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": seed})

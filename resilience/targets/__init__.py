@@ -3,7 +3,8 @@
 :mod:`.base` (``Call``, ``Observation``, the ``Target`` protocol and its
 optional capabilities), :mod:`.reference` (the in-process reference
 service), :mod:`.reference_metrics` (its gate vocabulary),
-:mod:`.vocabulary` (the registry of per-kind metric vocabularies).
+:mod:`.vocabulary` (the registry of per-kind metric vocabularies),
+:mod:`.reconcile` (the reference service's "nothing acknowledged is lost").
 The scenario runner sits above this package; the service and the backends
 below it.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from resilience.targets.base import (
     BreakerTarget,
     Call,
+    EndOfRunTarget,
     LiveCounters,
     Observation,
     SteadyStateTarget,
@@ -24,6 +26,7 @@ from resilience.targets.vocabulary import Vocabulary, VocabularyInput, vocabular
 __all__ = [
     "BreakerTarget",
     "Call",
+    "EndOfRunTarget",
     "LiveCounters",
     "Observation",
     "ReferenceTarget",

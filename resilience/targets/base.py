@@ -15,6 +15,8 @@ runtime-checkable protocols below:
   (the reference service looks up known slugs).
 * :class:`LiveCounters` — which paths count as hits and which outcomes as
   degraded in the live display (of operation ``live_op``; ``None``: all).
+* :class:`EndOfRunTarget` — the target checks itself once the run is over
+  (the reference service reconciles acknowledged jobs with its database).
 
 Times are microseconds (``latency_us``); ``status`` is the HTTP status code
 of an HTTP target and 0 otherwise.
@@ -28,6 +30,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 __all__ = [
     "BreakerTarget",
     "Call",
+    "EndOfRunTarget",
     "LiveCounters",
     "Observation",
     "OpLike",
@@ -145,3 +148,16 @@ class LiveCounters(Protocol):
     def degraded_outcomes(self) -> frozenset[str]: ...
     @property
     def live_op(self) -> str | None: ...
+
+
+@runtime_checkable
+class EndOfRunTarget(Protocol):
+    """Capability: a check of the target once the run is over.
+
+    Called after the faults are removed and the in-flight operations are
+    done; returns ``check`` history records (``type: "check"``, ``name``,
+    ``metrics``: whole-run gate metrics, ``gates``: gates every report then
+    shows, ``detail``). It bounds its own time.
+    """
+
+    async def end_of_run(self) -> list[dict[str, Any]]: ...

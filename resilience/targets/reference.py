@@ -61,11 +61,14 @@ async def _lookup(service: Any, call: Call) -> Observation:
     )
 
 
+def job_answers(call: Call) -> dict[str, Any]:
+    """The answers a scenario's job post sends (what reconciliation expects stored)."""
+    return {"seq": call.seq, "source": "scenario"}
+
+
 async def _job(service: Any, call: Call) -> Observation:
     try:
-        job = await service.post_job(
-            call.key, {"seq": call.seq, "source": "scenario"}, call.idempotency_key
-        )
+        job = await service.post_job(call.key, job_answers(call), call.idempotency_key)
     except InvalidInput:
         return Observation("refused", "invalid", "invalid_slug", None, 0)
     except ResilienceError as exc:
@@ -109,6 +112,9 @@ class ReferenceTarget:
         self.degraded_outcomes = frozenset({"fallback"})
         self.live_op = "lookup"
         """The operation the live display's hit and fallback rates count."""
+        self.acknowledged: dict[str, dict[str, Any]] = {}
+        """Idempotency key → answers of every job acknowledged (``accepted``) this run."""
+        self.jobs_posted = 0
 
     @property
     def operations(self) -> tuple[str, ...]:
@@ -119,7 +125,23 @@ class ReferenceTarget:
             handler = self._handlers[call.op]
         except KeyError:
             return Observation("error", "", f"no operation {call.op!r}", 0, 0)
-        return await handler(self.service, call)
+        observation = await handler(self.service, call)
+        if call.op == "job":
+            self.jobs_posted += 1
+            if observation.outcome == "accepted":
+                self.acknowledged[call.idempotency_key] = job_answers(call)
+        return observation
+
+    async def end_of_run(self) -> list[dict[str, Any]]:
+        """Reconcile the acknowledged jobs with the store (after the outbox drained,
+        bounded): one ``check`` record; none when the run posted no job or the service
+        has no job store to audit (e.g. a test fake)."""
+        store = getattr(self.service, "jobs", None)
+        if not self.jobs_posted or not hasattr(store, "stored_with_key_prefix"):
+            return []
+        from resilience.targets.reconcile import reconcile_service
+
+        return [await reconcile_service(self.service, self.acknowledged)]
 
     def stats(self) -> Mapping[str, Any]:
         return self.service.stats()  # type: ignore[no-any-return]

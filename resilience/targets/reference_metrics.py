@@ -12,6 +12,8 @@ the database). Latencies are samples in seconds, rates ratios in [0, 1]
 ``lookup.fallback``        latency of lookups that fell back (no tier answered)
 ``lookup.invalid``         latency of refused (malformed) lookups
 ``lookup.attempts``        database attempts per valid lookup (samples)
+``db.calls``               database attempts of the operations (count; per window
+                           with ``@ each half_open``: at most half_open_max_calls)
 ``lookups``                lookups (count)
 ``job``                    latency of job posts
 ``cache.hit_rate``         (memory + Redis hits) / valid lookups
@@ -35,6 +37,11 @@ the database). Latencies are samples in seconds, rates ratios in [0, 1]
 ``booking.duplicates``     bookings the stub holds twice for one reference (0: exactly once)
 ``upstream.calls_per_booking`` ``POST /bookings`` received / bookings made (retry cost)
 ``upstream.min_retry_gap_s`` shortest gap between two arrivals of one booking key
+``jobs.stored`` …          the end-of-run reconciliation (whole run; ``None`` without
+                           job posts): ``jobs.acknowledged``, ``jobs.stored`` (exactly
+                           as sent, under its key), ``jobs.queued`` (still in the outbox
+                           when the bounded drain ended), ``jobs.dead_lettered``,
+                           ``jobs.lost``, ``jobs.duplicated`` (see targets/reconcile.py)
 ``migration.*``            backfill: runs, failed_runs, completed (1/0), pending,
                            failure_rate, skipped, consistent (statistics add up: 1/0)
 =========================  =================================================
@@ -54,7 +61,14 @@ from resilience.targets.vocabulary import (
     register_vocabulary,
 )
 
-__all__ = ["BOOKING_NAMES", "MIGRATION_NAMES", "NAMES", "UPSTREAM_NAMES", "reference_metrics"]
+__all__ = [
+    "BOOKING_NAMES",
+    "MIGRATION_NAMES",
+    "NAMES",
+    "RECONCILE_NAMES",
+    "UPSTREAM_NAMES",
+    "reference_metrics",
+]
 
 MIGRATION_NAMES = (
     "migration.runs",
@@ -81,6 +95,14 @@ UPSTREAM_NAMES = (
     "upstream.calls_per_booking",
     "upstream.min_retry_gap_s",
 )
+RECONCILE_NAMES = (
+    "jobs.acknowledged",
+    "jobs.stored",
+    "jobs.queued",
+    "jobs.dead_lettered",
+    "jobs.lost",
+    "jobs.duplicated",
+)
 
 NAMES = frozenset(
     {
@@ -91,6 +113,7 @@ NAMES = frozenset(
         "lookup.fallback",
         "lookup.invalid",
         "lookup.attempts",
+        "db.calls",
         "lookups",
         "job",
         "cache.hit_rate",
@@ -112,8 +135,17 @@ NAMES = frozenset(
         *MIGRATION_NAMES,
         *BOOKING_NAMES,
         *UPSTREAM_NAMES,
+        *RECONCILE_NAMES,
     }
 )
+
+
+def _reconciled(records: Sequence[Mapping[str, Any]]) -> dict[str, MetricValue]:
+    """The reconciliation's counts (whole run), ``None`` each when there was none."""
+    check = next((r for r in reversed(records) if r.get("name") == "reconcile"), None)
+    found = check.get("metrics", {}) if check is not None else {}
+    return {name: found.get(name) for name in RECONCILE_NAMES}
+
 
 _HIT_PATHS = frozenset({"cache", "redis"})
 
@@ -159,6 +191,7 @@ def reference_metrics(data: VocabularyInput) -> dict[str, MetricValue]:
         "lookup.fallback": _lat(valid, "fallback"),
         "lookup.invalid": _lat(invalid),
         "lookup.attempts": [float(o.attempts) for o in valid],
+        "db.calls": sum(o.attempts for o in ops),
         "job": _lat(jobs),
         "cache.hit_rate": _ratio(hits, n),
         "cache.memory_hit_rate": _ratio(memory_hits, n),
@@ -193,6 +226,7 @@ def reference_metrics(data: VocabularyInput) -> dict[str, MetricValue]:
         sum(1 for o in bookings if o.outcome == "booked"), len(bookings)
     )
     metrics.update(_upstream(data.records.get("sample", ())))
+    metrics.update(_reconciled(data.records.get("check", ())))
     return metrics
 
 

@@ -259,3 +259,24 @@ def test_orphaned_shared_memory_of_the_postgres_account_is_removed() -> None:
     assert present()
     assert remove_orphan_shared_memory(run_as) >= 1
     assert not present()
+
+
+def test_stop_leaves_no_postgres_backend_although_backends_leave_the_group(
+    state_dir: Path,
+) -> None:
+    import psycopg
+
+    from resilience.backends.reaper import process_start_time
+
+    env = Environment("local", config=EnvironmentConfig(state_dir=state_dir))
+    urls = env.start()
+    try:
+        conn = psycopg.connect(urls.postgres_direct)
+        backend = conn.execute(b"SELECT pg_backend_pid()").fetchone()
+        assert backend is not None
+        started = process_start_time(backend[0])
+        assert started is not None
+    finally:
+        env.stop()
+    assert process_start_time(backend[0]) != started
+    conn.close()

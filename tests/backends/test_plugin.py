@@ -27,12 +27,12 @@ PLUGIN_TESTS = textwrap.dedent(
             "VALUES (gen_random_uuid(), 'mess', 'test')"
         )
         redis_client.set("mess", "1")
-        postgres_proxy.add_toxic(name="lat", type="latency", attributes={"latency": 10})
+        postgres_proxy.add_toxic("latency", name="lat", attributes={"latency": 10})
         redis_proxy.disable()
 
     def test_b_finds_it_clean(pg_conn, postgres_proxy, toxiproxy_server, resilience_env):
         assert pg_conn.execute("SELECT count(*) FROM micro_services").fetchone() == (0,)
-        assert postgres_proxy.toxics() == {}
+        assert postgres_proxy.toxics() == []
         assert toxiproxy_server.get_proxy("redis").enabled
         direct = redis.Redis.from_url(resilience_env.urls.redis_direct)
         assert direct.dbsize() == 0

@@ -17,7 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from resilience.backends.readiness import http_json, tcp_open
-from resilience.backends.reaper import live_group_members, process_start_time
+from resilience.backends.reaper import (
+    descendants,
+    live_group_members,
+    process_start_time,
+    tagged_processes,
+)
 from resilience.backends.state import EnvironmentMarker
 from resilience.backends.watchdog import Watchdog
 
@@ -42,7 +47,16 @@ OWNER = textwrap.dedent(
         stdout=subprocess.PIPE, text=True, env=watchdog.child_env(),
     )
     escaped = int(wrapper.stdout.readline())
-    print(json.dumps({"group": group.pid, "escaped": escaped, "reaper": watchdog.pid}), flush=True)
+    # A registered leader whose child leaves its session and clears its environment
+    # (no tag): found as a descendant of the leader.
+    leader = subprocess.Popen(
+        ["sh", "-c", "env -i setsid sleep 300 & echo $!; wait"],
+        stdout=subprocess.PIPE, text=True, start_new_session=True, env=watchdog.child_env(),
+    )
+    watchdog.register(leader.pid, kind="stub", label="leader")
+    untagged = int(leader.stdout.readline())
+    print(json.dumps({"group": group.pid, "escaped": escaped, "untagged": untagged,
+                      "reaper": watchdog.pid}), flush=True)
     sys.stdin.read()
     """
 )
@@ -95,9 +109,14 @@ def _ports(marker: EnvironmentMarker) -> list[int]:
 
 
 def _nothing_of(marker: EnvironmentMarker) -> bool:
-    """No server group of the environment alive, no port open, no files left."""
+    """No server group of the environment alive, no port open, no files left.
+
+    Nor any process carrying its reaper's tag: PostgreSQL's backends call
+    setsid(), so they are not in the postmaster's group.
+    """
     return (
         not any(live_group_members(p.pid) for p in marker.processes)
+        and not tagged_processes(str(marker.info["reaper_tag"]))
         and not any(tcp_open("127.0.0.1", port) for port in _ports(marker))
         and not marker.directory.exists()
     )
@@ -117,20 +136,55 @@ def test_sigkill_of_the_owner_reaps_registered_groups_tagged_escapees_and_paths(
         assert data.exists()
         assert _alive(pids["group"])
         assert _alive(pids["escaped"])
+        assert _alive(pids["untagged"])
         owner.kill()
         owner.wait()
-        gone = _wait_for(
-            lambda: not any(_alive(pids[k]) for k in ("group", "escaped", "reaper")), 5.0
-        )
+        gone = _wait_for(lambda: not any(_alive(pid) for pid in pids.values()), 5.0)
         assert gone, {k: _alive(v) for k, v in pids.items()}
         assert not data.exists()
         assert bystander.poll() is None  # an untagged, unregistered process is never touched
     finally:
-        for key in ("group", "escaped"):
+        for key in ("group", "escaped", "untagged"):
             if key in pids and _alive(pids[key]):
                 os.kill(pids[key], signal.SIGKILL)
         bystander.kill()
         bystander.wait()
+        owner.kill()
+        owner.wait()
+
+
+FORKING_OWNER = textwrap.dedent(
+    """
+    import json, os, subprocess, sys, time
+    from resilience.backends.watchdog import Watchdog
+
+    watchdog = Watchdog.start(grace_s=1.0)
+    group = subprocess.Popen(["sleep", "300"], start_new_session=True, env=watchdog.child_env())
+    watchdog.register(group.pid, kind="stub", label="sleeper")
+    forked = os.fork()  # keeps the pipe's write end open: no end-of-file when we die
+    if forked == 0:
+        time.sleep(300)
+        os._exit(0)
+    print(json.dumps({"group": group.pid, "forked": forked}), flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def test_the_owners_death_is_seen_even_when_a_forked_child_holds_the_pipe() -> None:
+    owner = subprocess.Popen([sys.executable, "-c", FORKING_OWNER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    pids: dict[str, int] = {}
+    try:
+        assert owner.stdout is not None
+        pids = json.loads(owner.stdout.readline())
+        owner.kill()
+        owner.wait()
+        assert _wait_for(lambda: not _alive(pids["group"]), 5.0)
+    finally:
+        for pid in pids.values():
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
         owner.kill()
         owner.wait()
 
@@ -193,9 +247,13 @@ def test_sigkill_of_resilience_run_mid_fault_leaves_nothing_within_5_s(
     run, envs = _start_run(tmp_path, state_dir_private)
     try:
         marker = _marker_with_fault_applied(envs)
+        # PostgreSQL's backends and the like: outside the servers' groups, untagged.
+        family = descendants([p.pid for p in marker.processes])
+        assert family  # the service holds connections: there are backends
         run.kill()
         run.wait()
         assert _wait_for(lambda: _nothing_of(marker), 5.0), marker
+        assert [pid for pid, start in family if process_start_time(pid) == start] == []
     finally:
         run.kill()
         run.wait()
@@ -266,6 +324,7 @@ def test_down_leaves_an_environment_in_use_by_a_live_process_unless_all(
                               timeout=60, check=False)  # fmt: skip
         assert down.returncode == 0
         assert f"in use by pid {holder.pid}" in down.stdout
+        assert "no environment is running" not in down.stdout
         assert marker.directory.exists()
         assert holder.poll() is None
         down_all = subprocess.run([*CLI, "down", "--all"], env=env, capture_output=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 from dataclasses import FrozenInstanceError
@@ -491,3 +492,53 @@ async def test_tasks_sharing_a_budget_lose_no_counts() -> None:
     assert attempts == 100 + budget.withdrawn
     assert budget.withdrawn <= 50
     assert budget.withdrawn + budget.denied <= 200
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    deadline=st.floats(0.05, 5.0),
+    timeout=st.floats(0.01, 5.0),
+    hang=st.floats(0.0, 60.0),
+    max_attempts=st.integers(1, 8),
+)
+def test_attempts_capped_by_the_time_left_keep_the_whole_call_within_the_deadline(
+    deadline: float, timeout: float, hang: float, max_attempts: int
+) -> None:
+    """Each attempt waits min(timeout, what is left of the deadline): the call ends by it."""
+    clock = ManualClock()
+    retry = Retry(max_attempts=max_attempts, deadline_s=deadline, clock=clock)
+    started = clock.monotonic()
+    timeouts: list[float] = []
+
+    def hung_attempt() -> str:
+        cap = retry.attempt_timeout_s(started, timeout)
+        timeouts.append(cap)
+        assert 0.0 <= cap <= timeout
+        if hang < cap:
+            clock.advance(hang)
+            return "ok"
+        clock.advance(cap)
+        raise TimeoutFailure("hung")
+
+    with contextlib.suppress(TimeoutFailure):
+        retry.call(hung_attempt)
+    assert clock.monotonic() - started <= deadline + 1e-9
+    assert 1 <= len(timeouts) <= max_attempts
+
+
+def test_the_documented_case_a_30s_hang_with_a_1_5s_deadline_ends_at_1_5s() -> None:
+    clock = ManualClock()
+    retry = Retry(deadline_s=1.5, clock=clock)  # 4 attempts, 0.1/0.2/0.4 s backoff
+    started = clock.monotonic()
+    caps: list[float] = []
+
+    def hung_attempt() -> None:
+        caps.append(retry.attempt_timeout_s(started, 1.0))
+        clock.advance(min(caps[-1], 30.0))
+        raise TimeoutFailure("hung")
+
+    with pytest.raises(TimeoutFailure):
+        retry.call(hung_attempt)
+    assert caps == pytest.approx([1.0, 0.4])  # the second attempt gets what is left
+    assert clock.monotonic() - started == pytest.approx(1.5)
+    assert Retry(clock=clock).attempt_timeout_s(started, 1.0) == 1.0  # no deadline: as is

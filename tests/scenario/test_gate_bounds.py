@@ -66,7 +66,7 @@ def test_small_counts_are_judged_on_the_bound_large_ones_on_the_estimate(
         assert result.status == "pass"
         assert result.verdict_on == "upper bound"
     else:  # the estimate meets the limit, the bound does not: too little data
-        assert result.status == "nodata"
+        assert result.status == "inconclusive"
         assert result.inconclusive
         assert result.passed
         assert result.label == "INCONCLUSIVE"
@@ -85,7 +85,8 @@ def test_only_upper_limited_rate_gates_get_a_bound(count: int, window_s: float) 
 
 def test_zero_opens_in_five_minutes_is_inconclusive_and_names_the_run_needed() -> None:
     result = parse_gate("breaker.opens per_hour < 1")({"breaker.opens": 0, "window_s": 300.0})
-    assert result.status == "nodata"
+    assert result.status == "inconclusive"  # data, too little of it: not NO DATA
+    assert result.passed
     assert result.inconclusive
     assert result.observed == 0.0
     assert result.bound is not None

@@ -165,10 +165,45 @@ def test_missing_metric_fails_with_a_suggestion() -> None:
     assert "did you mean 'cache.hit_rate'" in result.message
 
 
-def test_no_samples_is_nodata_and_does_not_fail() -> None:
+def test_no_samples_is_nodata_and_fails_the_run() -> None:
     result = parse_gate("lookup.db avg < 50ms")({"lookup.db": []})
     assert result.status == "nodata"
+    assert not result.passed
+    assert result.label == "NO DATA"
+    assert "add 'if any'" in result.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lookup.db avg < 50ms if any",
+        "lookup.db avg < 50ms @ during pg-down if any",
+        "lookup.db avg < 50ms if any @ during pg-down",
+    ],
+)
+def test_if_any_lets_a_gate_see_no_data(text: str) -> None:
+    gate = parse_scoped_gate(text)
+    assert gate.allow_no_data
+    assert gate.source.endswith(" if any")
+    assert parse_scoped_gate(gate.source) == gate  # the source parses back
+    result = check(gate, {"lookup.db": []})
+    assert result.status == "nodata"
     assert result.passed
+    assert result.label == "NO DATA (allowed)"
+    assert result.to_dict()["allow_no_data"] is True
+    assert check(gate, {"lookup.db": [0.1]}).status == "fail"  # data is still judged
+
+
+def test_an_empty_phase_fails_unless_the_gate_allows_it() -> None:
+    timeline = Timeline(0.0, 10.0, {"pg-down": [(20.0, 30.0)]})  # outside the run
+    strict, lenient = (
+        parse_scoped_gate("errors == 0 @ during pg-down"),
+        parse_scoped_gate("errors == 0 @ during pg-down if any"),
+    )
+    [a, b] = evaluate_scoped([strict, lenient], timeline, lambda _w: {"errors": 0})
+    assert (a.status, a.passed) == ("nodata", False)
+    assert (b.status, b.passed) == ("nodata", True)
+    assert "phase during: pg-down is empty" in a.message
 
 
 def test_defaults_cover_every_targets_md_lookup_target() -> None:

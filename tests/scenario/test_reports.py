@@ -63,10 +63,12 @@ def test_junit_has_one_testcase_per_gate_and_validates(run: RunResult, tmp_path:
     cases = suite.findall("testcase")
     assert len(cases) == len(run.results)
     assert int(suite.get("tests", "0")) == len(cases)
-    assert int(suite.get("failures", "0")) == 1
-    assert int(suite.get("skipped", "0")) == 1
-    failed = [c for c in cases if c.find("failure") is not None]
-    assert failed[0].get("name") == "cache.hit_rate > 1"
+    assert int(suite.get("failures", "0")) == 2  # the failed gate and the NO DATA one
+    assert int(suite.get("skipped", "0")) == 0
+    failed = {c.get("name"): c.find("failure") for c in cases if c.find("failure") is not None}
+    assert failed["cache.hit_rate > 1"].get("type") == "GateFailed"  # type: ignore[union-attr]
+    no_data = failed["lookup.db p(99) < 1ms @ during: pg-down"]
+    assert no_data.get("type") == "NoData"  # type: ignore[union-attr]
     for case in cases:  # the JUnit schema's required attributes
         assert case.get("classname")
         assert case.get("name")

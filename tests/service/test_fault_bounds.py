@@ -194,3 +194,30 @@ async def _first_success(service: Any, slugs: list[str], *, limit_s: float = 10.
             break
         await asyncio.sleep(0.1)
     raise AssertionError("no lookup succeeded after the hang ended")
+
+
+async def test_a_hang_never_holds_a_lookup_past_the_retry_deadline(
+    urls: Any, known: dict[str, uuid.UUID], postgres_proxy: Any
+) -> None:
+    """Each attempt is capped by what is left of ``retry.deadline_s`` (issue 15, defect 5).
+
+    0.9 s per attempt and a 1 s deadline: uncapped, the second attempt (after the
+    0.1 s backoff) would run to 1.9 s; capped, the lookup gives up at 1 s.
+    """
+    config = _no_background_writes(
+        **{"db.timeout_s": 0.9, "retry.deadline_s": 1.0, "breaker.failure_threshold": 100}
+    )
+    slugs = list(known)
+    async with open_service(config, postgres_url=urls.postgres, redis_url=None) as service:
+        await asyncio.gather(*(service.lookup(s) for s in slugs[:2]))  # pooled connections
+        postgres_proxy.add_toxic(
+            name="hang", type="timeout", stream="downstream", attributes={"timeout": 0}
+        )
+        started = time.perf_counter()
+        results = await asyncio.gather(*(service.lookup(s) for s in slugs[10:16]))
+        elapsed = time.perf_counter() - started
+        postgres_proxy.destroy_toxic("hang")
+    assert {(r.outcome, r.reason) for r in results} == {("fallback", "timeout")}
+    assert max(r.attempts for r in results) == 2  # the second attempt ran, cut short
+    uncapped_s = 0.9 + 0.1 + 0.9
+    assert elapsed < 1.0 + 0.45 < uncapped_s  # the deadline plus scheduling slack

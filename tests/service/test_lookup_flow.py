@@ -107,6 +107,30 @@ async def test_breaker_opens_after_five_failed_lookups_and_skips_the_database() 
     assert service.stats()["breaker"]["state"] == "closed"
 
 
+async def test_a_half_open_trial_is_a_single_database_attempt() -> None:
+    """Half-open: a trial is one attempt (no retries), so the database sees at most
+    half_open_max_calls attempts per half-open window (docs/service.md)."""
+    service, repo, clock = make_service()
+    repo.fail_with = ConnectionRefusedError("refused")
+    for i in range(5):
+        await service.lookup(f"svc-{i}")
+    assert service.breaker.state == "open"
+    clock.advance(60)
+    sleeps, calls = len(clock.sleeps), repo.calls
+    trial = await service.lookup("roof-repair")
+    assert (trial.outcome, trial.reason, trial.attempts) == ("fallback", "connection", 1)
+    assert repo.calls == calls + 1
+    assert len(clock.sleeps) == sleeps  # no backoff: the trial was not retried
+    assert service.breaker.state == "open"  # the failed trial opened it again
+    repo.fail_with = None
+    clock.advance(60)
+    recovered = await service.lookup("roof-repair")
+    assert (recovered.outcome, recovered.attempts) == ("success", 1)
+    repo.fail_with = ConnectionRefusedError("refused")
+    closed = await service.lookup("svc-9")
+    assert closed.attempts == 4  # closed again: the full retry policy
+
+
 class SlowTier:
     """A Redis tier stand-in answering ``answers`` after ``delay_s`` (real loop time)."""
 

@@ -251,3 +251,74 @@ def test_jobs_accepted_during_an_outage_are_stored_exactly_once(tmp_path: Path) 
     stored_keys = set(stack.jobs.by_key)
     assert len(stored_keys) == len(stack.jobs.by_id)  # one row per idempotency key
     assert len(stored_keys) >= len(accepted)
+
+
+def test_a_hung_postgres_never_holds_a_lookup_past_the_retry_deadline(tmp_path: Path) -> None:
+    """A hang, 1 s per attempt, deadline 1.5 s: every lookup ends by 1.5 s (issue 15, 5)."""
+    scenario = make_scenario(
+        workload={"duration": 14, "rate": 40, "warmup": 2, "mix": {"lookup": 1.0}},
+        faults=[
+            {
+                "name": "hang",
+                "at": 4,
+                "duration": 10,
+                "target": "postgres",
+                "toxic": "timeout",
+                "attributes": {"timeout": 0},
+            }
+        ],
+        service={
+            "db.timeout_s": "1s",
+            "retry.deadline_s": "1.5s",
+            "breaker.failure_threshold": 1000,
+        },
+        steady_state={"probes": 3, "timeout": "1s", "required": False},
+    )
+    path = tmp_path / "h.jsonl"
+    run_simulated(scenario, history_path=path)
+    hung = [
+        r
+        for r in _records(path)
+        if r["type"] == "op" and r["outcome"] == "fallback" and r["reason"] == "timeout"
+    ]
+    retried = [r for r in hung if r["attempts"] == 2]  # (0: waited on another's query)
+    assert len(retried) > 20
+    slowest_s = max(r["latency_us"] for r in hung) / 1e6
+    assert 1.0 < slowest_s <= 1.5 + 0.01  # a second attempt ran, cut at the deadline
+    assert max(r["attempts"] for r in hung) == 2  # no third attempt past the deadline
+
+
+def test_a_cold_start_touches_nothing_before_t0(tmp_path: Path) -> None:
+    """probes: 0 — no steady-state lookups before the workload: the first lookups of the
+    most popular slugs go to the database (warm: the probes cached them)."""
+
+    def first_paths(steady: dict[str, Any], name: str) -> tuple[list[str], list[dict[str, Any]]]:
+        scenario = make_scenario(
+            workload={
+                "duration": 6,
+                "rate": 50,
+                "warmup": 1,
+                "mix": {"lookup": 1.0},
+                "keys": {"catalogue_size": 500, "unknown_share": 0.0},
+            },
+            faults=[],
+            steady_state=steady,
+        )
+        path = tmp_path / f"{name}.jsonl"
+        run_simulated(scenario, history_path=path)
+        records = _records(path)
+        ops = [r for r in records if r["type"] == "op"]
+        top = {r["slug"] for r in ops[:200]}
+        seen: set[str] = set()
+        firsts = []
+        for r in ops:
+            if r["slug"] in top and r["slug"] not in seen:
+                seen.add(r["slug"])
+                firsts.append(r["path"])
+        return firsts, [r for r in records if r["type"] == "steady"]
+
+    cold, cold_steady = first_paths({"probes": 0, "timeout": "5s"}, "cold")
+    warm, _ = first_paths({"probes": 50, "timeout": "5s"}, "warm")
+    assert cold_steady[0]["detail"] == "cold start: no probes before the workload"
+    assert "cache" not in cold  # nothing was cached before t = 0
+    assert "cache" in warm

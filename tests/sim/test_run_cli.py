@@ -70,3 +70,22 @@ def test_models_without_simulate_is_refused(tmp_path: Path) -> None:
     code, output = _run("--models", str(models), str(_scenario(tmp_path)), "-o", str(tmp_path))
     assert code == 2
     assert "--simulate" in output
+
+
+def test_a_migration_scenario_is_skipped_in_simulation_not_passed(tmp_path: Path) -> None:
+    """The simulator does not model the backfill: SKIPPED with the reason, never PASS."""
+    root = Path(__file__).resolve().parents[2]
+    scenario = root / "scenarios" / "10-migration-backfill.yaml"
+    code, output = _run("--simulate", str(scenario), "-o", str(tmp_path / "one"))
+    assert code == 2, output  # nothing was checked
+    assert "SKIPPED migration-backfill" in output
+    assert "does not model the migration backfill" in output
+    assert "PASS" not in output
+    # in a suite the skipped scenario is shown but does not decide the verdict
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "a.yaml").write_text(SCENARIO)
+    (suite / "b.yaml").write_text(scenario.read_text())
+    code, output = _run("--simulate", str(suite), "-o", str(tmp_path / "both"))
+    assert code == 0, output
+    assert "1 SKIPPED" in output

@@ -186,7 +186,7 @@ def test_rate_gates_are_checked_on_their_upper_bound(tmp_path: Path) -> None:
     assert bound is not None
     assert bound.count == 0
     assert rate.observed == 0.0
-    assert rate.status == "nodata"
+    assert rate.status == "inconclusive"
     assert rate.inconclusive
     assert rate.verdict_on == "upper bound"
     assert result.passed  # inconclusive does not fail the run

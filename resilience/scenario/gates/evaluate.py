@@ -10,16 +10,18 @@ means ``avg``.
 
 A metric that is absent fails the gate (the message suggests close names);
 a metric with no samples, or a ratio with no denominator (``None``), gives
-the status ``nodata``, which does not fail a run.
+the status ``nodata`` (NO DATA): a gate that saw nothing is not a pass, so it
+fails the run unless the gate allows it (``… if any`` or ``allow_no_data``,
+:attr:`ScopedGate.allow_no_data`).
 
 An upper-limited rate gate (``per_s``/``per_min``/``per_hour``/``rate`` with
 ``<`` or ``<=``) on a small count is judged on its 95 % Poisson upper bound
 (:mod:`resilience.scenario.gates.confidence`): ``pass`` when the bound meets
-the limit, ``fail`` when the estimate misses it, and in between ``nodata``
-with :attr:`GateResult.inconclusive` set (too little data to judge at 95 %:
-the run was too short to show the limit; like any ``nodata`` it does not
-fail a run). Its :attr:`GateResult.bound` holds the count, the estimate, the
-bound and which one the verdict used.
+the limit, ``fail`` when the estimate misses it, and in between
+``inconclusive`` (there is data, too little to judge at 95 %: the run was too
+short to show the limit; it does not fail a run). Its
+:attr:`GateResult.bound` holds the count, the estimate, the bound and which
+one the verdict used.
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ __all__ = [
     "aggregate",
     "check",
     "evaluate",
+    "no_data",
     "percentile",
 ]
 
 MetricValue = float | int | Sequence[float] | None
 Metrics = Mapping[str, MetricValue]
-GateStatus = Literal["pass", "fail", "nodata"]
+GateStatus = Literal["pass", "fail", "nodata", "inconclusive"]
 
 WINDOW_KEY = "window_s"
 
@@ -67,20 +70,28 @@ class GateResult:
 
     @property
     def passed(self) -> bool:
-        """True unless the gate failed (``nodata`` does not fail a run)."""
+        """Whether the run may pass: ``pass``, ``inconclusive``, or ``nodata`` on a gate
+        that allows it (``if any``); a gate that saw no data otherwise fails the run."""
+        if self.status == "nodata":
+            return self.gate.allow_no_data
         return self.status != "fail"
 
     @property
     def inconclusive(self) -> bool:
         """A rate gate whose estimate meets the target but whose upper bound does not yet."""
-        return self.status == "nodata" and self.bound is not None
+        return self.status == "inconclusive"
 
     @property
     def label(self) -> str:
-        """``PASS``, ``FAIL``, ``NO DATA`` or ``INCONCLUSIVE`` (for reports)."""
-        if self.inconclusive:
-            return "INCONCLUSIVE"
-        return {"pass": "PASS", "fail": "FAIL", "nodata": "NO DATA"}[self.status]
+        """``PASS``, ``FAIL``, ``NO DATA``, ``NO DATA (allowed)`` or ``INCONCLUSIVE``."""
+        if self.status == "nodata" and self.gate.allow_no_data:
+            return "NO DATA (allowed)"
+        return {
+            "pass": "PASS",
+            "fail": "FAIL",
+            "nodata": "NO DATA",
+            "inconclusive": "INCONCLUSIVE",
+        }[self.status]
 
     @property
     def bound_text(self) -> str:
@@ -98,16 +109,18 @@ class GateResult:
 
     @property
     def observed_text(self) -> str:
+        """The observed value; for a recovery gate the time it took (``recovered in 3.0s``)."""
         if self.observed is None:
             return "no data"
         if self.gate.phase.kind == "recovery":
-            return f"{self.observed:.1f}s"
+            return f"recovered in {self.observed:.1f}s"
         return self.gate.gate.format_value(self.observed)
 
     @property
     def target_text(self) -> str:
+        """The rule; for a recovery gate the rule and the time limit (``< 0.02 within 8s``)."""
         if self.gate.phase.kind == "recovery":
-            return f"{self.gate.gate.target} within {self.gate.phase.within_s:g}s"
+            return f"{self.gate.gate.target} again within {self.gate.phase.within_s:g}s"
         return self.gate.gate.target
 
     def to_dict(self) -> dict[str, object]:
@@ -116,6 +129,8 @@ class GateResult:
             "metric": self.gate.gate.subject,
             "phase": str(self.gate.phase),
             "status": self.status,
+            "passed": self.passed,
+            "allow_no_data": self.gate.allow_no_data,
             "observed": self.observed,
             "observed_text": self.observed_text,
             "target": self.target_text,
@@ -184,7 +199,7 @@ def check(gate: Gate | ScopedGate, metrics: Metrics) -> GateResult:
         g, metrics[g.metric], float(window) if isinstance(window, int | float) else None
     )
     if observed is None:
-        return GateResult(scoped, "nodata", None, f"{g.subject}: no data to check {g.target}")
+        return no_data(scoped, f"{g.subject}: no data to check {g.target}")
     bound = _rate_bound(g, metrics[g.metric], window)
     if bound is not None:
         return _check_rate(scoped, observed, bound)
@@ -197,6 +212,19 @@ def check(gate: Gate | ScopedGate, metrics: Metrics) -> GateResult:
         "fail",
         observed,
         f"{g.subject} must be {g.target} but was {g.format_value(observed)}",
+    )
+
+
+def no_data(scoped: ScopedGate, why: str) -> GateResult:
+    """The ``nodata`` result of ``scoped`` for the reason ``why``; the message says
+    whether it fails the run."""
+    if scoped.allow_no_data:
+        return GateResult(scoped, "nodata", None, f"{why} (allowed: 'if any')")
+    return GateResult(
+        scoped,
+        "nodata",
+        None,
+        f"{why}; a gate that saw no data fails the run (add 'if any' if it may be empty)",
     )
 
 
@@ -239,7 +267,7 @@ def _check_rate(scoped: ScopedGate, observed: float, bound: RateBound) -> GateRe
     )
     return GateResult(
         scoped,
-        "nodata",
+        "inconclusive",
         observed,
         f"{g.subject} {g.target} not shown at {bound.confidence:.0%}: {seen}{needed}",
         bound,

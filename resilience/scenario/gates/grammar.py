@@ -2,7 +2,7 @@
 
 ::
 
-    gate   := metric [aggregation] op number [unit] ["@" phase]
+    gate   := metric [aggregation] op number [unit] ["@" phase] ["if any"]
     metric := name ("." name)*            e.g. cache.hit_rate, lookup.cache
     aggregation := avg | min | max | med | count | sum | rate
                  | p(N) | per_s | per_min | per_hour
@@ -13,7 +13,9 @@
 
 Examples: ``cache.hit_rate >= 0.70``, ``lookup.cache p(99) < 1ms``,
 ``breaker.opens per_hour < 1``, ``success_rate >= 95% @ during: pg-down``,
-``fallback_rate < 0.10 @ recovery within 10s``.
+``fallback_rate < 0.10 @ recovery within 10s``,
+``lookup.db p(99) < 50ms @ during: pg-down if any`` (``if any``: the gate may see
+no data; without it a gate that saw none fails the run).
 
 The grammar knows no metric names: whoever evaluates decides what exists
 (the scenario harness and the Locust profiles use different sets).
@@ -21,6 +23,7 @@ The grammar knows no metric names: whoever evaluates decides what exists
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -33,11 +36,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AGGREGATIONS",
+    "BREAKER_STATES",
     "DURATION_UNITS",
     "OPERATORS",
     "Gate",
     "GateSyntaxError",
     "Phase",
+    "Reference",
     "ScopedGate",
     "parse_gate",
     "parse_phase",
@@ -78,28 +83,41 @@ def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
     return f"; did you mean {hit[0]!r}?" if hit else ""
 
 
+BREAKER_STATES = ("closed", "half_open", "open")
+"""Names a phase may scope to besides faults: the windows the breaker spent in a state
+(a fault of the same name wins)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Phase:
     """Which part of a run a gate looks at.
 
     ``all``: everything after warm-up. ``before``: warm-up end to the first
-    fault. ``during``: inside the fault windows (of ``fault`` when named).
-    ``after``: from the end of the last (or the named) fault to the end.
-    ``recovery``: the gate must hold again, in every 1 s bucket from some
-    moment on, no later than ``within_s`` after the (last or named) fault
-    ended; the observed value is that recovery time.
+    fault. ``during``: inside the fault windows (of ``fault`` when named; a
+    breaker state — ``open``, ``half_open``, ``closed`` — names the windows
+    the breaker spent in it; ``#n``: only the n-th occurrence of a repeated
+    fault). ``each``: like ``during``, but every window (occurrence) is judged
+    on its own and every one must hold. ``after``: from the end of the last
+    (or the named) fault to the end. ``recovery``: the gate must hold again,
+    in every 1 s bucket from some moment on, no later than ``within_s`` after
+    the (last or named) fault ended; the observed value is that recovery time.
     """
 
     kind: str = "all"
     fault: str | None = None
     within_s: float | None = None
+    occurrence: int | None = None
+    """1-based occurrence of a repeated fault (``during flap#3``)."""
 
     def __str__(self) -> str:
         if self.kind == "recovery":
             named = f": {self.fault}" if self.fault else ""
             return f"recovery{named} within {_fmt_seconds(self.within_s or 0.0)}"
+        if self.kind == "each":
+            return f"each {self.fault}"
         if self.fault:
-            return f"{self.kind}: {self.fault}"
+            nth = f"#{self.occurrence}" if self.occurrence is not None else ""
+            return f"{self.kind}: {self.fault}{nth}"
         return self.kind
 
 
@@ -119,7 +137,7 @@ def parse_phase(text: str) -> Phase:
     word, colon, after_colon = word.partition(":")
     rest = (after_colon + " " + rest).strip() if colon else rest.strip()
     rest = rest.lstrip(":").strip()
-    kinds = ("all", "before", "during", "after", "recovery")
+    kinds = ("all", "before", "during", "each", "after", "recovery")
     if word not in kinds:
         raise GateSyntaxError(
             raw,
@@ -130,10 +148,26 @@ def parse_phase(text: str) -> Phase:
         if rest:
             raise GateSyntaxError(raw, raw.find(rest), f"phase {word!r} takes no fault name")
         return Phase(word)
-    if word in ("during", "after"):
-        if rest and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", rest):
-            raise GateSyntaxError(raw, raw.find(rest), f"not a fault name: {rest!r}")
-        return Phase(word, fault=rest or None)
+    if word in ("during", "after", "each"):
+        named = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9_.-]*)(?:#(\d+))?", rest)
+        if rest and named is None:
+            raise GateSyntaxError(
+                raw, raw.find(rest), f"not a fault or breaker-state name: {rest!r}"
+            )
+        if word == "each" and not rest:
+            raise GateSyntaxError(
+                raw, len(raw), "'each' needs a fault or breaker state, e.g. 'each half_open'"
+            )
+        occurrence = int(named.group(2)) if named is not None and named.group(2) else None
+        if occurrence is not None and (word != "during" or occurrence < 1):
+            column = raw.find("#")
+            problem = (
+                "occurrences count from 1 (#1)"
+                if word == "during"
+                else (f"'#n' picks one occurrence for 'during', not for {word!r}")
+            )
+            raise GateSyntaxError(raw, column, problem)
+        return Phase(word, fault=named.group(1) if named else None, occurrence=occurrence)
     fault: str | None = None
     match = re.fullmatch(r"(?:([A-Za-z0-9][A-Za-z0-9_.-]*)\s+)?within\s+(.+)", rest)
     if match is None:
@@ -163,9 +197,20 @@ class Gate:
     threshold: float
     unit: str | None
     source: str
+    labels: tuple[tuple[str, str], ...] = ()
+    """Filters ``metric{name=value,…}``: over the operation records' fields, or the
+    labels of a series (``prom.x{status="500"}``)."""
+    ref: Reference | None = None
+    """``threshold × ref`` replaces the threshold (comparing phases); ``threshold``
+    is then the factor."""
 
     def __repr__(self) -> str:
         return f"Gate({self.source!r})"
+
+    @property
+    def labelled(self) -> str:
+        """The metric with its label filters, e.g. ``lookup{reason=connection}``."""
+        return _labelled(self.metric, self.labels)
 
     def __call__(self, metrics: Metrics) -> GateResult:
         """Check this gate against a metrics mapping (see :func:`evaluate.check`)."""
@@ -178,16 +223,19 @@ class Gate:
 
     @property
     def subject(self) -> str:
-        """The metric with its aggregation, e.g. ``lookup.cache p(99)``."""
+        """The metric with its filters and aggregation, e.g. ``lookup.cache p(99)``."""
+        metric = self.labelled
         if self.aggregation is None:
-            return self.metric
+            return metric
         if self.aggregation == "p":
-            return f"{self.metric} p({self.percentile:g})"
-        return f"{self.metric} {self.aggregation}"
+            return f"{metric} p({self.percentile:g})"
+        return f"{metric} {self.aggregation}"
 
     @property
     def target(self) -> str:
-        """The rule as written: ``< 1ms``."""
+        """The rule as written: ``< 1ms`` (``>= 0.95 * cache.hit_rate @ before``)."""
+        if self.ref is not None:
+            return f"{self.op} {_num(self.threshold)} * {self.ref}"
         return f"{self.op} {self.format_value(self.threshold)}"
 
     def holds(self, observed: float) -> bool:
@@ -227,6 +275,31 @@ class Gate:
         return _num(value)
 
 
+def _labelled(metric: str, labels: tuple[tuple[str, str], ...]) -> str:
+    if not labels:
+        return metric
+    inner = ",".join(
+        f"{k}={v}" if re.fullmatch(r"[A-Za-z0-9_.:-]+", v) else f"{k}={json.dumps(v)}"
+        for k, v in labels
+    )
+    return f"{metric}{{{inner}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """The other side of a phase comparison: ``metric [aggregation] [@ phase]``.
+
+    ``phase`` ``None``: the gate's own phase.
+    """
+
+    gate: Gate
+    """The metric, filters and aggregation (its op and threshold are unused)."""
+    phase: Phase | None = None
+
+    def __str__(self) -> str:
+        return self.gate.subject + (f" @ {self.phase}" if self.phase is not None else "")
+
+
 def _num(value: float) -> str:
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
@@ -237,16 +310,26 @@ def _num(value: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ScopedGate:
-    """A :class:`Gate` and the :class:`Phase` it is evaluated in."""
+    """A :class:`Gate` and the :class:`Phase` it is evaluated in.
+
+    ``allow_no_data``: the gate may see no data (``… if any`` in the text, or
+    ``allow_no_data: true``); without it a gate with no data fails the run.
+    """
 
     gate: Gate
     phase: Phase = Phase()
+    allow_no_data: bool = False
 
     @property
     def source(self) -> str:
+        suffix = " if any" if self.allow_no_data else ""
+        g = self.gate
+        if g.ref is not None:  # the gate's phase goes with its own metric
+            scope = "" if self.phase.kind == "all" else f" @ {self.phase}"
+            return f"{g.subject}{scope} {g.target}{suffix}"
         if self.phase.kind == "all":
-            return self.gate.source
-        return f"{self.gate.source} @ {self.phase}"
+            return f"{g.source}{suffix}"
+        return f"{g.source} @ {self.phase}{suffix}"
 
     def __repr__(self) -> str:
         return f"ScopedGate({self.source!r})"
@@ -273,7 +356,11 @@ def parse_gate(text: str) -> Gate:
     if m is None:
         raise GateSyntaxError(text, pos, "expected a metric name such as cache.hit_rate")
     metric = m.group(0)
-    pos = _skip(s, m.end())
+    labels: tuple[tuple[str, str], ...] = ()
+    pos = m.end()
+    if pos < len(s) and s[pos] == "{":
+        labels, pos = _parse_labels(text, pos)
+    pos = _skip(s, pos)
     aggregation: str | None = None
     percentile: float | None = None
     if pos < len(s) and not _OP_RE.match(s, pos):
@@ -329,34 +416,159 @@ def parse_gate(text: str) -> Gate:
         raise GateSyntaxError(text, pos, f"unexpected {s[pos:]!r} after the threshold")
     if aggregation in ("count", "per_s", "per_min", "per_hour", "rate") and unit in DURATION_UNITS:
         raise GateSyntaxError(text, n.start(), f"{aggregation} is a number, not a duration")
-    gate = Gate(metric, aggregation, percentile, op, value, unit, "")
+    gate = Gate(metric, aggregation, percentile, op, value, unit, "", labels)
     written = n.group(0).lstrip("+")
     source = f"{gate.subject} {op} {written}{unit or ''}"
-    return Gate(metric, aggregation, percentile, op, value, unit, source)
+    return Gate(metric, aggregation, percentile, op, value, unit, source, labels)
 
 
-def parse_scoped_gate(text: str, phase: str | Phase | None = None) -> ScopedGate:
-    """Parse ``expr [@ phase]``; an explicit ``phase`` argument wins over none in the text."""
+_LABEL_RE = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^,}"\s]+)\s*')
+
+
+def _parse_labels(text: str, start: int) -> tuple[tuple[tuple[str, str], ...], int]:
+    """``{name=value, name="value"}`` at ``start``; returns the pairs and the end."""
+    end = text.find("}", start)
+    if end < 0:
+        raise GateSyntaxError(text, start, "label filter not closed: expected '}'")
+    pairs: list[tuple[str, str]] = []
+    pos = start + 1
+    while pos < end:
+        m = _LABEL_RE.match(text, pos, end)
+        if m is None:
+            raise GateSyntaxError(
+                text,
+                _skip(text, pos),
+                "expected name=value in the label filter, e.g. reason=connection",
+            )
+        value = m.group(2)
+        pairs.append((m.group(1), json.loads(value) if value.startswith('"') else value))
+        pos = m.end()
+        if pos < end:
+            if text[pos] != ",":
+                raise GateSyntaxError(text, pos, "expected ',' between label filters")
+            pos += 1
+    if not pairs:
+        raise GateSyntaxError(text, start, "empty label filter '{}'")
+    return tuple(pairs), end + 1
+
+
+_IF_ANY_RE = re.compile(r"\s+if\s+any\s*$")
+
+
+def parse_scoped_gate(
+    text: str, phase: str | Phase | None = None, *, allow_no_data: bool = False
+) -> ScopedGate:
+    """Parse ``expr [@ phase] [if any]``; an explicit ``phase`` wins over none in the text.
+
+    ``if any`` at the end (after the threshold or after the phase) or
+    ``allow_no_data`` lets the gate see no data without failing. A phase
+    comparison puts the gate's phase beside its metric and the reference's
+    after it: ``cache.hit_rate @ during slicer >= 0.95 * cache.hit_rate @ before``.
+    """
     if not isinstance(text, str):
         raise GateSyntaxError(repr(text), 0, f"a gate is a string, got {type(text).__name__}")
-    expr, at, scope = text.partition("@")
+    body = text
+    if_any = _IF_ANY_RE.search(body)
+    if if_any is not None:
+        body = body[: if_any.start()]
+        allow_no_data = True
+    op_at = _outside(body, "<>=!")
+    left, right = (body, "") if op_at is None else (body[:op_at], body[op_at:])
+    left_expr, left_scope = _split_phase(left)
+    star = _outside(right, "*")
+    ref_text = ""
+    if star is not None:
+        right, ref_text = right[:star], right[star + 1 :]
+        right_expr, right_scope = right, None
+    else:
+        right_expr, right_scope = _split_phase(right)
+    if_any = _IF_ANY_RE.search(left_expr if right else "")
+    if if_any is not None:  # "x if any @ during f >= 1" is not a form; keep columns honest
+        raise GateSyntaxError(text, if_any.start() + 1, "'if any' goes at the end of the gate")
+    if_any = _IF_ANY_RE.search(right_expr)
+    if if_any is not None and right_scope is not None:  # "x < 1 if any @ during f"
+        right_expr = right_expr[: if_any.start()]
+        allow_no_data = True
+    core = left_expr.ljust(len(left)) + right_expr
     try:
-        gate = parse_gate(expr.rstrip())
+        gate = parse_gate(core.rstrip())
     except GateSyntaxError as exc:
         raise GateSyntaxError(text, exc.column, exc.problem) from None
+    scopes = [(len(left_expr) + 1, left_scope), (len(left) + len(right_expr) + 1, right_scope)]
+    given = [(at, scope) for at, scope in scopes if scope is not None]
     parsed = Phase()
-    if at:
+    if len(given) == 2:
+        raise GateSyntaxError(text, given[1][0] - 1, "phase given twice ('@' on both sides)")
+    if given:
+        at, scope = given[0]
         if phase is not None and str(phase).strip() not in ("", "all"):
-            raise GateSyntaxError(text, len(expr), "phase given twice ('@' and 'phase:')")
+            raise GateSyntaxError(text, at - 1, "phase given twice ('@' and 'phase:')")
         try:
             parsed = parse_phase(scope)
         except GateSyntaxError as exc:
-            raise GateSyntaxError(text, len(expr) + 1 + exc.column, exc.problem) from None
+            raise GateSyntaxError(text, at + exc.column, exc.problem) from None
     elif isinstance(phase, Phase):
         parsed = phase
     elif phase:
         parsed = parse_phase(phase)
-    return ScopedGate(gate, parsed)
+    if star is not None:
+        offset = (op_at or 0) + star + 1
+        gate = _with_reference(text, gate, ref_text, offset)
+    return ScopedGate(gate, parsed, allow_no_data)
+
+
+def _with_reference(text: str, gate: Gate, ref_text: str, offset: int) -> Gate:
+    """``gate`` compared with ``threshold × <reference>`` (``ref_text`` at ``offset``)."""
+    if gate.unit is not None:
+        raise GateSyntaxError(text, offset - 1, "a factor before '*' takes no unit")
+    expr, scope = _split_phase(ref_text)
+    if not expr.strip():
+        raise GateSyntaxError(text, offset, "expected a metric after '*', e.g. cache.hit_rate")
+    try:
+        ref_gate = parse_gate(expr.rstrip() + " > 0")
+    except GateSyntaxError as exc:
+        raise GateSyntaxError(text, offset + min(exc.column, len(expr)), exc.problem) from None
+    ref_phase = None
+    if scope is not None:
+        try:
+            ref_phase = parse_phase(scope)
+        except GateSyntaxError as exc:
+            raise GateSyntaxError(text, offset + len(expr) + 1 + exc.column, exc.problem) from None
+        if ref_phase.kind in ("recovery", "each"):
+            column = offset + len(expr) + 1 + len(scope) - len(scope.lstrip())
+            raise GateSyntaxError(
+                text, column, f"a reference cannot be scoped to {ref_phase.kind!r}"
+            )
+    from dataclasses import replace
+
+    ref = Reference(ref_gate, ref_phase)
+    source = f"{gate.subject} {gate.op} {_num(gate.threshold)} * {ref}"
+    return replace(gate, ref=ref, source=source)
+
+
+def _outside(text: str, chars: str) -> int | None:
+    """The index of the first of ``chars`` outside ``{…}`` and quotes, ``None`` if absent."""
+    depth, quoted = 0, False
+    for i, ch in enumerate(text):
+        if quoted:
+            quoted = ch != '"' or text[i - 1] == "\\"
+        elif ch == '"':
+            quoted = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth = max(0, depth - 1)
+        elif depth == 0 and ch in chars:
+            return i
+    return None
+
+
+def _split_phase(text: str) -> tuple[str, str | None]:
+    """``expr @ phase`` → (expr, phase) at the first '@' outside filters; phase None if none."""
+    at = _outside(text, "@")
+    if at is None:
+        return text, None
+    return text[:at], text[at + 1 :]
 
 
 def _skip(s: str, pos: int) -> int:

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from resilience.scenario.gates import GateResult
 from resilience.scenario.history import History, OpRecord
 from resilience.scenario.runner import RunResult
 
@@ -275,10 +276,16 @@ max-width:1000px}
 table{border-collapse:collapse;margin:8px 0}
 td,th{border:1px solid #dee2e6;padding:4px 8px;font-size:13px}
 th{background:#f8f9fa}.pass{color:#2b8a3e;font-weight:600}.fail{color:#c92a2a;font-weight:700}
-.nodata{color:#e67700}.chart{width:100%;height:auto;border:1px solid #f1f3f5}
+.nodata,.inconclusive,.SKIPPED{color:#e67700}
+.chart{width:100%;height:auto;border:1px solid #f1f3f5}
 .verdict{font-size:22px;font-weight:700}.PASS{color:#2b8a3e}.FAIL{color:#c92a2a}.ERROR{color:#862e9c}
 code{background:#f1f3f5;padding:1px 4px}
 """
+
+
+def _verdict_class(r: GateResult) -> str:
+    """The CSS class of a gate's verdict: a NO DATA that fails the run looks failed."""
+    return r.status if r.passed else "fail"
 
 
 def render_html(result: RunResult, history: History | None) -> str:
@@ -288,7 +295,7 @@ def render_html(result: RunResult, history: History | None) -> str:
         f"<tr><td><code>{_esc(r.gate.gate.subject)}</code></td><td>{_esc(r.gate.phase)}</td>"
         f"<td>{_esc(r.observed_text)}</td><td>{_esc(r.target_text)}</td>"
         f"<td>{_esc(r.bound_text)}</td><td>{_esc(r.verdict_on if r.bound else '')}</td>"
-        f'<td class="{r.status}">{_esc(r.label)}</td><td>{_esc(r.message)}</td></tr>'
+        f'<td class="{_verdict_class(r)}">{_esc(r.label)}</td><td>{_esc(r.message)}</td></tr>'
         for r in result.results
     )
     problems = "".join(f"<li>{_esc(p)}</li>" for p in result.fault_errors)

@@ -59,7 +59,7 @@ def write_suite_json(results: Sequence[RunResult], wall_s: float, path: Path) ->
                 "verdict": r.verdict,
                 "exit_code": r.exit_code,
                 "wall_s": round(r.wall_s, 3),
-                "failed": [g.gate.source for g in r.results if g.status == "fail"],
+                "failed": [g.gate.source for g in r.results if not g.passed],
                 "error": r.error,
                 "report_dir": str(r.report_dir) if r.report_dir else None,
             }

@@ -1,7 +1,8 @@
 """JUnit XML: one ``testsuite`` per scenario, one ``testcase`` per gate.
 
-A failed gate is a ``<failure>``, a gate without data (or an inconclusive
-rate gate) is ``<skipped>``; a rate gate's ``<system-out>`` gives its count,
+A failed gate is a ``<failure>``, and so is a gate that saw no data (type
+``NoData``) unless it allows it (``if any``); an allowed empty gate or an
+inconclusive rate gate is ``<skipped>``; a rate gate's ``<system-out>`` gives its count,
 estimate, 95 % upper bound and which one the verdict used; a run that could
 not be done (aborted, crashed, interrupted, fault control
 failed) adds a ``run`` test case with an ``<error>``.
@@ -30,7 +31,10 @@ def _suite(result: RunResult) -> ET.Element:
             failures += 1
             failure = ET.SubElement(case, "failure", message=r.message, type="GateFailed")
             failure.text = f"observed {r.observed_text}, target {r.target_text}"
-        elif r.status == "nodata":
+        elif r.status == "nodata" and not r.passed:
+            failures += 1
+            ET.SubElement(case, "failure", message=r.message, type="NoData")
+        elif r.status in ("nodata", "inconclusive"):
             skipped += 1
             ET.SubElement(case, "skipped", message=r.message)
         if r.bound is not None:
@@ -40,8 +44,12 @@ def _suite(result: RunResult) -> ET.Element:
                 f"{r.bound.confidence:.0%} upper bound {r.bound_text.removeprefix('≤ ')}; "
                 f"verdict on the {r.verdict_on}"
             )
+    if result.skipped:
+        case = ET.SubElement(suite, "testcase", classname=f"scenario.{name}", name="run", time="0")
+        ET.SubElement(case, "skipped", message=result.error or "skipped")
+        skipped += 1
     problems = list(result.fault_errors)
-    if result.status != "completed":
+    if result.status not in ("completed", "skipped"):
         problems.insert(0, f"{result.status}: {result.error}")
     if problems:
         case = ET.SubElement(

@@ -1,5 +1,8 @@
 """The terminal summary: one table per scenario (gate, phase, observed, target, verdict).
 
+Durations in the observed and target columns are all in ms (one unit per
+column); a recovery gate shows the time it took beside the rule and its limit.
+
 Runs with rate gates get a ``95 % bound`` column: the Poisson upper bound of
 the rate, starred when the verdict used it instead of the estimate.
 """
@@ -12,11 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from resilience.scenario.gates import GateResult
+from resilience.scenario.gates.grammar import DURATION_UNITS
 from resilience.scenario.runner import RunResult
 
 __all__ = ["print_result", "print_suite"]
 
-_STYLE = {"pass": "green", "fail": "bold red", "nodata": "yellow"}
+_STYLE = {"pass": "green", "fail": "bold red", "nodata": "yellow", "inconclusive": "yellow"}
 
 
 def gate_table(result: RunResult) -> Table:
@@ -31,12 +35,29 @@ def gate_table(result: RunResult) -> Table:
         table.add_column("95 % bound", justify="right")
     table.add_column("verdict")
     for r in result.results:
-        cells = [r.gate.gate.subject, str(r.gate.phase), r.observed_text, r.target_text]
+        cells = [r.gate.gate.subject, str(r.gate.phase), *_value_cells(r)]
         if bounds:
             cells.append(_bound_cell(r))
-        cells.append(f"[{_STYLE[r.status]}]{r.label}[/]")
+        style = _STYLE[r.status] if r.passed else "bold red"
+        cells.append(f"[{style}]{r.label}[/]")
         table.add_row(*cells)
     return table
+
+
+def _value_cells(r: GateResult) -> tuple[str, str]:
+    """Observed and target; durations always in ms, so a column has one time unit."""
+    g = r.gate.gate
+    if g.unit not in DURATION_UNITS or r.gate.phase.kind == "recovery" or g.ref is not None:
+        return r.observed_text, r.target_text
+    observed = "no data" if r.observed is None else _ms(r.observed)
+    return observed, f"{g.op} {_ms(g.threshold)}"
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    if ms == int(ms) and abs(ms) < 1e9:
+        return f"{int(ms)}ms"
+    return f"{ms:.4g}ms" if abs(ms) < 1e4 else f"{ms:.0f}ms"
 
 
 def _bound_cell(r: GateResult) -> str:
@@ -52,7 +73,7 @@ def print_result(result: RunResult, console: Console | None = None) -> None:
     if result.results:
         out.print(gate_table(result))
     for r in result.results:
-        if r.status == "fail":
+        if not r.passed:
             out.print(f"  [red]✗[/] {r.gate.source}: {r.message}")
         elif r.inconclusive:
             out.print(f"  [yellow]?[/] {r.gate.source}: {r.message}")
@@ -62,7 +83,7 @@ def print_result(result: RunResult, console: Console | None = None) -> None:
         out.print(f"  [red]fault control failed:[/] {problem}")
     if result.error:
         out.print(f"  [red]{result.status}:[/] {result.error}")
-    colour = {"PASS": "green", "FAIL": "red"}.get(result.verdict, "magenta")
+    colour = {"PASS": "green", "FAIL": "red", "SKIPPED": "yellow"}.get(result.verdict, "magenta")
     where = f"  report: {result.report_dir}" if result.report_dir else ""
     out.print(
         f"[bold {colour}]{result.verdict}[/] {result.scenario.name} "
@@ -82,8 +103,8 @@ def print_suite(
     table.add_column("wall", justify="right")
     table.add_column("verdict")
     for r in results:
-        failed = sum(1 for g in r.results if g.status == "fail")
-        colour = {"PASS": "green", "FAIL": "red"}.get(r.verdict, "magenta")
+        failed = sum(1 for g in r.results if not g.passed)
+        colour = {"PASS": "green", "FAIL": "red", "SKIPPED": "yellow"}.get(r.verdict, "magenta")
         table.add_row(
             r.scenario.name,
             str(len(r.results)),
@@ -94,12 +115,17 @@ def print_suite(
     out.print(table)
     code = suite_exit_code(results)
     verdict = {0: "[bold green]PASS[/]", 1: "[bold red]FAIL[/]"}.get(code, "[bold magenta]ERROR[/]")
-    out.print(f"{verdict} {len(results)} scenario(s) in {wall_s:.1f}s")
+    skipped = sum(1 for r in results if r.skipped)
+    note = f", {skipped} SKIPPED" if skipped else ""
+    out.print(f"{verdict} {len(results)} scenario(s){note} in {wall_s:.1f}s")
 
 
 def suite_exit_code(results: Sequence[RunResult]) -> int:
-    """2 if any run could not be done, else 1 if any gate failed, else 0."""
-    codes = [r.exit_code for r in results]
+    """2 if any run could not be done, else 1 if any gate failed, else 0.
+
+    Skipped runs (shown as SKIPPED) do not count, unless every run was skipped.
+    """
+    codes = [r.exit_code for r in results if not r.skipped] or [r.exit_code for r in results]
     if not codes:
         return 2
     return 2 if 2 in codes else max(codes)
