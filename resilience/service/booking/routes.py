@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,7 +31,11 @@ from resilience.service.booking.errors import (
 )
 from resilience.service.booking.service import BookingService
 
-__all__ = ["BookingIn", "CustomerIn", "add_booking_routes"]
+__all__ = ["BookingErrorOut", "BookingIn", "CustomerIn", "add_booking_routes"]
+
+BookingId = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="Booking id")
+]
 
 
 class CustomerIn(BaseModel):
@@ -51,6 +55,22 @@ class BookingIn(BaseModel):
     idempotency_key: str | None = Field(
         None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$"
     )
+
+
+class BookingErrorOut(BaseModel):
+    error: str
+    message: str = Field(description="Safe to show to the user.")
+    retryable: bool = False
+    correlation_id: str | None = None
+    retry_after_s: float | None = Field(None, description="Also in the Retry-After header.")
+
+
+_DOWN = {"model": BookingErrorOut, "description": "The booking API is unavailable"}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    503: _DOWN,
+    504: {"model": BookingErrorOut, "description": "The booking API timed out"},
+    502: {"model": BookingErrorOut, "description": "The booking API answered unusably"},
+}
 
 
 def _error_response(error: AppointmentError) -> JSONResponse:
@@ -93,11 +113,19 @@ def add_booking_routes(app: FastAPI, bookings: Callable[[], BookingService | Non
     async def _appointment_error(_: Request, exc: AppointmentError) -> JSONResponse:
         return _error_response(exc)
 
-    @app.get("/availability", summary="Free slots of a date (booking API)")
+    @app.get("/availability", summary="Free slots of a date (booking API)", responses=_ERRORS)
     async def availability(date: Annotated[dt.date, Query(description="YYYY-MM-DD")]) -> Any:
         return await service().availability(date.isoformat())
 
-    @app.post("/bookings", status_code=201, summary="Book a slot (exactly once per key)")
+    @app.post(
+        "/bookings",
+        status_code=201,
+        summary="Book a slot (exactly once per key)",
+        responses={
+            **_ERRORS,
+            409: {"model": BookingErrorOut, "description": "The slot is taken"},
+        },
+    )
     async def create_booking(body: BookingIn) -> Any:
         request = {
             "date": body.date.isoformat(),
@@ -106,10 +134,18 @@ def add_booking_routes(app: FastAPI, bookings: Callable[[], BookingService | Non
         }
         return await service().book(request, body.idempotency_key)
 
-    @app.get("/bookings/{booking_id}", summary="A booking")
-    async def get_booking(booking_id: str) -> Any:
+    @app.get(
+        "/bookings/{booking_id}",
+        summary="A booking",
+        responses={**_ERRORS, 404: {"model": BookingErrorOut, "description": "No such booking"}},
+    )
+    async def get_booking(booking_id: BookingId) -> Any:
         return await service().get(booking_id)
 
-    @app.delete("/bookings/{booking_id}", summary="Cancel a booking")
-    async def cancel_booking(booking_id: str) -> Any:
+    @app.delete(
+        "/bookings/{booking_id}",
+        summary="Cancel a booking",
+        responses={**_ERRORS, 404: {"model": BookingErrorOut, "description": "No such booking"}},
+    )
+    async def cancel_booking(booking_id: BookingId) -> Any:
         return await service().cancel(booking_id)
