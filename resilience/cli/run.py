@@ -247,21 +247,12 @@ def _run_simulated(
             "which this installation does not have"
         )
         return 2
-    from resilience.scenario.model import needs_booking_api
     from resilience.scenario.reports import (
         print_result,
         print_suite,
         write_reports,
         write_suite_reports,
     )
-
-    booking = [s.name for s in scenarios if needs_booking_api(s)]
-    if booking:
-        console.print(
-            f"[red]error:[/] --simulate does not model the booking API yet; "
-            f"{', '.join(booking)} use(s) it. Run without --simulate (local backend)."
-        )
-        return 2
 
     results = []
     started = time.perf_counter()

@@ -41,10 +41,11 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class StubState:
-    """One stub's store and counters (reset together)."""
+    """One stub's store and counters (reset together); ``now`` stamps arrivals (wall s)."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, now: Callable[[], float] = time.time) -> None:
         self.seed = seed
+        self.now = now
         self.store = BookingStore(seed)
         self.counter = RequestCounter()
 
@@ -81,7 +82,7 @@ class _CountRequests:
         if scope["type"] != "http" or scope["path"].startswith("/_stats"):
             await self.app(scope, receive, send)
             return
-        arrived_s = time.time()
+        arrived_s = self.state.now()
         status = 500
 
         async def send_counted(message: Message) -> None:
@@ -101,9 +102,10 @@ class _CountRequests:
             self.state.counter.count(route, status, arrived_s, key)
 
 
-def create_app(seed: int = 0) -> Starlette:
-    """The stub as an ASGI app (state in ``app.state.stub``)."""
-    state = StubState(seed)
+def create_app(seed: int = 0, *, now: Callable[[], float] = time.time) -> Starlette:
+    """The stub as an ASGI app (state in ``app.state.stub``); ``now``: the wall clock
+    that stamps arrivals (the simulator passes its virtual one)."""
+    state = StubState(seed, now)
 
     async def availability(request: Request) -> Response:
         date = request.query_params.get("date", "")

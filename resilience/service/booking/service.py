@@ -296,6 +296,11 @@ class UpstreamWatch:
         self.open_since: float | None = None
         self._url: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._source: Callable[[], dict[str, Any]] | None = None
+
+    def follow(self, source: Callable[[], dict[str, Any]]) -> None:
+        """Read the counts from ``source()`` (the simulator's stub) instead of polling."""
+        self._source = source
 
     def on_transition(self, breaker: Any, transition: Transition) -> None:
         now = self.clock.wall()
@@ -336,7 +341,7 @@ class UpstreamWatch:
         """``calls``, ``booking_calls``, ``calls_while_open``, ``duplicates``, ``bookings``,
         ``min_retry_gap_s`` (shortest time between two arrivals of one booking key at
         the API: a retry never comes before the ``Retry-After`` it was given)."""
-        snapshot = self.snapshot
+        snapshot = self._source() if self._source is not None else self.snapshot
         if snapshot is None:
             return None
         requests = snapshot.get("requests", {})
