@@ -19,6 +19,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from resilience import eventloop
+
 __all__ = ["register"]
 
 DEFAULT_REPORTS = Path("reports")
@@ -214,7 +216,7 @@ def _run_real(
         )
 
     try:
-        suite = asyncio.run(main())
+        suite = eventloop.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
         console.print("[magenta]interrupted[/]: faults removed, environment torn down")
         return 2

@@ -88,6 +88,20 @@ def test_rendering_depends_only_on_seed_and_sequence(seed: int, seq: int) -> Non
     assert other.json["ref"] != first.json["ref"]
 
 
+def test_a_request_renders_the_same_on_its_fast_paths() -> None:
+    static = RequestTemplate(_request(path="/a{{b}}", headers={"H": "1"}), 1)
+    assert static.render(Call(1, "r", "known", "k", "i")).path == "/a{b}"
+    assert static.render(Call(1, "r", "known", "k", "i")) is static.render(
+        Call(2, "r", "known", "z", "i")
+    )
+    only_path = RequestTemplate(_request(path="/i/{key}/{seq}", query={"q": "1"}), 1)
+    rendered = only_path.render(Call(7, "r", "known", "a b", "i"))
+    assert rendered.path == "/i/a%20b/7"
+    assert rendered.query == {"q": "1"}
+    both = RequestTemplate(_request(path="/i/{key}", query={"q": "{key}"}), 1)
+    assert both.render(Call(7, "r", "known", "a b", "i"))[1:3] == ("/i/a%20b", {"q": "a b"})
+
+
 def test_requests_are_drawn_by_weight_with_the_same_sequence_per_seed() -> None:
     scenario = parse_scenario(HTTP)
     first = list(arrivals(scenario.workload, ["a", "b", "c"], scenario.seed))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from time import perf_counter
 from typing import Any
 from urllib.parse import quote
 
@@ -36,6 +37,8 @@ from resilience.targets.http.templates import fill
 __all__ = ["KIND", "HttpTarget"]
 
 KIND = "http"
+_URLS_KEPT = 100_000
+_new_observation = tuple.__new__
 
 
 class HttpTarget:
@@ -57,6 +60,10 @@ class HttpTarget:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._templates = {spec.name: RequestTemplate(spec, seed) for spec in requests}
+        self._timeouts = {
+            name: aiohttp.ClientTimeout(total=t.timeout_s) for name, t in self._templates.items()
+        }
+        self._urls: dict[str, URL] = {}
         self._concurrency = concurrency
         self._session: aiohttp.ClientSession | None = None
         self.process = process
@@ -101,39 +108,49 @@ class HttpTarget:
         ) as response:
             return response.status, await response.read()
 
+    def _url(self, path: str) -> URL:
+        """The URL of ``path``, parsed once per distinct path (at most ``_URLS_KEPT`` kept)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = URL(self.base_url + path, encoded=True)
+            if len(self._urls) < _URLS_KEPT:
+                self._urls[path] = url
+        return url
+
     async def call(self, call: Call) -> Observation:
         template = self._templates.get(call.op)
         if template is None:
             return Observation("error", "", f"no request named {call.op!r}", 0, 0)
-        r = template.render(call)
+        method, path, query, headers, json_body, body = template.render(call)
+        request = self.session().request
         self.sent += 1
-        t0 = time.perf_counter()
+        t0 = perf_counter()
         try:
-            async with self.session().request(
-                r.method,
-                URL(self.base_url + r.path, encoded=True),
-                params=r.query or None,
-                headers=r.headers or None,
-                json=r.json,
-                data=r.body,
-                timeout=aiohttp.ClientTimeout(total=template.timeout_s),
+            async with request(
+                method,
+                self._url(path),
+                params=query or None,
+                headers=headers or None,
+                json=json_body,
+                data=body,
+                timeout=self._timeouts[call.op],
                 allow_redirects=False,
             ) as response:
                 raw = await response.read()
-                latency_us = int((time.perf_counter() - t0) * 1e6)
+                latency_us = int((perf_counter() - t0) * 1e6)
                 status = response.status
                 outcome, path, reason = classify(template.spec, status, response.headers, raw)
         except TimeoutError:
             self.failed += 1
-            latency_us = int((time.perf_counter() - t0) * 1e6)
+            latency_us = int((perf_counter() - t0) * 1e6)
             return Observation("error", "timeout", "timeout", latency_us, 1, 0)
         except aiohttp.ClientError as exc:
             self.failed += 1
-            latency_us = int((time.perf_counter() - t0) * 1e6)
+            latency_us = int((perf_counter() - t0) * 1e6)
             reason = f"connection: {type(exc).__name__}"
             return Observation("error", "connection", reason, latency_us, 1, 0)
         self.answered += 1
-        return Observation(outcome, path, reason, latency_us, 1, status)
+        return _new_observation(Observation, (outcome, path, reason, latency_us, 1, status))
 
     async def probe(self, count: int, *, attempt: int, from_tail: bool) -> list[str]:
         """The ``steady_state.http`` checks (``count`` is the reference probes' and unused).
