@@ -22,7 +22,7 @@ the first steady-state check). Record types:
 ``check``   name, metrics, gates, detail: a target's end-of-run check (e.g. the
             reference service's job reconciliation), after the in-flight ops
 ``scrape``  samples (series → value) scraped from the target's Prometheus endpoint
-``target``  event (exited), error: the target process ended during the run
+``target``  event (exited|unresponsive), error: the target was lost during the run
 ``end``     status (completed|interrupted|crashed|target_failed), workload_end_us, error
 
 Operations are by far the most numerous records, so they have their own

@@ -283,6 +283,8 @@ async def open_http_stack(scenario: Scenario, *, pool: Any = None) -> AsyncItera
             checks=scenario.steady_state.http,
             keys=keys,
             metrics_path=spec.metrics,
+            ready_path=spec.ready,
+            unresponsive_after_s=spec.unresponsive_after,
         )
         exits.push_async_callback(target.aclose)
         try:

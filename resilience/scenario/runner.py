@@ -59,7 +59,14 @@ from resilience.scenario.progress import Snapshot
 from resilience.scenario.result import RunAborted, RunResult
 from resilience.scenario.stack import Stack
 from resilience.scenario.workload import Arrival, arrivals
-from resilience.targets.base import Call, EndOfRunTarget, Observation, Target
+from resilience.targets.base import (
+    Call,
+    EndOfRunTarget,
+    Observation,
+    Target,
+    TargetLoss,
+    WatchedTarget,
+)
 from resilience.targets.reference import as_target
 
 __all__ = [
@@ -84,7 +91,11 @@ DRAIN_TIMEOUT_S = 20.0
 
 
 class _TargetFailed(Exception):
-    """The target stopped during the run (its process exited); the message says how."""
+    """The target was lost during the run (exited, stopped answering); the message says how."""
+
+    def __init__(self, loss: TargetLoss) -> None:
+        super().__init__(loss.detail)
+        self.event = loss.event
 
 
 class _BreakerRecorder:
@@ -147,7 +158,9 @@ class _Run(BackfillSteps):
             if getattr(self.target, "metrics_path", None)
             else None
         )
-        self.watcher: Callable[[], Awaitable[str]] | None = getattr(self.target, "watch", None)
+        self.watcher: Callable[[], Awaitable[TargetLoss]] | None = (
+            self.target.watch if isinstance(self.target, WatchedTarget) else None
+        )
         self.notify = NotifyRecorder(self.target, self.writer.write, self.t_us)
 
     def t_us(self) -> int:
@@ -421,8 +434,8 @@ class _Run(BackfillSteps):
             last = now
             self.done = self.hits = self.fallbacks = self.valid = 0
 
-    async def _workload_watched(self, watching: asyncio.Future[str] | None) -> None:
-        """The workload; ends it early when the target's process exits (:class:`_TargetFailed`)."""
+    async def _workload_watched(self, watching: asyncio.Future[TargetLoss] | None) -> None:
+        """The workload; ends it early when the target is lost (:class:`_TargetFailed`)."""
         if watching is None:
             await self.workload()
             return
@@ -502,7 +515,7 @@ class _Run(BackfillSteps):
         except _TargetFailed as exc:
             status, error = "target_failed", f"{exc}; faults removed"
             self.writer.write(
-                {"type": "target", "t_us": self.t_us(), "event": "exited", "error": str(exc)}
+                {"type": "target", "t_us": self.t_us(), "event": exc.event, "error": str(exc)}
             )
         except Exception as exc:
             status, error = "crashed", f"{type(exc).__name__}: {exc}"

@@ -169,6 +169,9 @@ class HttpTargetSpec(_Spec):
     (and for PostgreSQL ``user``, ``password``, ``database``). ``ready``:
     the path answering 2xx once the service is up (within
     ``startup_timeout``). ``metrics``: a Prometheus text path to scrape.
+    ``unresponsive_after``: during the run, the target counts as gone (the
+    run fails, saying so) when no request was answered for this long, they
+    timed out, and ``ready`` does not answer within 2 s either.
     """
 
     command: str | None = None
@@ -178,6 +181,7 @@ class HttpTargetSpec(_Spec):
     cwd: str | None = None
     startup_timeout: PositiveSeconds = 30.0
     shutdown_timeout: PositiveSeconds = 10.0
+    unresponsive_after: PositiveSeconds = 10.0
     metrics: str | None = Field(default=None, pattern=r"^/")
     steady_state: list[StatusCheck] = Field(default_factory=list)
 

@@ -19,6 +19,8 @@ from resilience.targets.base import (
     Observation,
     SteadyStateTarget,
     Target,
+    TargetLoss,
+    WatchedTarget,
 )
 from resilience.targets.reference import ReferenceTarget, as_target, register_operation
 from resilience.targets.vocabulary import Vocabulary, VocabularyInput, vocabulary_of
@@ -32,8 +34,10 @@ __all__ = [
     "ReferenceTarget",
     "SteadyStateTarget",
     "Target",
+    "TargetLoss",
     "Vocabulary",
     "VocabularyInput",
+    "WatchedTarget",
     "as_target",
     "register_operation",
     "vocabulary_of",

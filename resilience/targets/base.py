@@ -17,6 +17,8 @@ runtime-checkable protocols below:
   degraded in the live display (of operation ``live_op``; ``None``: all).
 * :class:`EndOfRunTarget` — the target checks itself once the run is over
   (the reference service reconciles acknowledged jobs with its database).
+* :class:`WatchedTarget` — the target can tell when it is gone during a run
+  (its process exited, it stopped answering): the run ends as a failure.
 
 Times are microseconds (``latency_us``); ``status`` is the HTTP status code
 of an HTTP target and 0 otherwise.
@@ -36,6 +38,8 @@ __all__ = [
     "OpLike",
     "SteadyStateTarget",
     "Target",
+    "TargetLoss",
+    "WatchedTarget",
 ]
 
 
@@ -161,3 +165,19 @@ class EndOfRunTarget(Protocol):
     """
 
     async def end_of_run(self) -> list[dict[str, Any]]: ...
+
+
+class TargetLoss(NamedTuple):
+    """How the target was lost during a run: ``event`` (``exited``: its process
+    ended; ``unresponsive``: it stopped answering) and ``detail`` (what to tell
+    the user: exit code or silence, when, the last lines of its log)."""
+
+    event: str
+    detail: str
+
+
+@runtime_checkable
+class WatchedTarget(Protocol):
+    """Capability: :meth:`watch` returns (only) once the target is gone."""
+
+    async def watch(self) -> TargetLoss: ...

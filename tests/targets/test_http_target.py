@@ -407,3 +407,67 @@ steady_state: {{required: false}}
     assert f"nothing accepted a connection at 127.0.0.1:{port}" in (result.error or "")
     history = (tmp_path / "h.jsonl").read_text()
     assert '"type":"target","t_us"' in history  # recorded when it went away
+
+
+async def test_a_stopped_target_is_reported_unresponsive_and_the_run_fails(
+    tmp_path: Path,
+) -> None:
+    """SIGSTOP keeps the socket accepting (the kernel queues connections): only
+    the liveness watch (requests time out, ``ready`` too) can tell it is gone."""
+    import asyncio
+
+    marker = f"stopme-{tmp_path.name}"
+    text = f"""\
+name: frozen
+target:
+  command: "{sys.executable} {TINY_APP} {{port}} {marker}"
+  startup_timeout: 10s
+  shutdown_timeout: 2s
+  unresponsive_after: 2s
+dependencies: {{}}
+workload:
+  duration: 30s
+  rate: 20
+  keys: {{values: [a]}}
+  requests: [{{name: health, path: /health, timeout: 1s}}]
+steady_state: {{required: false}}
+"""
+    history = tmp_path / "h.jsonl"
+    stopped: list[int] = []
+
+    async def until_written(record: str) -> None:  # the history is flushed as it goes
+        for _ in range(600):
+            if history.exists() and record in history.read_text():
+                return
+            await asyncio.sleep(0.1)
+
+    async def stop_it_then_resume() -> None:
+        await until_written('"type":"op"')
+        pids = _processes_with(marker)
+        assert len(pids) == 1
+        os.kill(pids[0], signal.SIGSTOP)
+        stopped.append(pids[0])
+        await until_written('"type":"target"')
+        os.kill(pids[0], signal.SIGCONT)  # before the harness's clean-up stops it
+
+    stopper = asyncio.ensure_future(stop_it_then_resume())
+    t0 = time.monotonic()
+    try:
+        result = await run_scenario(parse_scenario(text), history_path=history)
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        stopper.cancel()
+        await asyncio.gather(stopper, return_exceptions=True)
+    assert stopped, "the target was never stopped"
+    assert result.status == "target_failed", result.error
+    assert result.exit_code == 1
+    error = result.error or ""
+    assert "the target stopped answering" in error
+    assert "GET /health got no answer" in error
+    assert "stopped (SIGSTOP" in error
+    assert "tiny_app: listening" in error  # the log's last lines
+    assert time.monotonic() - t0 < 25  # ended early, not after the 30 s workload
+    assert '"event":"unresponsive"' in history.read_text()
+    assert _processes_with(marker) == []

@@ -29,6 +29,13 @@ from typing import Any
 
 __all__ = ["TargetProcess", "TargetStartError", "log_tail"]
 
+_STATES = {
+    "T": "stopped (SIGSTOP or job control)",
+    "t": "stopped by a debugger",
+    "Z": "a zombie (exited, not yet reaped)",
+    "D": "in an uninterruptible wait (disk or kernel)",
+}
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -123,6 +130,16 @@ class TargetProcess:
     def exit_code(self) -> int | None:
         """``None`` while it runs, else its exit code (negative: killed by that signal)."""
         return self.popen.poll()
+
+    def state(self) -> str | None:
+        """What the kernel says the process is doing when that explains a silence
+        (``stopped (SIGSTOP or a debugger)``, ``a zombie``); ``None`` otherwise or off Linux."""
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return None
+        code = stat.rpartition(")")[2].split()[:1]
+        return _STATES.get(code[0]) if code else None
 
     def describe_exit(self) -> str:
         code = self.popen.poll()

@@ -27,9 +27,9 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from resilience.targets.base import Call, Observation
+from resilience.targets.base import Call, Observation, TargetLoss
 from resilience.targets.http.classify import classify
-from resilience.targets.http.process import TargetProcess
+from resilience.targets.http.process import TargetProcess, log_tail
 from resilience.targets.http.prometheus import ScrapeError, parse_exposition
 from resilience.targets.http.render import RequestTemplate
 from resilience.targets.http.templates import fill
@@ -38,6 +38,8 @@ __all__ = ["KIND", "HttpTarget"]
 
 KIND = "http"
 _URLS_KEPT = 100_000
+PROBE_TIMEOUT_S = 2.0
+"""How long the liveness probe of an unresponsive target waits for ``GET ready``."""
 _new_observation = tuple.__new__
 
 
@@ -57,6 +59,8 @@ class HttpTarget:
         checks: Sequence[Any] = (),
         keys: Sequence[str] = (),
         metrics_path: str | None = None,
+        ready_path: str = "/health",
+        unresponsive_after_s: float = 10.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._templates = {spec.name: RequestTemplate(spec, seed) for spec in requests}
@@ -70,6 +74,10 @@ class HttpTarget:
         self._checks = list(checks)
         self._keys = list(keys) or ["missing-key"]
         self.metrics_path = metrics_path
+        self.ready_path = ready_path
+        self.unresponsive_after_s = unresponsive_after_s
+        self._answered_at = perf_counter()  # when the target last answered anything
+        self._timeouts_in_row = 0  # requests timed out since then
         self.sent = 0
         self.answered = 0
         self.failed = 0
@@ -92,13 +100,14 @@ class HttpTarget:
 
     async def get(self, path: str, timeout_s: float) -> tuple[int, float]:
         """``GET path`` → ``(status, seconds)``; raises on a timeout or connection error."""
-        t0 = time.perf_counter()
+        t0 = perf_counter()
         async with self.session().get(
             URL(self.base_url + path, encoded=True),
             timeout=aiohttp.ClientTimeout(total=timeout_s),
         ) as response:
             await response.read()
-            return response.status, time.perf_counter() - t0
+            self._answered_at = now = perf_counter()
+            return response.status, now - t0
 
     async def fetch(self, path: str, timeout_s: float) -> tuple[int, bytes]:
         """``GET path`` → ``(status, body)`` (scrapes); raises on timeout or connection error."""
@@ -106,7 +115,9 @@ class HttpTarget:
             URL(self.base_url + path, encoded=True),
             timeout=aiohttp.ClientTimeout(total=timeout_s),
         ) as response:
-            return response.status, await response.read()
+            body = await response.read()
+            self._answered_at = perf_counter()
+            return response.status, body
 
     def _url(self, path: str) -> URL:
         """The URL of ``path``, parsed once per distinct path (at most ``_URLS_KEPT`` kept)."""
@@ -137,11 +148,14 @@ class HttpTarget:
                 allow_redirects=False,
             ) as response:
                 raw = await response.read()
-                latency_us = int((perf_counter() - t0) * 1e6)
+                self._answered_at = t1 = perf_counter()
+                self._timeouts_in_row = 0
+                latency_us = int((t1 - t0) * 1e6)
                 status = response.status
                 outcome, path, reason = classify(template.spec, status, response.headers, raw)
         except TimeoutError:
             self.failed += 1
+            self._timeouts_in_row += 1
             latency_us = int((perf_counter() - t0) * 1e6)
             return Observation("error", "timeout", "timeout", latency_us, 1, 0)
         except aiohttp.ClientError as exc:
@@ -189,19 +203,24 @@ class HttpTarget:
     def stats(self) -> Mapping[str, Any]:
         return {"sent": self.sent, "answered": self.answered, "failed": self.failed}
 
-    async def watch(self, *, poll_s: float = 0.5, silence_s: float = 5.0) -> str:
-        """Return (with the reason) when the target is gone: its process exited, or
-        nothing has accepted a connection at its address for ``silence_s``.
+    async def watch(self, *, poll_s: float = 0.5, silence_s: float = 5.0) -> TargetLoss:
+        """Return (with the reason) when the target is gone during a run.
 
-        Only a refused or unreachable connection counts as silence: a service
-        that answers errors (its database is down) is alive.
+        Gone: its process exited; nothing accepted a connection at its
+        address for ``silence_s``; or it is *unresponsive* — no request was
+        answered for ``unresponsive_after_s``, the requests sent meanwhile
+        timed out, and a ``GET`` of the ready path got no answer within
+        ``PROBE_TIMEOUT_S`` either (a stopped or deadlocked process still
+        accepts connections: the kernel queues them). A service that answers
+        errors (its database is down) is alive, and so is one that answers
+        slowly but answers.
         """
         parts = URL(self.base_url)
         host, port = parts.host or "127.0.0.1", parts.port or 80
         silent_since: float | None = None
         while True:
             if self.process is not None and self.process.exit_code() is not None:
-                return self.process.describe_exit()
+                return TargetLoss("exited", self.process.describe_exit())
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2.0)
                 writer.close()
@@ -211,12 +230,46 @@ class HttpTarget:
                 silent_since = silent_since if silent_since is not None else now
                 if now - silent_since >= silence_s:
                     if self.process is not None and self.process.exit_code() is not None:
-                        return self.process.describe_exit()
-                    return (
+                        return TargetLoss("exited", self.process.describe_exit())
+                    return TargetLoss(
+                        "unresponsive",
                         f"the target stopped answering: nothing accepted a connection at "
-                        f"{host}:{port} for {silence_s:g}s"
+                        f"{host}:{port} for {silence_s:g}s",
                     )
+            silent_for = perf_counter() - self._answered_at
+            if self._timeouts_in_row and silent_for >= self.unresponsive_after_s:
+                loss = await self._probe_unresponsive(silent_for)
+                if loss is not None:
+                    return loss
             await asyncio.sleep(poll_s)
+
+    async def _probe_unresponsive(self, silent_for: float) -> TargetLoss | None:
+        """The loss, when ``GET ready`` goes unanswered too; ``None`` when it answers."""
+        timeouts = self._timeouts_in_row
+        try:
+            await self.get(self.ready_path, PROBE_TIMEOUT_S)
+            return None  # answered (any status): slow or failing, not gone
+        except aiohttp.ClientError:
+            return None  # refused: the connection watch decides
+        except TimeoutError:
+            pass
+        detail = (
+            f"the target stopped answering: no request answered for {silent_for:.1f}s "
+            f"({timeouts} timed out in a row) and GET {self.ready_path} got no answer "
+            f"within {PROBE_TIMEOUT_S:g}s (target.unresponsive_after: "
+            f"{self.unresponsive_after_s:g}s)"
+        )
+        if self.process is not None:
+            state = self.process.state()
+            if state is not None:
+                detail += f"; its process is {state}"
+            tail = log_tail(self.process.log_path)
+            detail += (
+                f"; last lines of {self.process.log_path}:\n{tail}"
+                if tail
+                else f" (log: {self.process.log_path})"
+            )
+        return TargetLoss("unresponsive", detail)
 
     async def aclose(self) -> None:
         if self._session is not None:
