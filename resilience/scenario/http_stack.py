@@ -1,7 +1,10 @@
 """The stack of an HTTP target: dependencies behind proxies, the service as a process.
 
-:func:`open_http_stack` starts (or reuses) the environment, puts every
-declared TCP dependency behind its own proxy, runs the ``init`` and ``seed``
+:func:`open_http_stack` starts (or reuses) the environment with the fault
+controls every target kind shares
+(:func:`~resilience.scenario.real_stack.open_controls`: extension toxics
+checked against the proxy server, process actions on the dependencies'
+servers), puts every declared TCP dependency behind its own proxy, runs the ``init`` and ``seed``
 SQL files on the direct PostgreSQL URL, empties Redis, fills the target's
 templates, starts its command (own process group, output in
 ``target.log`` of the report folder), waits until ``ready`` answers 2xx and
@@ -29,11 +32,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from resilience.clock import SYSTEM_CLOCK
-from resilience.scenario.faults import (
-    FaultController,
-    RecordingFaultController,
-    ToxiproxyFaultController,
-)
+from resilience.scenario.faults import FaultController, RecordingFaultController
 from resilience.scenario.model import Scenario
 from resilience.scenario.result import RunAborted
 from resilience.scenario.stack import StaticStack
@@ -195,7 +194,7 @@ async def _wait_ready(
 @contextlib.asynccontextmanager
 async def open_http_stack(scenario: Scenario, *, pool: Any = None) -> AsyncIterator[StaticStack]:
     """The stack of ``scenario``'s HTTP target; :class:`RunAborted` when it cannot start."""
-    from resilience.scenario.real_stack import EnvironmentPool, toxiproxy_client
+    from resilience.scenario.real_stack import open_controls
 
     spec = scenario.target
     assert isinstance(spec, HttpTargetSpec)
@@ -212,15 +211,8 @@ async def open_http_stack(scenario: Scenario, *, pool: Any = None) -> AsyncItera
                 )
             values = {"port": ""}
         else:
-            envs = pool
-            if envs is None:
-                envs = EnvironmentPool()
-                exits.push_async_callback(envs.aclose)
-            env = await envs.get(scenario.environment)
-            urls = env.urls
-            client = toxiproxy_client(urls.toxiproxy_api)
-            exits.push_async_callback(_quietly, client.aclose())
-            controller = ToxiproxyFaultController(client)
+            controls = await open_controls(scenario, pool, exits)
+            urls, client, controller = controls.env.urls, controls.client, controls.faults
             try:
                 await controller.clear_all()
                 for name, dep in (scenario.dependencies or {}).items():
@@ -233,6 +225,7 @@ async def open_http_stack(scenario: Scenario, *, pool: Any = None) -> AsyncItera
                     )
                     exits.push_async_callback(_quietly, client.delete_proxy(name))
                     extra[name] = (info.listen, dep.upstream)
+                await controls.toxiproxy.arm(scenario.faults)  # before the service connects
                 keys = await asyncio.wait_for(_prepare(urls, scenario), PREPARE_TIMEOUT_S)
             except RunAborted:
                 raise

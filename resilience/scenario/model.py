@@ -505,6 +505,18 @@ class Scenario(_Spec):
         for i, fault in enumerate(self.faults):
             if fault.action == "crash":  # the service itself, not a dependency (_check_crash)
                 continue
+            process = fault.action in PROCESS_ACTIONS
+            if process and fault.target in deps and fault.target not in BUILTIN_DEPENDENCIES:
+                problems.append(
+                    (
+                        ("faults", i, "action"),
+                        f"action {fault.action!r} acts on a server the environment starts "
+                        f"({', '.join(BUILTIN_DEPENDENCIES)}); {fault.target!r} is reached "
+                        "by its upstream address, so only its proxy can be faulted "
+                        "(action: disable, or a toxic)",
+                    )
+                )
+                continue
             if fault.target not in declared:
                 hint = difflib.get_close_matches(fault.target, declared, n=1)
                 did = f"; did you mean {hint[0]!r}?" if hint else ""

@@ -12,16 +12,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from resilience.clock import SYSTEM_CLOCK
-from resilience.scenario.faults import FaultControlError, ToxiproxyFaultController
+from resilience.scenario.faults import (
+    FaultControlError,
+    FaultController,
+    ToxiproxyFaultController,
+)
 from resilience.scenario.model import EnvironmentSpec, Scenario
 from resilience.scenario.process_faults import ProcessFaultController, has_process_faults
 from resilience.scenario.runner import RunAborted
 from resilience.scenario.stack import StaticStack
 
-__all__ = ["EnvironmentPool", "RealMigration", "open_real_stack", "toxiproxy_client"]
+__all__ = [
+    "Controls",
+    "EnvironmentPool",
+    "RealMigration",
+    "open_controls",
+    "open_real_stack",
+    "toxiproxy_client",
+]
 
 PREPARE_TIMEOUT_S = 60.0
 
@@ -165,6 +177,54 @@ async def _prepare(urls: Any, scenario: Scenario) -> list[Any]:
     return list(entries)
 
 
+@dataclass(frozen=True)
+class Controls:
+    """What every real stack controls faults with (:func:`open_controls`)."""
+
+    env: Any
+    """The started environment (``urls``, ``server_control()``)."""
+    client: Any
+    """The Toxiproxy API client."""
+    toxiproxy: ToxiproxyFaultController
+    faults: FaultController
+    """The run's controller: the Toxiproxy one, wrapped in a
+    :class:`ProcessFaultController` when the timeline has process actions."""
+
+
+async def open_controls(
+    scenario: Scenario, pool: EnvironmentPool | None, exits: contextlib.AsyncExitStack
+) -> Controls:
+    """The environment, the Toxiproxy client and the fault controller of ``scenario``.
+
+    The one set-up of every target kind (the reference service in process,
+    an HTTP service): toxics this Toxiproxy API does not have (our protocol
+    extensions on the real ``toxiproxy-server``) are refused here, and
+    process actions (``pause``/``kill``/``restart`` of a dependency) get the
+    environment's server control. Whatever it opens is closed by ``exits``
+    (the environment too, when no ``pool`` owns it). :class:`RunAborted`
+    when any of it cannot be had.
+    """
+    envs = pool
+    if envs is None:
+        envs = EnvironmentPool()
+        exits.push_async_callback(envs.aclose)
+    env = await envs.get(scenario.environment)
+    client = toxiproxy_client(env.urls.toxiproxy_api)
+    exits.push_async_callback(_quietly, client.aclose())
+    toxiproxy = ToxiproxyFaultController(client)
+    try:
+        await toxiproxy.check_supported(scenario.faults)
+    except FaultControlError as exc:
+        raise RunAborted(str(exc)) from exc
+    controller: FaultController = toxiproxy
+    if has_process_faults(list(scenario.faults)):
+        try:
+            controller = ProcessFaultController(env.server_control(), toxiproxy)
+        except Exception as exc:  # ServerControlUnavailable: says why
+            raise RunAborted(f"process faults: {exc}") from exc
+    return Controls(env=env, client=client, toxiproxy=toxiproxy, faults=controller)
+
+
 @contextlib.asynccontextmanager
 async def open_real_stack(
     scenario: Scenario, *, pool: EnvironmentPool | None = None
@@ -184,25 +244,8 @@ async def open_real_stack(
     from resilience.service.runtime import open_service
 
     async with contextlib.AsyncExitStack() as exits:
-        envs = pool
-        if envs is None:
-            envs = EnvironmentPool()
-            exits.push_async_callback(envs.aclose)
-        env = await envs.get(scenario.environment)
-        urls = env.urls
-        client = toxiproxy_client(urls.toxiproxy_api)
-        exits.push_async_callback(_quietly, client.aclose())
-        toxiproxy = ToxiproxyFaultController(client)
-        try:
-            await toxiproxy.check_supported(scenario.faults)
-        except FaultControlError as exc:
-            raise RunAborted(str(exc)) from exc
-        controller: ToxiproxyFaultController | ProcessFaultController = toxiproxy
-        if has_process_faults(list(scenario.faults)):
-            try:
-                controller = ProcessFaultController(env.server_control(), toxiproxy)
-            except Exception as exc:  # ServerControlUnavailable: says why
-                raise RunAborted(f"process faults: {exc}") from exc
+        controls = await open_controls(scenario, pool, exits)
+        urls, controller, toxiproxy = controls.env.urls, controls.faults, controls.toxiproxy
         try:
             await controller.clear_all()
             await toxiproxy.arm(scenario.faults)  # protocol toxics watch from the first query

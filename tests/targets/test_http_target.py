@@ -471,3 +471,55 @@ steady_state: {{required: false}}
     assert time.monotonic() - t0 < 25  # ended early, not after the 30 s workload
     assert '"event":"unresponsive"' in history.read_text()
     assert _processes_with(marker) == []
+
+
+async def test_an_http_target_scenario_can_pause_postgres(
+    environment: OneEnvironment, tiny_command: str, tmp_path: Path
+) -> None:
+    """Process actions reach an HTTP target's dependencies (the shared fault controls)."""
+    import asyncio
+
+    import asyncpg
+
+    text = f"""\
+name: pg-pause
+target: {{command: "{tiny_command}", ready: /health, shutdown_timeout: 2s}}
+dependencies: {{postgres: {{}}, redis: {{}}}}
+workload:
+  duration: 3s
+  rate: 20
+  keys: {{values: [a]}}
+  requests: [{{name: health, path: /health}}]
+steady_state: {{required: false}}
+faults:
+  - {{name: pg-pause, at: 0.5s, duration: 2s, target: postgres, action: pause}}
+"""
+    history = tmp_path / "h.jsonl"
+    direct = environment.env.urls.postgres_direct
+    answered_while_paused: list[bool] = []
+
+    async def connect_during_the_pause() -> None:
+        for _ in range(100):
+            if history.exists() and '"type":"fault"' in history.read_text():
+                break
+            await asyncio.sleep(0.1)
+        try:
+            conn = await asyncpg.connect(direct, timeout=0.7)
+        except (TimeoutError, OSError, asyncpg.PostgresError):
+            answered_while_paused.append(False)
+        else:
+            answered_while_paused.append(True)
+            await conn.close()
+
+    probe = asyncio.ensure_future(connect_during_the_pause())
+    result = await run_scenario(
+        parse_scenario(text), stack_factory=_factory(environment), history_path=history
+    )
+    await probe
+    assert result.status == "completed", result.error
+    assert result.fault_errors == []
+    events = [line for line in history.read_text().splitlines() if '"type":"fault"' in line]
+    assert ['"event":"start"' in events[0], '"event":"stop"' in events[-1]] == [True, True]
+    assert answered_while_paused == [False]  # the server really was paused
+    conn = await asyncpg.connect(direct, timeout=5)  # and resumed afterwards
+    await conn.close()
