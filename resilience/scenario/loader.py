@@ -32,6 +32,7 @@ __all__ = [
     "discover",
     "load_scenario",
     "load_suite",
+    "locate_message",
     "parse_scenario",
 ]
 
@@ -169,6 +170,35 @@ def _explain(err: Any, loc: Sequence[str | int]) -> str:
     if kind not in ("value_error",) and not isinstance(given, dict | list):
         msg += f" (got {given!r})"
     return msg
+
+
+_FIELD_AT_START = re.compile(
+    r"^((?:target|dependencies|workload|steady_state|faults)(?:\.[\w-]+|\[\d+\])*)[: ]"
+)
+
+
+def locate_message(source: Path | None, message: str) -> str:
+    """``message`` prefixed with ``file:line:`` when it starts with a field of ``source``.
+
+    For problems found only when the run starts (a target command not found,
+    a port taken, a SQL file unreadable): they name the field, and this adds
+    where it is written. Unchanged when the field or the file is not found.
+    """
+    match = _FIELD_AT_START.match(message)
+    if source is None or match is None:
+        return message
+    try:
+        node = yaml.compose(source.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError):
+        return message
+    if node is None:
+        return message
+    lines, _ = _line_map(node, str(source))
+    path: list[str | int] = []
+    for name, index in re.findall(r"([\w-]+)|\[(\d+)\]", match.group(1)):
+        path.append(int(index) if index else name)
+    line, _ = _line_for(path, lines)
+    return f"{source}:{line}: {message}" if line else message
 
 
 def parse_scenario(text: str, source: str = "<string>", *, path: Path | None = None) -> Scenario:

@@ -527,21 +527,28 @@ class Scenario(_Spec):
                         f"(dependencies: {', '.join(declared)})",
                     )
                 )
-        if problems:  # located at each fault's line by the loader (see _timeline)
+        if isinstance(self.target, HttpTargetSpec):
+            if not self.workload.requests:
+                problems.append(
+                    (
+                        ("workload", "requests"),
+                        "an HTTP target needs workload.requests (what to send: name, method, path)",
+                    )
+                )
+            for field, text in self.target.templates():
+                for name in placeholders(text):
+                    try:
+                        _check_environment_name(name, declared, field)
+                    except ValueError as exc:
+                        where = tuple(field.split(".", 2))  # target.env.NAME: a key may have dots
+                        problems.append((where, str(exc).removeprefix(f"{field}: ")))
+        if problems:  # located at each one's line by the loader (see _timeline)
             raise PydanticCustomError(
                 "scenario_timeline",
                 "{summary}",
                 {"summary": "; ".join(message for _, message in problems), "problems": problems},
             )
-        if isinstance(self.target, HttpTargetSpec):
-            if not self.workload.requests:
-                raise ValueError(
-                    "an HTTP target needs workload.requests (what to send: name, method, path)"
-                )
-            for field, text in self.target.templates():
-                for name in placeholders(text):
-                    _check_environment_name(name, declared, field)
-        else:
+        if not isinstance(self.target, HttpTargetSpec):
             if self.workload.requests:
                 raise ValueError(
                     "workload.requests are for an HTTP target; the reference target uses "

@@ -638,7 +638,9 @@ async def run_scenario(
                     dispatcher=dispatcher,
                 )
         except RunAborted as exc:
-            result.status, result.error = "aborted", str(exc)
+            from resilience.scenario.loader import locate_message
+
+            result.status, result.error = "aborted", locate_message(scenario.source, str(exc))
             result.wall_s = time.perf_counter() - wall0
             return result
     writer = HistoryWriter(path, keep=True)

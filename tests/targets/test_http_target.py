@@ -222,14 +222,26 @@ async def test_a_target_that_cannot_start_aborts_with_the_reason(
         assert _processes_with(tmp_path.name) == []
 
 
+def test_a_problem_found_at_start_names_the_file_and_line(tmp_path: Path) -> None:
+    from resilience.scenario.loader import locate_message
+
+    file = tmp_path / "s.yaml"
+    file.write_text("name: x\ntarget:\n  command: nope {port}\n  env: {A.B: '1'}\n")
+    said = "target.command: 'nope' not found"
+    assert locate_message(file, said) == f"{file}:3: {said}"
+    assert locate_message(file, "target.env.A.B: x").startswith(f"{file}:4: ")
+    assert locate_message(file, "the target exited") == "the target exited"
+    assert locate_message(None, said) == said
+
+
 def test_bad_target_sections_name_the_problem() -> None:
     from resilience.scenario.loader import ScenarioError
 
-    with pytest.raises(ScenarioError, match=r"needs workload\.requests"):
+    with pytest.raises(ScenarioError, match=r":3: workload\.requests: an HTTP target needs"):
         parse_scenario(
             "name: x\ntarget: {url: 'http://127.0.0.1:9'}\nworkload: {duration: 1s, rate: 1}\n"
         )
-    with pytest.raises(ScenarioError, match=r"did you mean 'postgres'"):
+    with pytest.raises(ScenarioError, match=r":2: target\.command: .* did you mean 'postgres'"):
         parse_scenario(
             "name: x\ntarget: {command: 'app --db {postgress.url}'}\n"
             "workload: {duration: 1s, rate: 1, requests: [{name: a, path: /}]}\n"
