@@ -82,11 +82,13 @@ class TaskDispatcher:
     operations it starts.
 
     On the real clock the loop's timers fire up to a millisecond after the
-    time asked for (they round up to whole milliseconds), which would make
-    every arrival of a run at under 1 000/s up to 1 ms late. So the wait for
-    an arrival sleeps until a millisecond before it is due, then yields to
-    the loop (other tasks run meanwhile) until it is at most ``EARLY_S``
-    away. On another clock (virtual time) it sleeps exactly until due.
+    time asked for (epoll rounds its wait up to whole milliseconds), which
+    would make every arrival of a run at under 1 000/s up to 1 ms late. So
+    the wait for an arrival asks to wake a millisecond (``TIMER_STEP_S``)
+    before it is due, and the arrival starts on waking: at most that much
+    early, never late for the timer's sake — and without spinning, which
+    would burn a core at a few hundred arrivals a second. On another clock
+    (virtual time) it sleeps exactly until due.
     """
 
     async def dispatch(self, work: Dispatch) -> None:
@@ -101,9 +103,9 @@ class TaskDispatcher:
             wait = due - now()
             if wait > EARLY_S and not fine:
                 await clock.sleep_async(wait)
-            elif wait > EARLY_S:
-                while wait > EARLY_S:
-                    await asyncio.sleep(wait - TIMER_STEP_S if wait > TIMER_STEP_S else 0)
+            elif wait > TIMER_STEP_S:
+                while wait > TIMER_STEP_S:  # uvloop may wake early: then sleep again
+                    await asyncio.sleep(wait - TIMER_STEP_S)
                     wait = due - now()
             elif issued % 32 == 0:
                 await asyncio.sleep(0)
