@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from math import floor
 from typing import Any, Protocol
 
 from resilience.clock import Clock, SystemClock
@@ -84,10 +85,11 @@ class TaskDispatcher:
     On the real clock the loop's timers fire up to a millisecond after the
     time asked for (epoll rounds its wait up to whole milliseconds), which
     would make every arrival of a run at under 1 000/s up to 1 ms late. So
-    the wait for an arrival asks to wake a millisecond (``TIMER_STEP_S``)
-    before it is due, and the arrival starts on waking: at most that much
-    early, never late for the timer's sake — and without spinning, which
-    would burn a core at a few hundred arrivals a second. On another clock
+    the wait for an arrival sleeps the whole milliseconds (``TIMER_STEP_S``)
+    of it — epoll keeps them, uvloop rounds a shorter sleep to none — and
+    the arrival starts on waking: at most a millisecond early, never late for
+    the timer's sake, and without spinning (which would burn a core at a few
+    hundred arrivals a second). On another clock
     (virtual time) it sleeps exactly until due.
     """
 
@@ -104,8 +106,8 @@ class TaskDispatcher:
             if wait > EARLY_S and not fine:
                 await clock.sleep_async(wait)
             elif wait > TIMER_STEP_S:
-                while wait > TIMER_STEP_S:  # uvloop may wake early: then sleep again
-                    await asyncio.sleep(wait - TIMER_STEP_S)
+                while wait > TIMER_STEP_S:  # whole milliseconds: what both loops' timers keep
+                    await asyncio.sleep(floor(wait / TIMER_STEP_S) * TIMER_STEP_S)
                     wait = due - now()
             elif issued % 32 == 0:
                 await asyncio.sleep(0)
