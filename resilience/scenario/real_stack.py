@@ -18,6 +18,7 @@ from resilience.clock import SYSTEM_CLOCK
 from resilience.scenario.faults import FaultControlError, ToxiproxyFaultController
 from resilience.scenario.model import EnvironmentSpec, Scenario
 from resilience.scenario.process_faults import ProcessFaultController, has_process_faults
+from resilience.scenario.result import RunSkipped
 from resilience.scenario.runner import RunAborted
 from resilience.scenario.stack import StaticStack
 
@@ -199,9 +200,13 @@ async def open_real_stack(
             raise RunAborted(str(exc)) from exc
         controller: ToxiproxyFaultController | ProcessFaultController = toxiproxy
         if has_process_faults(list(scenario.faults)):
+            from resilience.backends.server_control import ServerControlUnavailable
+
             try:
                 controller = ProcessFaultController(env.server_control(), toxiproxy)
-            except Exception as exc:  # ServerControlUnavailable: says why
+            except ServerControlUnavailable as exc:  # external: not our servers; says why
+                raise RunSkipped(f"process faults: {exc}") from exc
+            except Exception as exc:
                 raise RunAborted(f"process faults: {exc}") from exc
         try:
             await controller.clear_all()
