@@ -1,9 +1,9 @@
 """Process faults on Docker containers, on a stand-in for the Docker SDK's container.
 
-No engine here: the stand-in records the SDK calls and keeps the status a
-real container would report, so the order of calls (and that everything is
-undone) is what is tested; a run with an engine is covered by the Docker
-backend's own tests when one exists.
+Runs without an engine: the stand-in records the SDK calls and keeps the
+status a real container would report, so the order of calls (and that
+everything is undone) is what is tested; on a real engine, see
+test_docker_process_faults.py.
 """
 
 from __future__ import annotations
