@@ -39,7 +39,7 @@ from urllib.parse import quote, urlparse
 from resilience.backends.config import EnvironmentConfig, EnvironmentURLs
 from resilience.backends.docker_control import DockerServerControl
 from resilience.backends.errors import BackendError, BackendUnavailable, StartupFailed
-from resilience.backends.postgres import postgres_answers
+from resilience.backends.postgres import THROWAWAY_SETTINGS, postgres_answers
 from resilience.backends.proxies import ensure_proxy, proxy_api_up
 from resilience.backends.readiness import free_port, redis_ping
 
@@ -207,7 +207,7 @@ class DockerBackend:
         postgres = container(
             cfg.postgres_image,
             ["postgres", "-p", str(pg_port), "-c", "listen_addresses=127.0.0.1",
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+             *[arg for k, v in THROWAWAY_SETTINGS.items() for arg in ("-c", f"{k}={v}")]],
             POSTGRES_USER=user, POSTGRES_PASSWORD=password, POSTGRES_DB=database,
         )  # fmt: skip
         redis = container(

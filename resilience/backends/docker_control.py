@@ -6,10 +6,11 @@ local backend, on container handles (testcontainers' containers, whose
 pause`` (the cgroup freezer: every process of the container stops), ``kill``
 is ``docker kill`` (SIGKILL), ``stop`` a graceful ``docker stop``; ``start``
 starts the same container again (same volume, so PostgreSQL recovers from
-its WAL). Redis: a cold restart removes the dataset and shuts down without
-saving; ``keep_data`` saves it first (``SAVE`` writes ``/data/dump.rdb``,
-loaded back at the start). The containers use host networking, so a
-restarted server listens on the same port.
+its WAL; the image's stop signal is SIGINT, a fast shutdown). Redis runs
+without persistence, so a stop or kill leaves it cold; ``keep_data`` saves
+the dataset first (``SAVE`` writes ``/data/dump.rdb``, loaded back at the
+start) and the next cold one removes that file. The containers use host
+networking, so a restarted server listens on the same port.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class DockerServerControl:
         self.ready = dict(ready or {})
         self.timeout_s = timeout_s
         self.paused: set[str] = set()
+        self.saved: set[str] = set()  # Redis containers with a dataset on disk (keep_data)
 
     def _sdk(self, name: str) -> Any:
         try:
@@ -74,28 +76,31 @@ class DockerServerControl:
                 self.resume(name)
 
     def _before_down(self, name: str, keep_data: bool) -> None:
+        """Redis: ``SAVE`` for ``keep_data``; else drop a dataset an earlier one saved."""
         if name != "redis":
             return
-        container = self._sdk(name)
         if keep_data:
-            container.exec_run([*self.redis_cli, "SAVE"])
-        else:
-            cold = f"rm -f /data/dump.rdb; {' '.join(self.redis_cli)} SHUTDOWN NOSAVE || true"
-            container.exec_run(["sh", "-c", cold])
+            self._sdk(name).exec_run([*self.redis_cli, "SAVE"])
+            self.saved.add(name)
+        elif name in self.saved:  # without it nothing is on disk (no persistence)
+            self._sdk(name).exec_run(["rm", "-f", "/data/dump.rdb"])
+            self.saved.discard(name)
 
     def kill(self, name: str, *, keep_data: bool = False) -> None:
         self.resume(name)
-        if keep_data:
-            self._before_down(name, keep_data)
-        elif name == "redis":
-            self._sdk(name).exec_run(["rm", "-f", "/data/dump.rdb"])
+        self._before_down(name, keep_data)
         self._sdk(name).kill()
+        self._wait_for("exited", name)
 
     def stop(self, name: str, *, keep_data: bool = False) -> None:
         self.resume(name)
         self._before_down(name, keep_data)
-        if self._status(name) == "running":
-            self._sdk(name).stop(timeout=30)
+        self._sdk(name).stop(timeout=30)  # the image's stop signal (PostgreSQL: SIGINT)
+
+    def _wait_for(self, status: str, name: str) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while self._status(name) != status and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def start(self, name: str) -> None:
         if self._status(name) == "running":
@@ -103,7 +108,18 @@ class DockerServerControl:
         self._sdk(name).start()
         probe = self.ready.get(name)
         deadline = time.monotonic() + self.timeout_s
-        while probe is not None and not probe():
+        while probe is not None and not _answers(probe):
             if time.monotonic() > deadline:
                 raise BackendError(f"{name} did not answer within {self.timeout_s:g} s of a start")
-            time.sleep(0.1)
+            if self._status(name) in ("exited", "dead"):
+                logs = self._sdk(name).logs(tail=5).decode(errors="replace").strip()
+                raise BackendError(f"{name} exited after a start: {logs[-500:]}")
+            time.sleep(0.02)
+
+
+def _answers(probe: Callable[[], bool]) -> bool:
+    """The probe's verdict; one that raises (connection refused while starting) is a no."""
+    try:
+        return probe()
+    except Exception:
+        return False

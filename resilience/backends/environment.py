@@ -159,7 +159,7 @@ class Environment:
             raise ServerControlUnavailable(
                 f"the {getattr(self.backend, 'name', 'selected')} backend cannot pause, kill or "
                 "restart its servers (they are not this harness's processes); "
-                "use the local backend for process faults"
+                "use the local or docker backend for process faults"
             )
         return cast(ServerControl, control())
 

@@ -97,7 +97,12 @@ init() {
 }
 if [ "${1:-}" = init ]; then init; exit 0; fi
 if [ "$(cat "$PGDATA/.resilience-init" 2>/dev/null)" != "$want" ]; then init; fi
-if [ "${1:-}" = postgres ]; then shift; exec runuser -u postgres -- postgres -D "$PGDATA" "$@"; fi
+# setpriv execs (runuser would stay as PID 1 and turn docker stop's SIGINT into SIGTERM,
+# then SIGKILL): the server is PID 1 and gets the stop signal itself.
+if [ "${1:-}" = postgres ]; then
+    shift
+    exec setpriv --reuid=postgres --regid=postgres --init-groups -- postgres -D "$PGDATA" "$@"
+fi
 exec "$@"
 """
 
@@ -111,9 +116,11 @@ RUN chmod 755 /usr/local/bin/docker-entrypoint.sh \\
  && ln -s /usr/lib/postgresql/*/bin/pg_isready /usr/local/bin/pg_isready \\
  && docker-entrypoint.sh init
 ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
+STOPSIGNAL SIGINT
 CMD ["postgres"]
 """,
     "redis": f"""FROM {BASE_IMAGE}
+WORKDIR /data
 CMD ["redis-server", "--save", "", "--appendonly", "no"]
 """,
     "toxiproxy": f"""FROM {BASE_IMAGE}
@@ -320,8 +327,8 @@ def build_images(
     base_id = client.images.get(BASE_IMAGE).id
 
     for role, tag in LOCAL_IMAGES.items():
-        extra = _project_digest() if role == "toxiproxy" else ""
-        recipe = _digest(base_id, DOCKERFILES[role], POSTGRES_ENTRYPOINT, extra)
+        extra = {"postgres": POSTGRES_ENTRYPOINT, "toxiproxy": _project_digest()}.get(role, "")
+        recipe = _digest(base_id, DOCKERFILES[role], extra)
         if not force and _existing_recipe(client, tag) == recipe:
             results.append(BuildResult(tag, False, 0.0))
             continue

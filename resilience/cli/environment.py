@@ -201,8 +201,34 @@ def down(
         typer.echo(f"stopped environment {description} of pid {owner}")
         stopped += 1
     stopped += _stop_detached_without_marker(timeout_s)
+    stopped += _reap_docker_orphans()
     if stopped == 0 and left == 0:
         typer.echo("no environment is running")
+
+
+def _reap_docker_orphans() -> int:
+    """Containers of a docker-backend harness that died with its reaper (SIGKILL of both)."""
+    from resilience.backends.docker import docker_engine_answers
+
+    if not docker_engine_answers(timeout_s=0.5):
+        return 0
+    try:
+        import docker
+    except ImportError:  # no docker extra: this harness made no container
+        return 0
+    from resilience.backends.docker_reaper import reap_orphans
+
+    client = docker.from_env()
+    try:
+        removed = reap_orphans(client)
+    except docker.errors.DockerException as exc:
+        typer.echo(f"could not check the Docker engine for orphaned containers: {exc}", err=True)
+        return 0
+    finally:
+        client.close()
+    if removed:
+        typer.echo(f"removed {removed} orphaned container(s) of a harness that is gone")
+    return removed
 
 
 def _describe(marker: Any) -> str:

@@ -23,6 +23,7 @@ from resilience.scenario.faults import (
 )
 from resilience.scenario.model import EnvironmentSpec, Scenario
 from resilience.scenario.process_faults import ProcessFaultController, has_process_faults
+from resilience.scenario.result import RunSkipped
 from resilience.scenario.runner import RunAborted
 from resilience.scenario.stack import StaticStack
 
@@ -218,9 +219,13 @@ async def open_controls(
         raise RunAborted(str(exc)) from exc
     controller: FaultController = toxiproxy
     if has_process_faults(list(scenario.faults)):
+        from resilience.backends.server_control import ServerControlUnavailable
+
         try:
             controller = ProcessFaultController(env.server_control(), toxiproxy)
-        except Exception as exc:  # ServerControlUnavailable: says why
+        except ServerControlUnavailable as exc:  # external: not our servers; says why
+            raise RunSkipped(f"process faults: {exc}") from exc
+        except Exception as exc:
             raise RunAborted(f"process faults: {exc}") from exc
     return Controls(env=env, client=client, toxiproxy=toxiproxy, faults=controller)
 

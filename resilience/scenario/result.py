@@ -9,11 +9,16 @@ from resilience.scenario.gates import GateResult
 from resilience.scenario.history import History
 from resilience.scenario.model import Scenario
 
-__all__ = ["RunAborted", "RunResult"]
+__all__ = ["RunAborted", "RunResult", "RunSkipped"]
 
 
 class RunAborted(RuntimeError):
     """The run could not start: the environment failed or the steady state never held."""
+
+
+class RunSkipped(RunAborted):
+    """The run cannot be done here (e.g. process faults on a backend whose servers are
+    not the harness's): status ``skipped``, the message says why; nothing was checked."""
 
 
 @dataclass

@@ -56,7 +56,7 @@ from resilience.scenario.probes import (
     steady_state_check,
 )
 from resilience.scenario.progress import Snapshot
-from resilience.scenario.result import RunAborted, RunResult
+from resilience.scenario.result import RunAborted, RunResult, RunSkipped
 from resilience.scenario.stack import Stack
 from resilience.scenario.workload import Arrival, arrivals
 from resilience.targets.base import (
@@ -640,7 +640,8 @@ async def run_scenario(
         except RunAborted as exc:
             from resilience.scenario.loader import locate_message
 
-            result.status, result.error = "aborted", locate_message(scenario.source, str(exc))
+            result.status = "skipped" if isinstance(exc, RunSkipped) else "aborted"
+            result.error = locate_message(scenario.source, str(exc))
             result.wall_s = time.perf_counter() - wall0
             return result
     writer = HistoryWriter(path, keep=True)

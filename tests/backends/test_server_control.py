@@ -108,5 +108,5 @@ def test_stopping_the_environment_with_a_paused_server_leaves_no_process(
 
 def test_the_external_backend_refuses_process_faults_saying_why() -> None:
     environment = Environment("external")
-    with pytest.raises(ServerControlUnavailable, match="use the local backend"):
+    with pytest.raises(ServerControlUnavailable, match="use the local or docker backend"):
         environment.server_control()

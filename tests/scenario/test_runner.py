@@ -183,6 +183,25 @@ async def test_an_environment_that_cannot_start_is_exit_code_2(tmp_path: Path) -
     assert "no postgres binary" in (tmp_path / "report.json").read_text()
 
 
+async def test_a_run_this_backend_cannot_do_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    from contextlib import asynccontextmanager
+
+    from resilience.scenario.result import RunSkipped
+    from resilience.scenario.suite import run_suite
+
+    @asynccontextmanager
+    async def external(scenario: Scenario):  # type: ignore[no-untyped-def]
+        raise RunSkipped("process faults: the external backend cannot pause its servers")
+        yield
+
+    suite = await run_suite([_scenario()], directory=tmp_path, stack_factory=external)
+    [result] = suite.results
+    assert result.status == "skipped"
+    assert result.verdict == "SKIPPED"
+    assert "cannot pause" in (result.error or "")
+    assert suite.exit_code == 2  # every run skipped: nothing was checked
+
+
 async def test_a_steady_state_that_never_holds_aborts_before_the_workload(tmp_path: Path) -> None:
     stack = fake_stack()
     assert isinstance(stack.faults, ToxicAwareController)
