@@ -181,8 +181,13 @@ def metrics_for(
     """The metrics mapping of the operations that started inside ``windows``.
 
     ``where`` keeps only the operations whose record fields equal the given
-    values (e.g. ``{"op": "lookup", "reason": "connection"}``).
+    values (e.g. ``{"op": "lookup", "reason": "connection"}``); ``{"name": rule}``
+    alone keeps one alert rule in the notification metrics.
     """
+    if where and set(where) == {"name"}:
+        # ``alerts.fired{name=Rule}``: an alert rule's name selects nothing else, so only
+        # the notification metrics exist under it (``lookup{name=…}`` is "no such metric").
+        return dict(notify_metrics(history.notify, windows, where))
     if late_tolerance_s is None:
         late_tolerance_s = float(history.config.get("workload", {}).get("late_tolerance", 0.005))
     ops = _ops_in(history, windows)

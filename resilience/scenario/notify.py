@@ -22,7 +22,8 @@ Gate metrics (:func:`notify_metrics`), per phase window:
 ``notify.events``              events received
 ``notify.missed``              ``error``/``critical`` rows never seen on the stream
 ``alerts.fired``               alert transitions to firing;
-``alerts.fired.<Rule>``        … of one rule (e.g. ``alerts.fired.FallbackRateHigh``)
+``alerts.fired.<Rule>``        … of one rule (e.g. ``alerts.fired.FallbackRateHigh``;
+                               ``alerts.fired{name=<Rule>}`` is the same)
 ``alerts.firing``              alerts firing at the window's end
 ``health.degraded``            1 if the health status was not healthy in the window
 ``health.healthy``             1 if the status is healthy at the window's end
@@ -198,11 +199,18 @@ def _in(t_s: float, windows: Sequence[tuple[float, float]]) -> bool:
 
 
 def notify_metrics(
-    records: Sequence[Mapping[str, Any]], windows: Sequence[tuple[float, float]]
+    records: Sequence[Mapping[str, Any]],
+    windows: Sequence[tuple[float, float]],
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The gate metrics of the module doc from ``notify``/``notify_db`` records (none: empty)."""
+    """The gate metrics of the module doc from ``notify``/``notify_db`` records (none: empty).
+
+    A ``name`` label (``alerts.fired{name=FallbackRateHigh}``) keeps only that
+    rule's alerts in ``alerts.fired`` and ``alerts.firing``.
+    """
     if not records:
         return {}
+    only = (labels or {}).get("name")
     stream = [r for r in records if r.get("type") == "notify"]
     db = next((r for r in records if r.get("type") == "notify_db"), None)
     out: dict[str, Any] = {}
@@ -216,7 +224,7 @@ def notify_metrics(
     out["notify.events"] = len(inside)
     alerts = [r["event"] for r in inside if r["event"].get("type") == "alert"]
     fired = [a for a in alerts if a.get("state") == "firing"]
-    out["alerts.fired"] = len(fired)
+    out["alerts.fired"] = sum(1 for a in fired if only is None or a.get("name") == only)
     for rule in DEFAULT_RULES:
         out[f"alerts.fired.{rule.name}"] = sum(1 for a in fired if a.get("name") == rule.name)
     start_s = min((a for a, _ in windows), default=0.0)
@@ -230,7 +238,7 @@ def notify_metrics(
         if t_s >= end_s:
             break
         event = r["event"]
-        if event.get("type") == "alert":
+        if event.get("type") == "alert" and (only is None or event.get("name") == only):
             (firing.add if event.get("state") == "firing" else firing.discard)(str(event["name"]))
         elif event.get("type") == "health":
             status = str(event.get("status"))

@@ -57,28 +57,56 @@ class AlertRule:
         return value > self.threshold if self.op == ">" else value < self.threshold
 
 
-DEFAULT_RULES: tuple[AlertRule, ...] = (
-    AlertRule("LookupLatencyHigh", "lookup_latency_avg_s", ">", 0.050, "warning",
-              "average lookup time above 50 ms"),
-    AlertRule("LookupLatencyCritical", "lookup_latency_avg_s", ">", 0.100, "critical",
-              "average lookup time above 100 ms"),
-    AlertRule("LookupFailureRateHigh", "failure_rate", ">", 0.05, "warning",
-              "lookup failure rate above 5 %"),
-    AlertRule("LookupFailureRateCritical", "failure_rate", ">", 0.10, "critical",
-              "lookup failure rate above 10 %"),
-    AlertRule("FallbackRateHigh", "fallback_rate", ">", 0.20, "warning",
-              "fallback rate above 20 %"),
-    AlertRule("FallbackRateCritical", "fallback_rate", ">", 0.40, "critical",
-              "fallback rate above 40 %"),
-    AlertRule("MigrationFailureRateHigh", "migration_failure_rate", ">", 0.05, "warning",
-              "migration failures above 5 %"),
-    AlertRule("MigrationFailureRateCritical", "migration_failure_rate", ">", 0.10, "critical",
-              "migration failures above 10 %"),
-    AlertRule("CacheHitRateLow", "cache_hit_rate", "<", 0.50, "warning",
-              "cache hit rate below 50 %"),
-    AlertRule("BreakerOpensHigh", "breaker_opens_per_hour", ">", 5.0, "warning",
-              "lookup breaker opened more than 5 times in an hour"),
+@dataclass(frozen=True, slots=True)
+class _Thresholds:
+    """One metric's documented "alert at" levels: a warning and, if any, a critical one."""
+
+    stem: str
+    metric: Metric
+    op: Literal[">", "<"]
+    warning: float
+    critical: float | None
+    what: str
+    unit: Literal["ms", "%", ""]
+
+    def rules(self) -> tuple[AlertRule, ...]:
+        side = "above" if self.op == ">" else "below"
+        levels: list[tuple[str, Literal["warning", "critical"], float]] = [
+            ("High" if self.op == ">" else "Low", "warning", self.warning)
+        ]
+        if self.critical is not None:
+            levels.append(("Critical", "critical", self.critical))
+        return tuple(
+            AlertRule(f"{self.stem}{suffix}", self.metric, self.op, threshold, severity,
+                      f"{self.what} {side} {_shown(threshold, self.unit)}")
+            for suffix, severity, threshold in levels
+        )  # fmt: skip
+
+
+def _shown(value: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{value * 1e3:g} ms"
+    if unit == "%":
+        return f"{value * 100:g} %"
+    return f"{value:g}"
+
+
+_THRESHOLDS = (
+    _Thresholds("LookupLatency", "lookup_latency_avg_s", ">", 0.050, 0.100,
+                "average lookup time", "ms"),
+    _Thresholds("LookupFailureRate", "failure_rate", ">", 0.05, 0.10, "lookup failure rate", "%"),
+    _Thresholds("FallbackRate", "fallback_rate", ">", 0.20, 0.40, "fallback rate", "%"),
+    _Thresholds("MigrationFailureRate", "migration_failure_rate", ">", 0.05, 0.10,
+                "migration failures", "%"),
+    _Thresholds("CacheHitRate", "cache_hit_rate", "<", 0.50, None, "cache hit rate", "%"),
+    _Thresholds("BreakerOpens", "breaker_opens_per_hour", ">", 5.0, None,
+                "lookup breaker openings per hour", ""),
 )  # fmt: skip
+
+DEFAULT_RULES: tuple[AlertRule, ...] = tuple(r for t in _THRESHOLDS for r in t.rules())
+"""``LookupLatencyHigh``/``…Critical``, ``LookupFailureRateHigh``/``…Critical``,
+``FallbackRateHigh``/``…Critical``, ``MigrationFailureRateHigh``/``…Critical``,
+``CacheHitRateLow``, ``BreakerOpensHigh``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,31 +237,29 @@ class AlertEvaluator:
 _OPS = 'operation="lookup"'
 
 
+_PROMQL: dict[str, str] = {
+    "lookup_latency_avg_s": (
+        "sum(rate({ns}_operation_latency_seconds_sum{{{ops}}}[{w}])) / "
+        "sum(rate({ns}_operation_latency_seconds_count{{{ops}}}[{w}]))"
+    ),
+    "failure_rate": (
+        'sum(rate({ns}_lookup_reason_total{{reason!="not_found",reason!="invalid_slug"}}[{w}]))'
+        " / {total}"
+    ),
+    "fallback_rate": 'sum(rate({ns}_operations_total{{{ops},outcome="fallback"}}[{w}])) / {total}',
+    "cache_hit_rate": 'sum(rate({ns}_operation_path_total{{{ops},path="cache"}}[{w}])) / {total}',
+    "breaker_opens_per_hour": "increase({ns}_breaker_opens_total[1h])",
+    "migration_failure_rate": (
+        'sum(rate({ns}_migration_jobs_total{{status="failed"}}[{w}])) / '
+        'sum(rate({ns}_migration_jobs_total{{status="processed"}}[{w}]))'
+    ),
+}
+"""Each metric over the service's ``/metrics`` names (``{total}``: valid lookups per second)."""
+
+
 def _expression(rule: AlertRule, ns: str, window: str) -> str:
     total = f'sum(rate({ns}_operations_total{{{_OPS},outcome!="invalid"}}[{window}]))'
-    if rule.metric == "lookup_latency_avg_s":
-        value = (
-            f"sum(rate({ns}_operation_latency_seconds_sum{{{_OPS}}}[{window}])) / "
-            f"sum(rate({ns}_operation_latency_seconds_count{{{_OPS}}}[{window}]))"
-        )
-    elif rule.metric == "failure_rate":
-        value = (
-            f'sum(rate({ns}_lookup_reason_total{{reason!="not_found",'
-            f'reason!="invalid_slug"}}[{window}])) / {total}'
-        )
-    elif rule.metric == "fallback_rate":
-        fallbacks = f'{ns}_operations_total{{{_OPS},outcome="fallback"}}'
-        value = f"sum(rate({fallbacks}[{window}])) / {total}"
-    elif rule.metric == "cache_hit_rate":
-        hits = f'{ns}_operation_path_total{{{_OPS},path="cache"}}'
-        value = f"sum(rate({hits}[{window}])) / {total}"
-    elif rule.metric == "breaker_opens_per_hour":
-        value = f"increase({ns}_breaker_opens_total[1h])"
-    else:
-        value = (
-            f'sum(rate({ns}_migration_jobs_total{{status="failed"}}[{window}])) / '
-            f'sum(rate({ns}_migration_jobs_total{{status="processed"}}[{window}]))'
-        )
+    value = _PROMQL[rule.metric].format(ns=ns, ops=_OPS, w=window, total=total)
     return f"{value} {rule.op} {rule.threshold:g}"
 
 

@@ -1,10 +1,11 @@
 """Background components under supervision: failures reported, recovery after a pause.
 
 :class:`Supervisor` runs each background loop (outbox drainer, the writers,
-the monitor) as a task. When a loop raises, or is crashed on purpose with
-:meth:`Supervisor.crash` (the harness's ``action: crash``), the failure is
-reported as an :class:`~resilience.service.error_events.ErrorEvent` (component,
-stack trace, severity ``critical``), the component is ``recovering`` for
+the ``micro_uuid`` backfill, the monitor) as a task. When a loop raises, or
+is crashed on purpose with :meth:`Supervisor.crash` (the harness's ``action:
+crash``), the failure is reported as an
+:class:`~resilience.service.error_events.ErrorEvent` (component, stack trace,
+severity ``critical``), the component is ``recovering`` for
 ``restart_delay_s`` (1 s), then runs again. A component that keeps running but
 fails its work (a write refused while PostgreSQL is away) reports through
 :meth:`Supervisor.failure` / :meth:`Supervisor.success`: one ``error`` event
@@ -40,8 +41,10 @@ BACKGROUND_COMPONENTS = (
     "alert_events",
     "analytics",
     "outbox",
+    "migration",
 )
-"""The reference service's supervised components (``analytics``/``outbox`` when enabled)."""
+"""The reference service's supervised components (``analytics``/``outbox``/``migration``
+when enabled)."""
 
 Status = Literal["running", "failing", "recovering", "stopped"]
 

@@ -21,6 +21,7 @@ __all__ = [
     "CacheConfig",
     "DatabaseConfig",
     "JobsConfig",
+    "MigrationConfig",
     "RedisConfig",
     "RetryConfig",
     "ServiceConfig",
@@ -158,6 +159,16 @@ class AlertsConfig(_Section):
     then only ``GET /health`` answers and resolutions publish changes)."""
 
 
+class MigrationConfig(_Section):
+    """The ``micro_uuid`` backfill as a background component (resilience.service.backfill)."""
+
+    enabled: bool = False
+    """Off by default: ``resilience migrate`` and the harness's ``migration:`` run it on demand."""
+    interval_s: PositiveSeconds = 5.0
+    """Pause between two passes over the jobs still lacking a UUID."""
+    batch_size: int = Field(default=100, ge=1)
+
+
 class HttpConfig(_Section):
     """Limits of the HTTP API (see docs/service.md)."""
 
@@ -177,6 +188,7 @@ class ServiceConfig(_Section):
     analytics: AnalyticsConfig = AnalyticsConfig()
     stats: StatsConfig = StatsConfig()
     alerts: AlertsConfig = AlertsConfig()
+    migration: MigrationConfig = MigrationConfig()
     http: HttpConfig = HttpConfig()
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ServiceConfig:

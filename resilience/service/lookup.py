@@ -148,6 +148,8 @@ class LookupService:
         self.supervisor: Any = None
         self.monitor: Any = None
         self.alerts: Any = None
+        self.backfill: Any = None
+        """Set by ``open_service`` with ``migration.enabled``: the ``micro_uuid`` backfill."""
         self.shared_stats: SharedStats | None = None
         """Set by ``open_service`` with Redis: ``/stats`` and ``/metrics`` then cover every
         worker publishing to the same Redis (see :meth:`service_stats`)."""
@@ -660,6 +662,8 @@ class LookupService:
             sections["notifications"] = self.notifications.stats()
         if self.monitor is not None:
             sections["alerts"] = self.monitor.stats()
+        if self.backfill is not None:
+            sections["migration"] = self.backfill.stats()
         return sections
 
 

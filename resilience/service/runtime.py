@@ -37,6 +37,7 @@ from resilience.service.analytics import (
     AnalyticsEvent,
     postgres_analytics_writer,
 )
+from resilience.service.backfill import BackfillTask
 from resilience.service.components import Supervisor
 from resilience.service.config import ServiceConfig
 from resilience.service.error_events import ErrorEvent, ErrorEventRepository, ErrorTracker
@@ -315,6 +316,16 @@ async def open_service(
             background.append(("outbox", outbox))
         if analytics is not None:
             background.append(("analytics", analytics))
+        if config.migration.enabled:
+            backfill = BackfillTask(
+                writes,
+                batch_size=config.migration.batch_size,
+                interval_s=config.migration.interval_s,
+                on_batch=alerts.record_migration,
+                on_failed_job=_failed_job_reporter(tracker),
+            )
+            service.backfill = backfill
+            background.append(("migration", backfill))
         for name, component in background:
             if name != "error_tracker":  # its own failures cannot be reported through itself
                 component.on_write = _report_writes(supervisor, name)
@@ -327,6 +338,24 @@ async def open_service(
         if redis_url is not None and config.redis.enabled and config.stats.shared:
             service.shared_stats = await _share_stats(stack, service, config, redis_url)
         yield service
+
+
+def _failed_job_reporter(tracker: ErrorTracker) -> Any:
+    """The backfill's ``on_failed_job``: an error event carrying the job's id."""
+
+    def report(job_id: int, micro_id: str, message: str) -> None:
+        tracker.track(
+            ErrorEvent(
+                severity="error",
+                component="migration",
+                error_type="MigrationFailed",
+                message=f"job {job_id} ({micro_id!r}) could not be migrated: {message}"[:2000],
+                job_id=job_id,
+                context={"micro_id": micro_id},
+            )
+        )
+
+    return report
 
 
 def _report_writes(supervisor: Supervisor, name: str) -> Any:

@@ -160,9 +160,7 @@ class SharedStats:
         """Stop publishing, publish a final snapshot (kept for ``ttl_s``), unsubscribe."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            # Bounded: a Redis call that ignores cancellation must not hold shutdown up.
-            await asyncio.wait({task}, timeout=2 * self.timeout_s)
+            await _cancel_until_done(task, 4 * self.timeout_s)
         await self.publish()
         await self._drop_pubsub()
         if self._owns_client:
@@ -276,6 +274,30 @@ class SharedStats:
             "failures": self.failures,
             "last_error": self.last_error,
         }
+
+
+async def _cancel_until_done(task: asyncio.Task[Any], timeout_s: float) -> bool:
+    """Cancel ``task`` again and again until it ends, for at most ``timeout_s``.
+
+    One ``cancel()`` is not always enough: a cancellation can be swallowed on
+    its way through the Redis client's calls (Python 3.11's ``wait_for``
+    returns instead of raising when its timeout and the cancel meet, and
+    redis-py 8's ``PubSub.aclose`` shields its teardown). Seen under load: the
+    publisher stayed "cancelling", waiting on a future nobody resolved, and the
+    event loop's own shutdown (one ``cancel()`` per task, then waiting without
+    limit) hung: the 300 s teardown timeouts of
+    ``test_redis_down_gives_local_stats``. A later ``cancel()`` wakes such a
+    wait. Returns whether the task ended.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not task.done():
+        left = deadline - loop.time()
+        if left <= 0:
+            return False
+        task.cancel()
+        await asyncio.wait({task}, timeout=min(0.05, left))
+    return True
 
 
 def _text(value: Any) -> str:

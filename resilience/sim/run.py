@@ -56,13 +56,29 @@ def build_stack_for(
 def not_simulatable(scenario: Any) -> str | None:
     """Why the simulator cannot run ``scenario`` faithfully, ``None`` when it can.
 
-    The migration backfill (``migration:``) is not modelled: its gates would
-    see no data, so such a scenario is reported SKIPPED, never passed.
+    Not modelled, so such a scenario is reported SKIPPED, never passed: the
+    migration backfill (``migration:``), the service's background components
+    (``action: crash``) and its notification stream (gates on ``notify.*``,
+    ``alerts.*``, ``health.*``): their gates would see no data.
     """
+    from resilience.scenario.notify import NAMES
+
     if getattr(scenario, "migration", None) is not None:
         return (
             "not simulatable: the simulator does not model the migration backfill "
             "(migration:); run it on a real stack"
+        )
+    crashes = [f.name for f in scenario.faults if f.action == "crash"]
+    if crashes:
+        return (
+            "not simulatable: the simulator does not model the service's background "
+            f"components (action: crash in {', '.join(crashes)}); run it on a real stack"
+        )
+    notify = [g.expr for g in scenario.gates or () if g.scoped.gate.metric in NAMES]
+    if notify:
+        return (
+            "not simulatable: the simulator does not model the service's notifications "
+            f"(gates {', '.join(notify)}); run it on a real stack"
         )
     return None
 

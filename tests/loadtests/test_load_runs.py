@@ -12,26 +12,17 @@ import subprocess
 import sys
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from resilience.loadrun import (
-    find_locustfile,
-    free_port,
-    locust_command,
-    running,
-    serve_command,
-    wait_until_up,
-)
+from resilience.loadrun import find_locustfile, free_port, locust_command
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = find_locustfile(ROOT / "loadtests" / "locustfile.py")
-SEED, SIZE = 42, 300
 
 PROFILE = """
 name: {name}
@@ -64,36 +55,6 @@ def write_profile(
     )
     path.write_text(body)
     return path
-
-
-@pytest.fixture(scope="module")
-def environment() -> Iterator[Any]:
-    from resilience.backends.environment import Environment
-    from resilience.db.catalogue import seed_catalogue
-    from resilience.db.schema import apply_schema
-
-    with Environment("local") as env:
-        apply_schema(env.urls.postgres_direct)
-        seed_catalogue(env.urls.postgres_direct, seed=SEED, size=SIZE)
-        yield env
-
-
-@pytest.fixture
-def service(environment: Any) -> Iterator[str]:
-    """A fresh service (1 worker; breaker reset after 1 s so one test's faults stay its own)."""
-    port = free_port()
-    command = serve_command(
-        host="127.0.0.1",
-        port=port,
-        workers=1,
-        postgres_url=environment.urls.postgres,
-        redis_url=environment.urls.redis,
-        overrides={"breaker.reset_timeout_s": "1s"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    with running(command) as process:
-        wait_until_up(f"{url}/health", timeout_s=30, process=process)
-        yield url
 
 
 def run_locust(

@@ -6,20 +6,12 @@ import json
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from resilience.loadrun import (
-    find_locustfile,
-    free_port,
-    locust_command,
-    running,
-    serve_command,
-    wait_until_up,
-)
+from resilience.loadrun import find_locustfile, free_port, locust_command
 
 pytestmark = pytest.mark.slow
 
@@ -35,39 +27,15 @@ gates: ["http.lookup.failure_ratio < 1%", "fallback_rate > 0"]
 """
 
 
-@pytest.fixture(scope="module")
-def service() -> Iterator[tuple[str, str]]:
-    from resilience.backends.environment import Environment
-    from resilience.db.catalogue import seed_catalogue
-    from resilience.db.schema import apply_schema
-
-    with Environment("local") as env:
-        apply_schema(env.urls.postgres_direct)
-        seed_catalogue(env.urls.postgres_direct, seed=42, size=300)
-        port = free_port()
-        command = serve_command(
-            host="127.0.0.1",
-            port=port,
-            workers=1,
-            postgres_url=env.urls.postgres,
-            redis_url=env.urls.redis,
-            overrides={"breaker.reset_timeout_s": "1s"},
-        )
-        with running(command) as process:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_up(f"{url}/health", timeout_s=30, process=process)
-            yield url, env.urls.toxiproxy_api
-
-
 def _get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
 
 
 def test_web_ui_shows_our_faults_and_gates_while_the_load_runs(
-    tmp_path: Path, service: tuple[str, str]
+    tmp_path: Path, service: str, environment: Any
 ) -> None:
-    url, toxiproxy = service
+    url, toxiproxy = service, environment.urls.toxiproxy_api
     profile = tmp_path / "web.yaml"
     profile.write_text(PROFILE)
     web_port = free_port()

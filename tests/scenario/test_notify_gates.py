@@ -107,5 +107,13 @@ def test_notify_metrics_measure_latency_misses_alerts_and_health_per_window() ->
     assert before["notify.latency"] == []
 
 
+def test_a_name_label_keeps_one_rules_alerts() -> None:
+    """``alerts.fired{name=Rule}`` counts that rule only (the issue's spelling of the gate)."""
+    mine = notify_metrics(RECORDS, [(3.0, 5.0)], {"name": "FallbackRateHigh"})
+    other = notify_metrics(RECORDS, [(3.0, 5.0)], {"name": "LookupLatencyHigh"})
+    assert (mine["alerts.fired"], mine["alerts.firing"]) == (1, 1)
+    assert (other["alerts.fired"], other["alerts.firing"]) == (0, 0)
+
+
 def test_without_a_stream_the_notify_metrics_are_absent() -> None:
     assert notify_metrics([], [(0.0, 10.0)]) == {}

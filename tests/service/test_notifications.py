@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 import websockets
 from notify_support import serving
 from service_support import FAST
@@ -52,11 +53,7 @@ async def test_crashed_component_is_logged_notified_recovered_and_resolved(urls:
             healthy_event = await _next_of(ws, "health", status="healthy")
             missing = await client.post("/errors/999999/resolve")
             listed = (await client.get("/errors")).json()
-    pool = await asyncpg.connect(urls.postgres_direct)
-    try:
-        row = await pool.fetchrow("SELECT * FROM error_events WHERE id = $1", error["id"])
-    finally:
-        await pool.close()
+    row = await _error_row(urls.postgres_direct, error["id"])
     assert hello["type"] == "hello"
     assert healthy["status"] == "healthy"
     assert crashed.status_code == 200
@@ -98,7 +95,7 @@ async def test_slow_garbage_and_stalled_subscribers_never_block_the_service_or_a
     async with open_service(FAST, postgres_url=urls.postgres, redis_url=urls.redis) as service:
         hub = service.notifications
         hub.send_timeout_s = 0.5
-        app = create_app(service)
+        app = create_app(service, harness_control=True)
         async with serving(app) as address:
             hub.queue_size = 4096  # the reader's queue holds every event of the test
             async with (
@@ -132,6 +129,10 @@ async def test_slow_garbage_and_stalled_subscribers_never_block_the_service_or_a
                     if i % 100 == 0:
                         lookups.append((await client.get(f"/services/{slug}")).status_code)
                 await asyncio.wait_for(reading, 30)
+                # An error event while the bad subscribers are still connected: stored and
+                # delivered like any other (nothing lost in the database).
+                crashed = (await client.post("/harness/crash/breaker_events")).status_code
+                error = await _next_of(reader, "error", component="breaker_events")
                 for _ in range(100):  # the stalled subscriber is cut off after its send timeout
                     if hub.disconnected_slow:
                         break
@@ -141,6 +142,9 @@ async def test_slow_garbage_and_stalled_subscribers_never_block_the_service_or_a
                 garbage_reads.cancel()
                 await garbage.close()
             stalled.close()
+    row = await _error_row(urls.postgres_direct, error["id"])
+    assert crashed == 200
+    assert (row["component"], row["correlation_id"]) == ("breaker_events", error["correlation_id"])
     assert notice["message"].startswith("this socket only sends")
     assert received == list(range(2000))
     assert lookups == [200] * 20
@@ -200,6 +204,52 @@ async def test_subscribers_beyond_the_limit_are_refused_and_the_rest_all_receive
     assert hub.refused == 50
     assert len(got) == 150
     assert lookup.status_code == 200
+
+
+@pytest.mark.slow
+async def test_thousands_of_real_subscribers_all_get_the_error_and_lookups_go_on(
+    urls: Any, known: dict[str, uuid.UUID]
+) -> None:
+    """2000 WebSocket subscribers: each gets the crash's error event; the row is stored."""
+    slug = next(iter(known))
+    async with (
+        open_service(FAST, postgres_url=urls.postgres, redis_url=urls.redis) as service,
+        serving(create_app(service, harness_control=True)) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as client,
+    ):
+        limit = asyncio.Semaphore(100)
+
+        async def connect() -> Any:
+            async with limit:
+                ws = await websockets.connect(f"ws://{address}/ws/events", open_timeout=60)
+                assert json.loads(await ws.recv())["type"] == "hello"
+                return ws
+
+        sockets = await asyncio.gather(*(connect() for _ in range(2000)))
+        try:
+            subscribers = service.notifications.stats()["subscribers"]
+            crashed = await client.post("/harness/crash/alert_events")
+            got = await asyncio.gather(
+                *(_next_of(ws, "error", 60, component="alert_events") for ws in sockets)
+            )
+            lookups = [(await client.get(f"/services/{slug}")).status_code for _ in range(5)]
+        finally:
+            await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    row = await _error_row(urls.postgres_direct, got[0]["id"])
+    assert subscribers == 2000
+    assert crashed.status_code == 200
+    assert len({e["correlation_id"] for e in got}) == 1
+    assert row["correlation_id"] == got[0]["correlation_id"]
+    assert lookups == [200] * 5
+    assert service.notifications.dropped == 0
+
+
+async def _error_row(dsn: str, event_id: int) -> Any:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchrow("SELECT * FROM error_events WHERE id = $1", event_id)
+    finally:
+        await conn.close()
 
 
 async def _read_and_babble(ws: Any) -> None:

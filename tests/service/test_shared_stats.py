@@ -162,3 +162,53 @@ async def test_service_without_shared_stats_is_worker_scoped() -> None:
     await _lookups(service, 2)
     stats = await _stats(service)
     assert (stats["scope"], stats["workers"], stats["lookups"]) == ("worker", 1, 2)
+
+
+class _SwallowingClient:
+    """A Redis client whose refresh subscription swallows one cancellation, then waits forever
+    (what Python 3.11's ``wait_for`` race and redis-py's shielded ``PubSub.aclose`` did)."""
+
+    def __init__(self) -> None:
+        self.swallowed = 0
+
+    def pipeline(self, transaction: bool = True) -> Any:
+        class Pipe:
+            def __getattr__(self, name: str) -> Any:
+                return lambda *a, **k: None
+
+            async def execute(self) -> list[Any]:
+                return []
+
+        return Pipe()
+
+    def pubsub(self, ignore_subscribe_messages: bool = True) -> Any:
+        client = self
+
+        class PubSub:
+            async def subscribe(self, channel: str) -> None:
+                return None
+
+            async def get_message(self, timeout: float) -> Any:  # noqa: ASYNC109 (redis-py's)
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    client.swallowed += 1
+                await asyncio.get_running_loop().create_future()  # nobody resolves it
+
+            async def aclose(self) -> None:
+                return None
+
+        return PubSub()
+
+
+async def test_aclose_ends_a_publisher_that_swallowed_a_cancellation() -> None:
+    """The publishing task is cancelled until it ends, so the event loop can shut down."""
+    client = _SwallowingClient()
+    shared = SharedStats(client, state=dict, timeout_s=0.2, publish_interval_s=60.0)
+    shared.start()
+    await asyncio.sleep(0.05)  # subscribed, waiting in get_message
+    task = shared._task
+    await shared.aclose()
+    assert client.swallowed == 1
+    assert task is not None
+    assert task.done()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from resilience.cli import app
@@ -89,3 +90,22 @@ def test_a_migration_scenario_is_skipped_in_simulation_not_passed(tmp_path: Path
     code, output = _run("--simulate", str(suite), "-o", str(tmp_path / "both"))
     assert code == 0, output
     assert "1 SKIPPED" in output
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("28-background-monitor-crash", "does not model the service's background components"),
+        ("29-postgres-down-alert", "does not model the service's notifications"),
+    ],
+)
+def test_crash_and_notification_scenarios_are_skipped_in_simulation(
+    tmp_path: Path, name: str, reason: str
+) -> None:
+    """No background components or event stream in the simulator: SKIPPED, not a fault error."""
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / f"{name}.yaml"
+    code, output = _run("--simulate", str(scenario), "-o", str(tmp_path))
+    assert code == 2, output
+    assert "SKIPPED" in output
+    assert reason in " ".join(output.split())
+    assert "fault control failed" not in output
