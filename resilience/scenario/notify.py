@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +48,7 @@ __all__ = [
     "crash_component",
     "notify_metrics",
     "resolve_component_errors",
+    "uses_stream",
 ]
 
 NAMES = frozenset(
@@ -65,6 +66,19 @@ NAMES = frozenset(
 """The gate metric names this module computes."""
 
 HIGH_SEVERITIES = ("error", "critical")
+
+
+def uses_stream(metrics: Iterable[str]) -> bool:
+    """Whether gates on these metric names read the event stream (``notify.*``,
+    ``alerts.*``, ``health.*``).
+
+    A target reached over HTTP is subscribed to only then: a service without
+    ``/ws/events`` would otherwise see a failed WebSocket handshake in its own
+    metrics and logs, caused by the harness and read by nobody.
+    """
+    return any(
+        name in NAMES or name.startswith(("notify.", "alerts.", "health.")) for name in metrics
+    )
 
 
 def _service(target: Any) -> Any:
@@ -120,16 +134,20 @@ class NotifyRecorder:
     """Records the target's notification stream into the history (see the module doc)."""
 
     def __init__(
-        self, target: Any, write: Callable[[dict[str, Any]], None], t_us: Callable[[], int]
+        self,
+        target: Any,
+        write: Callable[[dict[str, Any]], None],
+        t_us: Callable[[], int],
+        *,
+        remote: bool = True,
     ) -> None:
+        """``remote``: subscribe over ``ws://`` to a target with a ``base_url``
+        (the in-process service's hub is always subscribed to: it costs nothing)."""
         self._target = target
         self._write = write
         self._t_us = t_us
+        self._remote = remote
         self._started_wall = time.time()
-        self.available = (
-            getattr(_service(target), "notifications", None) is not None
-            or getattr(target, "base_url", None) is not None
-        )
 
     async def run(self) -> None:
         """Subscribe and record until cancelled (returns at once without a stream)."""
@@ -142,7 +160,7 @@ class NotifyRecorder:
             finally:
                 hub.unsubscribe(subscription)
         base_url = getattr(self._target, "base_url", None)
-        if base_url is None:
+        if base_url is None or not self._remote:
             return
         import websockets
 

@@ -48,6 +48,7 @@ from resilience.scenario.notify import (
     NotifyRecorder,
     crash_component,
     resolve_component_errors,
+    uses_stream,
 )
 from resilience.scenario.probes import (
     breaker_opens_of,
@@ -161,7 +162,12 @@ class _Run(BackfillSteps):
         self.watcher: Callable[[], Awaitable[TargetLoss]] | None = (
             self.target.watch if isinstance(self.target, WatchedTarget) else None
         )
-        self.notify = NotifyRecorder(self.target, self.writer.write, self.t_us)
+        self.notify = NotifyRecorder(
+            self.target,
+            self.writer.write,
+            self.t_us,
+            remote=uses_stream(g.gate.metric for g in scenario.scoped_gates()),
+        )
 
     def t_us(self) -> int:
         return int((self.clock.monotonic() - self.w0) * 1e6)

@@ -117,3 +117,13 @@ def test_a_name_label_keeps_one_rules_alerts() -> None:
 
 def test_without_a_stream_the_notify_metrics_are_absent() -> None:
     assert notify_metrics([], [(0.0, 10.0)]) == {}
+
+
+def test_only_gates_on_the_event_stream_subscribe_to_a_remote_target() -> None:
+    from resilience.scenario.notify import uses_stream
+
+    assert uses_stream(["http", "notify.latency"])
+    assert uses_stream(["alerts.fired.FallbackRateHigh"])
+    assert uses_stream(["health.degraded"])
+    assert not uses_stream(["http", "prom.tiny_requests_total", "lookup"])
+    assert not uses_stream([])

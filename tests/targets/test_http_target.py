@@ -137,6 +137,10 @@ async def test_faults_reach_the_service_and_answers_are_classified(
     assert m["item.fallback"]  # path_from read the JSON body during the fault
     assert {o.status for o in history.ops} == {200, 404, 500}
     assert history.other["scrape"]
+    # every 500 the service counted is one the workload asked for: the harness did not
+    # knock on /ws/events (no gate here reads the event stream)
+    served_500 = metrics_for(history, [(0.0, 1e9)])['prom.tiny_requests_total{status="500"}']
+    assert served_500 == sum(1 for o in history.ops if o.status == 500)
     assert (tmp_path / "target.log").read_text().startswith("tiny_app: listening")
     assert _processes_with(tmp_path.name) == []
 

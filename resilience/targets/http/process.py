@@ -39,6 +39,10 @@ _STATES = {
 _PR_SET_PDEATHSIG = 1
 
 
+HARNESS_CONTROL = "RESILIENCE_HARNESS_CONTROL"
+"""Set to ``1`` in a started target's environment (the scenario's ``env`` can unset it)."""
+
+
 class TargetStartError(RuntimeError):
     """The target could not be started (message says why, with the log tail)."""
 
@@ -91,7 +95,9 @@ class TargetProcess:
             raise TargetStartError(f"target.cwd {cwd!r} is not a directory")
         # The harness's own environment first: `resilience`, `uvicorn` … of the same venv.
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-        child_env = {**os.environ, "PATH": path, **env}
+        # RESILIENCE_HARNESS_CONTROL=1 tells a service it runs under the harness, so
+        # it may offer control endpoints such as POST /harness/crash/{component}.
+        child_env = {**os.environ, "PATH": path, HARNESS_CONTROL: "1", **env}
         if watchdog is not None:  # tags the child: the reaper finds it even outside its group
             child_env = watchdog.child_env(child_env)
         found = shutil.which(argv[0], path=child_env["PATH"])
