@@ -312,7 +312,7 @@ def _print_recommendation(console: Console, result: Any, confirmations: list[Any
             f"  gates on the real stack ({side.scenario}): every one holds ({len(side.gates)})"
         )
         for g, status, observed in side.gates:
-            console.print(f"    {status:>12}  {g}  (observed {observed})", markup=False)
+            console.print(f"    {status:>17}  {g}  (observed {observed})", markup=False)
     return 0
 
 
