@@ -233,6 +233,7 @@ def tune(
             if result.prefixes
             else ""
         )
+        + (f", {result.reused} proposed again (not re-run)" if result.reused else "")
         + f"; {len(result.feasible)} hold every gate"
     )
     confirmations: list[Any] = []

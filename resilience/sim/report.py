@@ -171,6 +171,7 @@ def tune_json(result: TuneResult, confirmations: Sequence[Any] = ()) -> dict[str
         "prefixes_s": result.prefixes,
         "trials": len(result.candidates),
         "pruned": len(result.pruned),
+        "reused": result.reused,
         "front": [c.number for c in result.ranked()],
         "importance": importances(result),
         "candidates": [
@@ -285,7 +286,8 @@ def tune_html(result: TuneResult, confirmations: Sequence[Any] = ()) -> str:
         + html.escape(
             f"{len(result.candidates)} trials ({result.search}"
             f"{', ' + result.sampler if result.search == 'optuna' else ''}, seed {result.seed}), "
-            f"{len(result.pruned)} pruned early, {len(result.feasible)} holding every gate; "
+            f"{len(result.pruned)} pruned early, {result.reused} proposed again (not re-run), "
+            f"{len(result.feasible)} holding every gate; "
             f"noise: {result.repeats} seed(s) per front candidate; "
             f"{result.wall_s:.1f} s wall on {result.workers} worker(s)."
         )

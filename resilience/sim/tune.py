@@ -6,7 +6,12 @@
   scenarios' gates as constraints (``Trial.set_constraint``: feasible when no gate
   misses); ``"random"``: optuna's random sampler; ``"grid"`` / ``"lhs"``: the
   combinations of :func:`~resilience.sim.space.combinations`, enqueued. All
-  seeded from ``seed``.
+  seeded from ``seed``. TPE starts from ``STARTUP_TRIALS`` random trials. A
+  list of numbers is searched by index (ordinal, :attr:`Param.ordinal`), so
+  TPE models its order instead of unrelated categories.
+* A configuration the sampler proposes again is not simulated again: the
+  trial gets the earlier one's values, constraints or state (``reused``);
+  the simulation is deterministic, so a re-run would only repeat it.
 * Each trial simulates every scenario (a configuration must hold in all);
   an objective's value is the worst over the scenarios.
 * Early stopping: when a scenario's ``before``/``during`` gates are decided in
@@ -40,6 +45,9 @@ from resilience.sim.trial import TrialJob, TrialRun, jobs_for, prefix_plan, run_
 __all__ = ["Candidate", "Spread", "TuneResult", "pareto_front", "tune"]
 
 Search = Literal["grid", "random", "lhs", "optuna"]
+
+STARTUP_TRIALS = 10
+"""Random trials before TPE models the space (optuna's ``n_startup_trials``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,8 @@ class TuneResult:
     study: Any = field(default=None, repr=False)
     prefixes: dict[str, float] = field(default_factory=dict)
     """Scenario → seconds of its early-stopping prefix (absent: none)."""
+    reused: int = 0
+    """Proposals of a configuration already tried, answered from its earlier result."""
 
     @property
     def pruned(self) -> list[Candidate]:
@@ -187,7 +197,7 @@ def _sampler(search: Search, sampler: str, seed: int) -> Any:
         return optuna.samplers.TPESampler(
             seed=seed,
             multivariate=True,
-            n_startup_trials=8,
+            n_startup_trials=STARTUP_TRIALS,
         )
     return optuna.samplers.RandomSampler(seed=seed)
 
@@ -232,8 +242,11 @@ def tune(
     )
     if search in ("grid", "lhs"):
         combos = combinations(params, sample=search, samples=trials, seed=seed)
+        by_name = {p.name: p for p in params}
         for combo in combos:
-            study.enqueue_trial(dict(combo), skip_if_exists=False)
+            study.enqueue_trial(
+                {k: by_name[k].to_search(v) for k, v in combo.items()}, skip_if_exists=False
+            )
         trials = len(combos)
     distributions = {p.name: p.distribution() for p in params}
     say = progress or (lambda _message: None)
@@ -249,13 +262,51 @@ def tune(
     handles: dict[int, Any] = {}
     waiting: dict[Future[TrialRun], int] = {}
     asked = 0
+    first: dict[tuple[tuple[str, str], ...], Candidate] = {}
+    """Each configuration's first candidate (the one that runs)."""
+    told: dict[int, tuple[Any, list[float] | None, list[tuple[str, float]]]] = {}
+    """Candidate → (state, values, constraints) told to the study, for proposals again."""
+    followers: dict[int, list[Any]] = {}
+    """Candidate still running → optuna trials that proposed it again."""
+    reused = 0
+
+    def tell(c: Candidate, state: Any, values: list[float] | None = None) -> None:
+        """Tell the study about ``c``'s trial and every later proposal of it."""
+        constraints = [
+            (f"{r.scenario}: {gate}", miss) for r in c.full_runs() for gate, _, _, miss in r.gates
+        ]
+        told[c.number] = (state, values, constraints)
+        for trial in [handles.pop(c.number), *followers.pop(c.number, [])]:
+            replay(trial, state, values, constraints)
+
+    def replay(
+        trial: Any, state: Any, values: list[float] | None, constraints: list[tuple[str, float]]
+    ) -> None:
+        if state == TrialState.COMPLETE:
+            for name, miss in constraints:
+                trial.set_constraint(name, miss)
+            study.tell(trial, values)
+        else:
+            study.tell(trial, state=state)
 
     def start_full(c: Candidate) -> None:
         for job in jobs_for(scenarios, c.params, specs, models=models):
             waiting[submit(job)] = c.number
 
     def start(trial: Any) -> None:
-        c = Candidate(trial.number, {p.name: _tidy(trial.params[p.name]) for p in params})
+        nonlocal reused
+        values = {p.name: _tidy(p.from_search(trial.params[p.name])) for p in params}
+        key = tuple(sorted((k, repr(v)) for k, v in values.items()))
+        earlier = first.get(key)
+        if earlier is not None:  # proposed again: the same simulation would give the same
+            reused += 1
+            if earlier.number in told:
+                replay(trial, *told[earlier.number])
+            else:
+                followers.setdefault(earlier.number, []).append(trial)
+            return
+        c = Candidate(trial.number, values)
+        first[key] = c
         candidates[c.number], handles[c.number] = c, trial
         staged = [(s, plans[s.name]) for s in scenarios if plans.get(s.name) is not None]
         if not staged:
@@ -268,22 +319,14 @@ def tune(
             waiting[submit(job)] = c.number
 
     def finish(c: Candidate) -> None:
-        trial = handles.pop(c.number)
         runs = c.full_runs()
-        if any(r.status != "completed" for r in runs):
-            c.state = "failed"
-            study.tell(trial, state=TrialState.FAIL)
-            return
         values = c.pessimistic(objectives)
-        if values is None:
+        if any(r.status != "completed" for r in runs) or values is None:
             c.state = "failed"
-            study.tell(trial, state=TrialState.FAIL)
+            tell(c, TrialState.FAIL)
             return
-        for r in runs:
-            for gate, _, _, miss in r.gates:
-                trial.set_constraint(f"{r.scenario}: {gate}", miss)
         c.state = "complete"
-        study.tell(trial, values)
+        tell(c, TrialState.COMPLETE, values)
 
     def collect(future: Future[TrialRun]) -> None:
         nonlocal cpu
@@ -299,7 +342,7 @@ def tune(
             bad = [r for r in c.runs if r.until_s is not None and r.status != "completed"]
             if failed or bad:
                 c.state, c.pruned_by = "pruned", failed or [f"{bad[0].status}: {bad[0].error}"]
-                study.tell(handles.pop(c.number), state=TrialState.PRUNED)
+                tell(c, TrialState.PRUNED)
             else:
                 c.state = "running"
                 start_full(c)
@@ -309,7 +352,8 @@ def tune(
             return
         done = sum(1 for x in candidates.values() if x.state not in ("running", "prefix"))
         pruned = sum(1 for x in candidates.values() if x.state == "pruned")
-        say(f"{done}/{trials} trials ({pruned} pruned)")
+        again = f", {reused} proposed again" if reused else ""
+        say(f"{done + reused}/{trials} trials ({pruned} pruned{again})")
 
     try:
         while asked < trials or waiting:
@@ -357,4 +401,5 @@ def tune(
         cpu_s=cpu,
         study=study,
         prefixes=prefixes,
+        reused=reused,
     )
