@@ -127,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         points = feasible_points(found)
         hv = hypervolume(normalise(points, lo, hi), ref)
         print(
-            f"optuna seed {seed}: {len(found.candidates)} trials ({len(found.pruned)} pruned), "
+            f"optuna seed {seed}: {len(found.candidates) + found.reused} trials "
+            f"({len(found.candidates)} simulated, {found.reused} proposed again, "
+            f"{len(found.pruned)} pruned), "
             f"{len(points)} feasible; hypervolume ratio {hv / grid_hv:.3f} (target >= 0.95); "
             f"wall {wall:.1f} s = {wall / grid_wall:.2f} x the grid's, "
             f"CPU {found.cpu_s:.1f} s = {found.cpu_s / max(grid.cpu_s, 1e-9):.2f} x"
