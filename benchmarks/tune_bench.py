@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
         searched, search_wall = best
         t0 = time.perf_counter()
-        chosen = searched.ranked()[: args.confirm]
+        chosen = searched.best(args.confirm)  # the front, then the fronts behind it
         confirmations = confirm(
             [base], chosen, objectives, Path("reports/tune-bench"), say=Console().print
         )

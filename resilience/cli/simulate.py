@@ -240,7 +240,7 @@ def tune(
     if confirm > 0:
         from resilience.sim.confirm import confirm as run_confirm
 
-        best = result.ranked()[:confirm]
+        best = result.best(confirm)  # the front first, then the fronts behind it
         if not best:
             console.print(
                 "[red]no configuration holds every gate in simulation: nothing to confirm[/]"

@@ -145,6 +145,13 @@ class TuneResult:
 
         return sorted(self.front, key=key)
 
+    def best(self, k: int) -> list[Candidate]:
+        """The ``k`` best feasible configurations: the front (:meth:`ranked`), then the
+        fronts behind it (non-dominated sorting of the rest), each best-first."""
+        front = self.ranked()
+        rest = [c for c in _layers(self.feasible, self.objectives) if c not in front]
+        return [*front, *rest][: max(0, k)]
+
 
 def pareto_front(
     candidates: Sequence[Candidate], objectives: Sequence[Objective]

@@ -74,3 +74,17 @@ def test_a_configuration_proposed_again_is_answered_from_its_first_run() -> None
 def test_tpe_starts_from_ten_random_trials() -> None:
     assert STARTUP_TRIALS == 10
     assert _sampler("optuna", "tpe", 0)._n_startup_trials == 10
+
+
+def test_the_k_best_are_the_front_then_the_fronts_behind_it() -> None:
+    """--confirm 3 with a one-point front still confirms three feasible configurations."""
+    params = [parse_param("breaker.failure_threshold=2,3,5,8", FIELDS)]
+    result = tune([outage()], params, objectives(), search="grid")
+    feasible = result.feasible
+    assert len(feasible) >= 3
+    best = result.best(3)
+    assert best[: len(result.front)] == result.ranked()[:3]
+    assert len(best) == 3
+    assert all(c.passed for c in best)
+    assert len({c.number for c in best}) == 3
+    assert sorted(c.number for c in result.best(100)) == sorted(c.number for c in feasible)
