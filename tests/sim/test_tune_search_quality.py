@@ -71,9 +71,11 @@ def test_a_configuration_proposed_again_is_answered_from_its_first_run() -> None
     assert ran <= 2 * len(result.candidates)  # a prefix and a full run at most, once each
 
 
-def test_tpe_starts_from_ten_random_trials() -> None:
+def test_tpe_starts_from_ten_random_trials_and_considers_the_endpoints() -> None:
     assert STARTUP_TRIALS == 10
-    assert _sampler("optuna", "tpe", 0)._n_startup_trials == 10
+    sampler = _sampler("optuna", "tpe", 0)
+    assert sampler._n_startup_trials == 10
+    assert sampler._parzen_estimator_parameters.consider_endpoints
 
 
 def test_the_k_best_are_the_front_then_the_fronts_behind_it() -> None:
