@@ -28,12 +28,17 @@
 
 Trials run on any :class:`concurrent.futures.Executor` (a local process pool by
 default; a Dask cluster's, see :mod:`resilience.sim.cluster`), several at once.
+Outcomes are told to the study in the order the trials were asked, and the
+k-th trial is asked right after the (k − width)-th is told, so the sampler
+sees the same history whichever run finishes first: same seed, same study,
+with any number of workers (a slow trial can leave a worker idle for that).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
@@ -287,6 +292,26 @@ def tune(
     followers: dict[int, list[Any]] = {}
     """Candidate still running → optuna trials that proposed it again."""
     reused = 0
+    asked_order: deque[Any] = deque()
+    """Trials asked and not yet told, in the order they were asked."""
+    known: dict[int, tuple[Any, list[float] | None, list[tuple[str, float]]]] = {}
+    """Trial number → its outcome, told to the study when every earlier trial has been."""
+
+    def ask() -> None:
+        nonlocal asked
+        trial = study.ask(distributions)
+        asked_order.append(trial)
+        asked += 1
+        start(trial)
+
+    def flush() -> None:
+        """Tell outcomes in the order asked, asking the next trial after each: what the
+        sampler has seen at the k-th ask does not depend on which run finished first."""
+        while asked_order and asked_order[0].number in known:
+            trial = asked_order.popleft()
+            replay(trial, *known.pop(trial.number))
+            if asked < trials:
+                ask()
 
     def tell(c: Candidate, state: Any, values: list[float] | None = None) -> None:
         """Tell the study about ``c``'s trial and every later proposal of it."""
@@ -295,7 +320,7 @@ def tune(
         ]
         told[c.number] = (state, values, constraints)
         for trial in [handles.pop(c.number), *followers.pop(c.number, [])]:
-            replay(trial, state, values, constraints)
+            known[trial.number] = told[c.number]
 
     def replay(
         trial: Any, state: Any, values: list[float] | None, constraints: list[tuple[str, float]]
@@ -319,7 +344,7 @@ def tune(
         if earlier is not None:  # proposed again: the same simulation would give the same
             reused += 1
             if earlier.number in told:
-                replay(trial, *told[earlier.number])
+                known[trial.number] = told[earlier.number]
             else:
                 followers.setdefault(earlier.number, []).append(trial)
             return
@@ -374,14 +399,16 @@ def tune(
         say(f"{done + reused}/{trials} trials ({pruned} pruned{again})")
 
     try:
-        while asked < trials or waiting:
-            while asked < trials and len(handles) < max(1, width):
-                start(study.ask(distributions))
-                asked += 1
-            if waiting:
-                ready, _ = wait(list(waiting), return_when=FIRST_COMPLETED)
-                for future in ready:
-                    collect(future)
+        while asked < min(trials, max(1, width)):
+            ask()
+        flush()
+        while asked_order:
+            if not waiting:  # cannot happen: an untold trial runs or follows one that does
+                raise RuntimeError(f"trial {asked_order[0].number} has no run and no result")
+            ready, _ = wait(list(waiting), return_when=FIRST_COMPLETED)
+            for future in ready:
+                collect(future)
+            flush()
         feasible = [c for c in candidates.values() if c.passed]
         front = pareto_front(feasible, objectives)
         if repeats > 1 and front:

@@ -90,3 +90,27 @@ def test_the_k_best_are_the_front_then_the_fronts_behind_it() -> None:
     assert all(c.passed for c in best)
     assert len({c.number for c in best}) == 3
     assert sorted(c.number for c in result.best(100)) == sorted(c.number for c in feasible)
+
+
+def test_a_study_on_two_workers_is_the_same_for_the_same_seed() -> None:
+    """Outcomes are told in the order asked: which run ends first does not matter."""
+    from resilience.sim.cluster import local_pool
+
+    params = [
+        parse_param("breaker.failure_threshold=2..400:log", FIELDS),
+        parse_param("retry.max_attempts=1..3", FIELDS),
+    ]
+
+    def study() -> list[tuple[int, dict[str, Any], str]]:
+        with local_pool(2) as (pool, width):
+            result = tune(
+                [outage()], params, objectives(), trials=14, seed=5, executor=pool, width=width
+            )
+        return [(c.number, c.params, c.state) for c in result.candidates]
+
+    first = study()
+    assert first == study()
+    assert first == [
+        (c.number, c.params, c.state)
+        for c in tune([outage()], params, objectives(), trials=14, seed=5, width=2).candidates
+    ]
