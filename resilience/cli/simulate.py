@@ -120,9 +120,7 @@ def tune(
     cluster: Annotated[
         str | None, typer.Option(help="Dask scheduler address (tcp://host:8786) to run trials on.")
     ] = None,
-    seed: Annotated[
-        int, typer.Option(help="Seed of the search (same seed, same study with --workers 1).")
-    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the search (same seed, same study).")] = 0,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Directory for tune.json and tune.html.")
     ] = Path("reports/tune"),
