@@ -233,13 +233,14 @@ def tune(
             if result.prefixes
             else ""
         )
+        + (f", {result.reused} proposed again (not re-run)" if result.reused else "")
         + f"; {len(result.feasible)} hold every gate"
     )
     confirmations: list[Any] = []
     if confirm > 0:
         from resilience.sim.confirm import confirm as run_confirm
 
-        best = result.ranked()[:confirm]
+        best = result.best(confirm)  # the front first, then the fronts behind it
         if not best:
             console.print(
                 "[red]no configuration holds every gate in simulation: nothing to confirm[/]"
@@ -312,7 +313,7 @@ def _print_recommendation(console: Console, result: Any, confirmations: list[Any
             f"  gates on the real stack ({side.scenario}): every one holds ({len(side.gates)})"
         )
         for g, status, observed in side.gates:
-            console.print(f"    {status:>12}  {g}  (observed {observed})", markup=False)
+            console.print(f"    {status:>17}  {g}  (observed {observed})", markup=False)
     return 0
 
 

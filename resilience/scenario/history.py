@@ -40,6 +40,7 @@ See docs/scenarios.md.
 
 from __future__ import annotations
 
+import bisect
 import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -244,6 +245,20 @@ class History:
     """``check`` records: a target's end-of-run checks (metrics, implicit gates)."""
     other: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Records of other types by type (``scrape``, ``target`` …), in file order."""
+    _starts: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
+    """``ops``' start times (µs), built once for :meth:`ops_between` (rebuilt if ``ops`` grew)."""
+
+    def ops_between(self, start_s: float, stop_s: float) -> list[OpRecord]:
+        """The operations that started in [``start_s``, ``stop_s``), by bisection.
+
+        The start-time index is built on the first call, so gates scoped to many
+        windows (phases, recovery buckets) do not rescan every operation each time.
+        """
+        if len(self._starts) != len(self.ops):
+            self._starts = [o.t_us for o in self.ops]
+        lo = bisect.bisect_left(self._starts, int(start_s * 1e6))
+        hi = bisect.bisect_left(self._starts, int(stop_s * 1e6))
+        return self.ops[lo:hi]
 
     @property
     def scenario_name(self) -> str:

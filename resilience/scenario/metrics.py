@@ -31,7 +31,6 @@ only matching operations count (label filters of gates use it).
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -118,12 +117,11 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def _ops_in(history: History, windows: Sequence[Window]) -> list[OpRecord]:
-    starts = [o.t_us for o in history.ops]
+    if len(windows) == 1:
+        return history.ops_between(*windows[0])
     out: list[OpRecord] = []
     for a, b in windows:
-        lo = bisect.bisect_left(starts, int(a * 1e6))
-        hi = bisect.bisect_left(starts, int(b * 1e6))
-        out.extend(history.ops[lo:hi])
+        out.extend(history.ops_between(a, b))
     return out
 
 

@@ -65,7 +65,8 @@ class RealSide:
     values: list[float | None] = field(default_factory=list)
     intervals: list[tuple[float, float] | None] = field(default_factory=list)
     gates: list[tuple[str, str, str]] = field(default_factory=list)
-    """(gate, status, observed as the gate writes it)."""
+    """(gate, verdict as ``resilience run`` prints it — PASS, FAIL, NO DATA, NO DATA
+    (allowed), INCONCLUSIVE —, observed as the gate writes it)."""
     passed: bool = False
     history: str = ""
 
@@ -130,14 +131,18 @@ class Confirmation:
                         self.verdict(i, side),
                     ]
                 )
-            failed = [g for g, st, _ in side.gates if st not in ("pass", "inconclusive")]
+            missed: dict[str, list[str]] = {}
+            for g, label, _ in side.gates:
+                if label in ("FAIL", "NO DATA"):
+                    missed.setdefault(label, []).append(g)
+            real = "; ".join(f"{label} {', '.join(gs)}" for label, gs in sorted(missed.items()))
             rows.append(
                 [
                     str(self.candidate.number),
                     side.scenario,
                     "gates",
                     "PASS",
-                    "PASS" if side.passed else f"FAIL {', '.join(failed)}",
+                    "PASS" if side.passed else real or "FAIL",
                     "",
                     "",
                 ]
@@ -157,7 +162,7 @@ class Confirmation:
                     "passed": r.passed,
                     "values": r.values,
                     "intervals": r.intervals,
-                    "gates": [{"gate": g, "status": s, "observed": o} for g, s, o in r.gates],
+                    "gates": [{"gate": g, "label": s, "observed": o} for g, s, o in r.gates],
                     "history": r.history,
                 }
                 for r in self.real
@@ -197,14 +202,7 @@ def confirm(
                 conf.real.append(RealSide(scenario.name, "crashed", f"{type(exc).__name__}: {exc}"))
                 continue
             side = RealSide(scenario.name, result.status, result.error, history=str(path))
-            side.gates = [
-                (
-                    str(r.gate),
-                    "inconclusive" if r.inconclusive else str(r.status),
-                    r.observed_text,
-                )
-                for r in result.results
-            ]
+            side.gates = [(str(r.gate), r.label, r.observed_text) for r in result.results]
             side.passed = bool(result.passed)
             if result.status == "completed" and result.history is not None:
                 side.values = measure(objectives, result.history)

@@ -177,15 +177,18 @@ def measure(objectives: Sequence[Objective], history: Any) -> list[float | None]
 
 
 def violation(result: Any) -> float:
-    """0 when the gate result holds (or cannot be judged), else how far it misses (> 0).
+    """0 when the gate result lets the run pass, else how far it misses (> 0).
 
-    The miss is relative to the threshold (``|observed − threshold| / |threshold|``),
-    at least 0.001 so a bare miss still counts; a failure without an observed value is 1.
+    The same verdict as ``resilience run`` (:attr:`GateResult.passed`): a gate
+    that saw no data misses (1) unless it allows it (``if any``); an
+    inconclusive rate gate holds. The miss of a failed gate is relative to
+    the threshold (``|observed − threshold| / |threshold|``), at least 0.001
+    so a bare miss still counts; a failure without an observed value is 1.
     """
-    if result.status in ("pass", "nodata") or getattr(result, "inconclusive", False):
+    if result.passed:
         return 0.0
     observed = result.observed
-    if observed is None:
+    if result.status == "nodata" or observed is None:
         return 1.0
     threshold = float(result.gate.gate.threshold)
     scale = abs(threshold) if abs(threshold) > 1e-12 else 1.0

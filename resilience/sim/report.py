@@ -14,6 +14,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from resilience.sim.trial import gate_label, gates_verdict
 from resilience.sim.tune import Candidate, TuneResult
 
 __all__ = ["importances", "spread_text", "tune_html", "tune_json", "tune_table_rows"]
@@ -57,12 +58,18 @@ def tune_table_rows(
                 row.append(spread_text(o, c.spread(i, s)))
         runs = c.full_runs()
         if c.state == "pruned":
-            verdict = f"pruned: {c.pruned_by[0]}" if c.pruned_by else "pruned"
+            prefix = [r for r in c.runs if r.until_s is not None]
+            verdict = (
+                f"pruned: {gates_verdict(prefix)}"
+                if any(r.failed_gates for r in prefix)
+                else f"pruned: {c.pruned_by[0]}"
+                if c.pruned_by
+                else "pruned"
+            )
         elif c.state != "complete":
             verdict = c.state
         else:
-            failed = sorted({g for r in runs for g in r.failed_gates})
-            verdict = "PASS" if not failed else f"FAIL {', '.join(failed)[:60]}"
+            verdict = gates_verdict(runs)
         row += [str(len(runs)), verdict]
         cells.append(row)
     return header, cells
@@ -131,7 +138,14 @@ def _candidate_json(result: TuneResult, c: Candidate) -> dict[str, Any]:
                 "error": r.error,
                 "values": r.values,
                 "gates": [
-                    {"gate": g, "status": st, "observed": ob, "violation": v}
+                    {
+                        "gate": g,
+                        "status": st,
+                        "label": gate_label(st, v),
+                        "passed": v <= 0,
+                        "observed": ob,
+                        "violation": v,
+                    }
                     for g, st, ob, v in r.gates
                 ],
             }
@@ -157,6 +171,7 @@ def tune_json(result: TuneResult, confirmations: Sequence[Any] = ()) -> dict[str
         "prefixes_s": result.prefixes,
         "trials": len(result.candidates),
         "pruned": len(result.pruned),
+        "reused": result.reused,
         "front": [c.number for c in result.ranked()],
         "importance": importances(result),
         "candidates": [
@@ -271,7 +286,8 @@ def tune_html(result: TuneResult, confirmations: Sequence[Any] = ()) -> str:
         + html.escape(
             f"{len(result.candidates)} trials ({result.search}"
             f"{', ' + result.sampler if result.search == 'optuna' else ''}, seed {result.seed}), "
-            f"{len(result.pruned)} pruned early, {len(result.feasible)} holding every gate; "
+            f"{len(result.pruned)} pruned early, {result.reused} proposed again (not re-run), "
+            f"{len(result.feasible)} holding every gate; "
             f"noise: {result.repeats} seed(s) per front candidate; "
             f"{result.wall_s:.1f} s wall on {result.workers} worker(s)."
         )

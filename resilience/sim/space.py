@@ -4,8 +4,11 @@ A parameter is a dotted service setting with either a list of values
 (``breaker.failure_threshold=3,5,8``, ``cache.ttl=5m,30m``) or a range
 (``retry.max_attempts=1..4``, ``breaker.reset_timeout=10s..60s``, optionally
 with a step for the grid: ``cache.max_size=50..400:50``, or log-scaled for the
-search: ``breaker.reset_timeout_s=1s..120s:log``). A list is categorical; an
-integer range is an integer parameter; any other range is continuous. Names may leave off
+search: ``breaker.reset_timeout_s=1s..120s:log``). A list of numbers is
+ordinal: the search samples its index (0 … n−1, the values sorted), so a
+sampler such as TPE can use their order; a list with a word in it is
+categorical; an integer range is an integer parameter; any other range is
+continuous. Names may leave off
 the unit suffix the configuration uses (``breaker.reset_timeout`` means
 ``breaker.reset_timeout_s``). Durations accept ``ms``/``s``/``m``/``h``.
 
@@ -52,14 +55,39 @@ class Param:
     def is_range(self) -> bool:
         return self.low is not None
 
+    @property
+    def ordinal(self) -> bool:
+        """A list of two or more numbers: searched by index into :attr:`ordered`."""
+        return (
+            not self.is_range
+            and len(self.values) > 1
+            and all(isinstance(v, int | float) for v in self.values)
+        )
+
+    @property
+    def ordered(self) -> tuple[Value, ...]:
+        """An ordinal list's values in ascending order (index i is the i-th smallest)."""
+        return tuple(sorted(self.values, key=float)) if self.ordinal else self.values
+
+    def from_search(self, raw: Any) -> Value:
+        """The setting for a value the search sampled (an ordinal list samples an index)."""
+        return self.ordered[int(raw)] if self.ordinal else raw
+
+    def to_search(self, value: Value) -> Any:
+        """What the search samples for ``value`` (its index for an ordinal list)."""
+        return self.ordered.index(value) if self.ordinal else value
+
     def distribution(self) -> Any:
-        """The optuna distribution of this parameter (categorical, integer or float)."""
+        """The optuna distribution of this parameter: an index for an ordinal list,
+        else categorical, integer or float."""
         from optuna.distributions import (
             CategoricalDistribution,
             FloatDistribution,
             IntDistribution,
         )
 
+        if self.ordinal:
+            return IntDistribution(0, len(self.values) - 1)
         if not self.is_range:
             return CategoricalDistribution(self.values)
         assert self.low is not None

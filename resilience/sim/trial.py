@@ -30,6 +30,8 @@ __all__ = [
     "PrefixPlan",
     "TrialJob",
     "TrialRun",
+    "gate_label",
+    "gates_verdict",
     "planned_timeline",
     "prefix_plan",
     "prefix_scenario",
@@ -76,7 +78,35 @@ class TrialRun:
 
     @property
     def failed_gates(self) -> list[str]:
+        """The gates that fail the run: a miss, or no data where the gate needs some."""
         return [g for g, _, _, v in self.gates if v > 0]
+
+
+def gate_label(status: str, violation: float) -> str:
+    """A gate's verdict as ``resilience run`` prints it (:attr:`GateResult.label`).
+
+    ``nodata`` that fails the run (``violation`` > 0) is ``NO DATA``; one the
+    gate allows (``if any``) is ``NO DATA (allowed)``.
+    """
+    if status == "nodata":
+        return "NO DATA" if violation > 0 else "NO DATA (allowed)"
+    return {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}.get(
+        status, status.upper()
+    )
+
+
+def gates_verdict(runs: Sequence[TrialRun], *, width: int = 120) -> str:
+    """``PASS``, or the gates failing the runs by label: ``FAIL a, b; NO DATA c``."""
+    missed: dict[str, set[str]] = {}
+    for r in runs:
+        for gate, status, _, miss in r.gates:
+            if miss > 0:
+                missed.setdefault(gate_label(status, miss), set()).add(gate)
+    if not missed:
+        return "PASS"
+    parts = [f"{label} {', '.join(sorted(gates))}" for label, gates in sorted(missed.items())]
+    text = "; ".join(parts)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def planned_timeline(scenario: Any) -> Any:
@@ -159,10 +189,8 @@ def prefix_scenario(scenario: Any, plan: PrefixPlan) -> Any:
     data["faults"] = faults
     data["workload"]["duration"] = until
     wanted = set(plan.gates)
-    data["gates"] = [
-        {"expr": str(g.gate.source), "phase": str(g.phase)}
-        for g in scenario.scoped_gates()
-        if g.source in wanted
+    data["gates"] = [  # the whole gate: phase, reference and ``if any`` as written
+        {"expr": g.source} for g in scenario.scoped_gates() if g.source in wanted
     ]
     migration = data.get("migration")
     if migration is not None and migration.get("at", 0.0) >= until:

@@ -6,7 +6,13 @@
   scenarios' gates as constraints (``Trial.set_constraint``: feasible when no gate
   misses); ``"random"``: optuna's random sampler; ``"grid"`` / ``"lhs"``: the
   combinations of :func:`~resilience.sim.space.combinations`, enqueued. All
-  seeded from ``seed``.
+  seeded from ``seed``. TPE starts from ``STARTUP_TRIALS`` random trials and
+  considers the ranges' endpoints (``consider_endpoints``). A
+  list of numbers is searched by index (ordinal, :attr:`Param.ordinal`), so
+  TPE models its order instead of unrelated categories.
+* A configuration the sampler proposes again is not simulated again: the
+  trial gets the earlier one's values, constraints or state (``reused``);
+  the simulation is deterministic, so a re-run would only repeat it.
 * Each trial simulates every scenario (a configuration must hold in all);
   an objective's value is the worst over the scenarios.
 * Early stopping: when a scenario's ``before``/``during`` gates are decided in
@@ -22,12 +28,17 @@
 
 Trials run on any :class:`concurrent.futures.Executor` (a local process pool by
 default; a Dask cluster's, see :mod:`resilience.sim.cluster`), several at once.
+Outcomes are told to the study in the order the trials were asked, and the
+k-th trial is asked right after the (k − width)-th is told, so the sampler
+sees the same history whichever run finishes first: same seed, same study,
+with any number of workers (a slow trial can leave a worker idle for that).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
@@ -40,6 +51,9 @@ from resilience.sim.trial import TrialJob, TrialRun, jobs_for, prefix_plan, run_
 __all__ = ["Candidate", "Spread", "TuneResult", "pareto_front", "tune"]
 
 Search = Literal["grid", "random", "lhs", "optuna"]
+
+STARTUP_TRIALS = 10
+"""Random trials before TPE models the space (optuna's ``n_startup_trials``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +131,8 @@ class TuneResult:
     study: Any = field(default=None, repr=False)
     prefixes: dict[str, float] = field(default_factory=dict)
     """Scenario → seconds of its early-stopping prefix (absent: none)."""
+    reused: int = 0
+    """Proposals of a configuration already tried, answered from its earlier result."""
 
     @property
     def pruned(self) -> list[Candidate]:
@@ -134,6 +150,13 @@ class TuneResult:
             return tuple(o.signed(v) for o, v in zip(self.objectives, values, strict=False))
 
         return sorted(self.front, key=key)
+
+    def best(self, k: int) -> list[Candidate]:
+        """The ``k`` best feasible configurations: the front (:meth:`ranked`), then the
+        fronts behind it (non-dominated sorting of the rest), each best-first."""
+        front = self.ranked()
+        rest = [c for c in _layers(self.feasible, self.objectives) if c not in front]
+        return [*front, *rest][: max(0, k)]
 
 
 def pareto_front(
@@ -184,11 +207,21 @@ def _sampler(search: Search, sampler: str, seed: int) -> Any:
             return optuna.samplers.NSGAIISampler(seed=seed, population_size=10)
         if sampler != "tpe":
             raise ValueError(f"unknown sampler {sampler!r} (use tpe or nsga2)")
-        return optuna.samplers.TPESampler(
-            seed=seed,
-            multivariate=True,
-            n_startup_trials=8,
-        )
+        import inspect
+        import warnings
+
+        options: dict[str, Any] = {}
+        if "consider_endpoints" in inspect.signature(optuna.samplers.TPESampler).parameters:
+            # The edges of a range get a kernel as wide as inner values: good settings often
+            # sit there (the smallest threshold, the shortest reset timeout); without it one
+            # seed of the benchmark stayed at 0.935 of the grid's hypervolume. Deprecated in
+            # optuna 4.9 (a FutureWarning), to go in 6.0: then TPE's default applies.
+            options["consider_endpoints"] = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, n_startup_trials=STARTUP_TRIALS, **options
+            )
     return optuna.samplers.RandomSampler(seed=seed)
 
 
@@ -232,8 +265,11 @@ def tune(
     )
     if search in ("grid", "lhs"):
         combos = combinations(params, sample=search, samples=trials, seed=seed)
+        by_name = {p.name: p for p in params}
         for combo in combos:
-            study.enqueue_trial(dict(combo), skip_if_exists=False)
+            study.enqueue_trial(
+                {k: by_name[k].to_search(v) for k, v in combo.items()}, skip_if_exists=False
+            )
         trials = len(combos)
     distributions = {p.name: p.distribution() for p in params}
     say = progress or (lambda _message: None)
@@ -249,13 +285,71 @@ def tune(
     handles: dict[int, Any] = {}
     waiting: dict[Future[TrialRun], int] = {}
     asked = 0
+    first: dict[tuple[tuple[str, str], ...], Candidate] = {}
+    """Each configuration's first candidate (the one that runs)."""
+    told: dict[int, tuple[Any, list[float] | None, list[tuple[str, float]]]] = {}
+    """Candidate → (state, values, constraints) told to the study, for proposals again."""
+    followers: dict[int, list[Any]] = {}
+    """Candidate still running → optuna trials that proposed it again."""
+    reused = 0
+    asked_order: deque[Any] = deque()
+    """Trials asked and not yet told, in the order they were asked."""
+    known: dict[int, tuple[Any, list[float] | None, list[tuple[str, float]]]] = {}
+    """Trial number → its outcome, told to the study when every earlier trial has been."""
+
+    def ask() -> None:
+        nonlocal asked
+        trial = study.ask(distributions)
+        asked_order.append(trial)
+        asked += 1
+        start(trial)
+
+    def flush() -> None:
+        """Tell outcomes in the order asked, asking the next trial after each: what the
+        sampler has seen at the k-th ask does not depend on which run finished first."""
+        while asked_order and asked_order[0].number in known:
+            trial = asked_order.popleft()
+            replay(trial, *known.pop(trial.number))
+            if asked < trials:
+                ask()
+
+    def tell(c: Candidate, state: Any, values: list[float] | None = None) -> None:
+        """Tell the study about ``c``'s trial and every later proposal of it."""
+        constraints = [
+            (f"{r.scenario}: {gate}", miss) for r in c.full_runs() for gate, _, _, miss in r.gates
+        ]
+        told[c.number] = (state, values, constraints)
+        for trial in [handles.pop(c.number), *followers.pop(c.number, [])]:
+            known[trial.number] = told[c.number]
+
+    def replay(
+        trial: Any, state: Any, values: list[float] | None, constraints: list[tuple[str, float]]
+    ) -> None:
+        if state == TrialState.COMPLETE:
+            for name, miss in constraints:
+                trial.set_constraint(name, miss)
+            study.tell(trial, values)
+        else:
+            study.tell(trial, state=state)
 
     def start_full(c: Candidate) -> None:
         for job in jobs_for(scenarios, c.params, specs, models=models):
             waiting[submit(job)] = c.number
 
     def start(trial: Any) -> None:
-        c = Candidate(trial.number, {p.name: _tidy(trial.params[p.name]) for p in params})
+        nonlocal reused
+        values = {p.name: _tidy(p.from_search(trial.params[p.name])) for p in params}
+        key = tuple(sorted((k, repr(v)) for k, v in values.items()))
+        earlier = first.get(key)
+        if earlier is not None:  # proposed again: the same simulation would give the same
+            reused += 1
+            if earlier.number in told:
+                known[trial.number] = told[earlier.number]
+            else:
+                followers.setdefault(earlier.number, []).append(trial)
+            return
+        c = Candidate(trial.number, values)
+        first[key] = c
         candidates[c.number], handles[c.number] = c, trial
         staged = [(s, plans[s.name]) for s in scenarios if plans.get(s.name) is not None]
         if not staged:
@@ -268,22 +362,14 @@ def tune(
             waiting[submit(job)] = c.number
 
     def finish(c: Candidate) -> None:
-        trial = handles.pop(c.number)
         runs = c.full_runs()
-        if any(r.status != "completed" for r in runs):
-            c.state = "failed"
-            study.tell(trial, state=TrialState.FAIL)
-            return
         values = c.pessimistic(objectives)
-        if values is None:
+        if any(r.status != "completed" for r in runs) or values is None:
             c.state = "failed"
-            study.tell(trial, state=TrialState.FAIL)
+            tell(c, TrialState.FAIL)
             return
-        for r in runs:
-            for gate, _, _, miss in r.gates:
-                trial.set_constraint(f"{r.scenario}: {gate}", miss)
         c.state = "complete"
-        study.tell(trial, values)
+        tell(c, TrialState.COMPLETE, values)
 
     def collect(future: Future[TrialRun]) -> None:
         nonlocal cpu
@@ -299,7 +385,7 @@ def tune(
             bad = [r for r in c.runs if r.until_s is not None and r.status != "completed"]
             if failed or bad:
                 c.state, c.pruned_by = "pruned", failed or [f"{bad[0].status}: {bad[0].error}"]
-                study.tell(handles.pop(c.number), state=TrialState.PRUNED)
+                tell(c, TrialState.PRUNED)
             else:
                 c.state = "running"
                 start_full(c)
@@ -309,17 +395,20 @@ def tune(
             return
         done = sum(1 for x in candidates.values() if x.state not in ("running", "prefix"))
         pruned = sum(1 for x in candidates.values() if x.state == "pruned")
-        say(f"{done}/{trials} trials ({pruned} pruned)")
+        again = f", {reused} proposed again" if reused else ""
+        say(f"{done + reused}/{trials} trials ({pruned} pruned{again})")
 
     try:
-        while asked < trials or waiting:
-            while asked < trials and len(handles) < max(1, width):
-                start(study.ask(distributions))
-                asked += 1
-            if waiting:
-                ready, _ = wait(list(waiting), return_when=FIRST_COMPLETED)
-                for future in ready:
-                    collect(future)
+        while asked < min(trials, max(1, width)):
+            ask()
+        flush()
+        while asked_order:
+            if not waiting:  # cannot happen: an untold trial runs or follows one that does
+                raise RuntimeError(f"trial {asked_order[0].number} has no run and no result")
+            ready, _ = wait(list(waiting), return_when=FIRST_COMPLETED)
+            for future in ready:
+                collect(future)
+            flush()
         feasible = [c for c in candidates.values() if c.passed]
         front = pareto_front(feasible, objectives)
         if repeats > 1 and front:
@@ -357,4 +446,5 @@ def tune(
         cpu_s=cpu,
         study=study,
         prefixes=prefixes,
+        reused=reused,
     )

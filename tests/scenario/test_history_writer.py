@@ -65,3 +65,25 @@ def test_op_lines_are_the_bytes_orjson_writes_and_the_kept_history_is_the_file(
     lines = [line for line in path.read_bytes().splitlines() if line.startswith(b'{"type":"op"')]
     assert lines == [orjson.dumps(_as_mapping(op)) for op in ops]
     assert writer.history() == read_history(path)
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(st.integers(min_value=0, max_value=10_000_000), max_size=60),
+    st.lists(st.tuples(st.floats(0, 11), st.floats(0, 11)), max_size=8),
+)
+def test_ops_between_is_the_scan_of_start_times_and_follows_appended_ops(
+    starts: list[int], windows: list[tuple[float, float]]
+) -> None:
+    """The bisected start-time index gives what a scan gives, and is rebuilt when ops grow."""
+    from resilience.scenario.history import History
+
+    def op(t_us: int) -> OpRecord:
+        return OpRecord(t_us, "lookup", "known", "success", "db", None, 10, 1, 0, "steady")
+
+    history = History(meta={}, ops=[op(t) for t in sorted(starts)])
+    for a, b in windows:
+        expected = [o for o in history.ops if int(a * 1e6) <= o.t_us < int(b * 1e6)]
+        assert history.ops_between(a, b) == expected
+    history.ops.append(op(20_000_000))
+    assert history.ops_between(19.0, 21.0) == [op(20_000_000)]

@@ -66,8 +66,10 @@ def test_ranges_become_optuna_distributions() -> None:
     assert isinstance(attempts, IntDistribution)
     assert (attempts.low, attempts.high) == (1, 4)
     listed = parse_param("breaker.failure_threshold=3,5,8", FIELDS).distribution()
-    assert isinstance(listed, CategoricalDistribution)
-    assert listed.choices == (3, 5, 8)
+    assert listed == IntDistribution(0, 2)  # numbers: ordinal, searched by index
+    named = parse_param("breaker.name=a,b", FIELDS).distribution()
+    assert isinstance(named, CategoricalDistribution)
+    assert named.choices == ("a", "b")
     stepped = parse_param("cache.ttl=1m..5m:1m", FIELDS).distribution()
     assert isinstance(stepped, FloatDistribution)
     assert stepped.step == 60.0
