@@ -57,7 +57,9 @@ def flush_redis(url: str) -> None:
 
 
 def reset_environment(urls: EnvironmentURLs) -> None:
-    """Proxies reset, tables truncated, Redis flushed."""
+    """Proxies reset, tables truncated, Redis flushed, booking stub counters zeroed."""
     reset_proxies(urls.toxiproxy_api)
     truncate_tables(urls.postgres_direct)
     flush_redis(urls.redis_direct)
+    if urls.booking_api_direct:
+        http_json("POST", f"{urls.booking_api_direct}/_stats/reset")

@@ -57,6 +57,10 @@ class EnvironmentURLs:
     postgres_direct: str
     redis_direct: str
     toxiproxy_api: str
+    # the booking API stub (resilience.upstream) through proxy "booking-api", and direct;
+    # "" on a backend that does not start it (yet: docker, external)
+    booking_api: str = ""
+    booking_api_direct: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
@@ -69,6 +73,8 @@ class EnvironmentURLs:
             "RESILIENCE_POSTGRES_DIRECT_URL": self.postgres_direct,
             "RESILIENCE_REDIS_DIRECT_URL": self.redis_direct,
             "RESILIENCE_TOXIPROXY_URL": self.toxiproxy_api,
+            "RESILIENCE_BOOKING_API_URL": self.booking_api,
+            "RESILIENCE_BOOKING_API_DIRECT_URL": self.booking_api_direct,
         }
 
 
@@ -84,6 +90,8 @@ _ENV_FIELDS = {
     "RESILIENCE_POSTGRES_DIRECT_URL": "postgres_direct_url",
     "RESILIENCE_REDIS_DIRECT_URL": "redis_direct_url",
     "RESILIENCE_TOXIPROXY_URL": "toxiproxy_url",
+    "RESILIENCE_BOOKING_API_URL": "booking_api_url",
+    "RESILIENCE_BOOKING_API_DIRECT_URL": "booking_api_direct_url",
     "RESILIENCE_POSTGRES_UPSTREAM": "postgres_upstream",
     "RESILIENCE_REDIS_UPSTREAM": "redis_upstream",
     "RESILIENCE_POSTGRES_IMAGE": "postgres_image",
@@ -111,6 +119,8 @@ class EnvironmentConfig:
     postgres_direct_url: str | None = None
     redis_direct_url: str | None = None
     toxiproxy_url: str | None = None
+    booking_api_url: str | None = None  # optional: the booking API stub, if one runs
+    booking_api_direct_url: str | None = None
     postgres_upstream: str | None = None
     redis_upstream: str | None = None
     # docker backend: the images `resilience images build` makes (images.LOCAL_IMAGES);

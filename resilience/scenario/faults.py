@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from resilience.errors import TimeoutFailure
 from resilience.scenario.model import (
+    EXTENSION_TOXICS,
     INSTANT_ACTIONS,
     PROCESS_ACTIONS,
     PROTOCOL_TOXICS,
@@ -198,10 +199,10 @@ class ToxiproxyFaultController:
     async def check_supported(self, faults: Sequence[FaultSpec]) -> None:
         """Refuse, before anything starts, toxics that this Toxiproxy API does not have.
 
-        ``postgres_error`` and ``redis_error`` exist only on our own proxy; the
-        real ``toxiproxy-server`` would answer 400 mid-run.
+        ``postgres_error``, ``redis_error`` and the ``http_*`` toxics exist only
+        on our own proxy; the real ``toxiproxy-server`` would answer 400 mid-run.
         """
-        wanted = sorted({f.toxic for f in faults if f.toxic in PROTOCOL_TOXICS})
+        wanted = sorted({f.toxic for f in faults if f.toxic in EXTENSION_TOXICS})
         if not wanted:
             return
         try:

@@ -221,9 +221,11 @@ def build_sim_stack(
         analytics.start()  # the batch writer too: it shares the lookups' pool
     service.counters = CountedServiceStats()  # same figures, cheap to sample every 0.5 s
     proxies = {"postgres": pg_proxy, "redis": redis_proxy}
+    # the booking API's proxy takes faults but is not a TCP-level ModelProxy
+    faulted: dict[str, Any] = {**proxies, "booking-api": _booking_api(service, config, clock, seed)}
     return SimStack(
         target=service,
-        faults=ModelFaultController(proxies),
+        faults=ModelFaultController(faulted),
         clock=clock,
         slugs=list(slugs if slugs is not None else catalogue),
         proxies=proxies,
@@ -232,3 +234,26 @@ def build_sim_stack(
         jobs=jobs,
         config=config,
     )
+
+
+def _booking_api(service: Any, config: Any, clock: Any, seed: int) -> Any:
+    """The modelled booking API behind proxy ``booking-api``, as ``service.bookings``."""
+    from resilience.service.booking import BookingService
+    from resilience.service.booking.client import BookingApiClient
+    from resilience.service.booking.service import build_booking_breaker, build_booking_retry
+    from resilience.sim.booking import ModelBookingApi, ModelHttpProxy
+
+    proxy = ModelHttpProxy("booking-api", _rng(seed, "proxy:booking-api"))
+    api = ModelBookingApi(proxy, seed=seed, wall=clock.wall)
+    client = BookingApiClient(
+        "http://booking-api.sim", attempt_timeout_s=config.booking.attempt_timeout_s, transport=api
+    )
+    bookings = BookingService(
+        client,
+        retry=build_booking_retry(config.booking, clock),
+        breaker=build_booking_breaker(config.booking, clock),
+        clock=clock,
+    )
+    bookings.upstream.follow(api.snapshot)
+    service.bookings = bookings
+    return proxy
