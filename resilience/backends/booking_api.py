@@ -1,7 +1,7 @@
 """The booking API stub of an environment: a child process behind proxy ``booking-api``.
 
-Runs ``python -m resilience.upstream`` (the same code a Docker backend would
-run in a container: see :data:`CONTAINER_COMMAND`) on a free 127.0.0.1 port,
+Runs ``python -m resilience.upstream`` (the same code the Docker backend runs
+in a container of the project image: see :func:`container_spec`) on a free 127.0.0.1 port,
 with the parent-death signal and the environment's reaper like PostgreSQL
 and Redis. Ready when ``/_stats`` answers.
 """
@@ -10,19 +10,39 @@ from __future__ import annotations
 
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from resilience.backends.process import ManagedProcess
 from resilience.backends.readiness import free_port, http_json
 from resilience.backends.watchdog import Watchdog
 
-__all__ = ["BOOKING_PROXY", "CONTAINER_COMMAND", "LocalBookingApi"]
+__all__ = ["BOOKING_PROXY", "ContainerSpec", "LocalBookingApi", "container_spec"]
 
 BOOKING_PROXY = "booking-api"
 
-CONTAINER_COMMAND = ["python", "-m", "resilience.upstream", "--host", "0.0.0.0", "--port", "8080"]
-"""Hook for the Docker backend: the stub in a container of the project image
-(listening on 8080), put behind the ``booking-api`` proxy like here."""
+CONTAINER_PYTHON = "/opt/resilience/bin/python"
+"""The project's interpreter in the local fault-proxy image (backends/images.py)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """How the Docker backend runs the stub: ``image``, ``entrypoint`` and ``command``."""
+
+    image: str
+    entrypoint: str
+    command: list[str]
+
+
+def container_spec(image: str, *, port: int, seed: int = 0) -> ContainerSpec:
+    """The stub in a host-network container of the project's own image, on 127.0.0.1:``port``.
+
+    The same code as the local process (``python -m resilience.upstream``):
+    the image carries the package with its dependencies, so nothing is pulled.
+    """
+    command = ["-m", "resilience.upstream", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--seed", str(seed)]
+    return ContainerSpec(image=image, entrypoint=CONTAINER_PYTHON, command=command)
 
 
 class LocalBookingApi:

@@ -23,6 +23,7 @@ RESILIENCE_REDIS_UPSTREAM      external: Redis address as the proxy sees it
 RESILIENCE_POSTGRES_IMAGE      docker: PostgreSQL image (e.g. postgres:16)
 RESILIENCE_REDIS_IMAGE         docker: Redis image (e.g. redis:7)
 RESILIENCE_TOXIPROXY_IMAGE     docker: fault proxy image (e.g. ghcr.io/shopify/toxiproxy)
+RESILIENCE_BOOKING_API_IMAGE   docker: an image with this package, for the booking API stub
 =============================  ==================================================
 """
 
@@ -97,6 +98,7 @@ _ENV_FIELDS = {
     "RESILIENCE_POSTGRES_IMAGE": "postgres_image",
     "RESILIENCE_REDIS_IMAGE": "redis_image",
     "RESILIENCE_TOXIPROXY_IMAGE": "toxiproxy_image",
+    "RESILIENCE_BOOKING_API_IMAGE": "booking_api_image",
 }
 
 
@@ -128,6 +130,8 @@ class EnvironmentConfig:
     postgres_image: str = "resilience-local/postgres:15"
     redis_image: str = "resilience-local/redis:7"
     toxiproxy_image: str = "resilience-local/fault-proxy:2.12.0"
+    # the booking API stub runs from the project's own image (it carries the package)
+    booking_api_image: str = "resilience-local/fault-proxy:2.12.0"
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
