@@ -136,3 +136,53 @@ def test_booking_scenario_passes_in_virtual_time(tmp_path: Path, name: str) -> N
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["verdict"] == "PASS"
     assert report["mode"] == "simulated"
+
+
+def test_an_http_toxic_in_front_of_a_non_http_upstream_is_named_when_it_is_cleared() -> None:
+    """The proxy passes a non-HTTP stream through and reports an ``error`` on the toxic; the
+    fault controller turns it into a fault error (the run's report lists fault errors)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    upstream_port = listener.getsockname()[1]
+
+    def echo() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            while data := conn.recv(1024):
+                conn.sendall(data)
+
+    threading.Thread(target=echo, daemon=True).start()
+    fault = parse_scenario(HTTP_FAULT.format(attributes="{rate: 1}")).faults[0]
+    fault = fault.model_copy(update={"stream": "upstream"})
+
+    async def scenario(api: str) -> str:
+        client = toxiproxy_client(api)
+        try:
+            proxy = await client.create_proxy(
+                "booking-api", listen="127.0.0.1:0", upstream=f"127.0.0.1:{upstream_port}"
+            )
+            controller = ToxiproxyFaultController(client)
+            await controller.apply(fault)
+            host, port = proxy.listen.rsplit(":", 1)
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"\x00\x01 not an HTTP request\r\n\r\n")
+            await writer.drain()
+            echoed = await asyncio.wait_for(reader.read(100), 5)
+            writer.close()
+            assert echoed.startswith(b"\x00\x01")  # passed through unchanged
+            with pytest.raises(FaultControlError) as info:
+                await controller.clear(fault)
+            assert await client.toxics("booking-api") == []  # removed all the same
+            return str(info.value)
+        finally:
+            await client.aclose()
+
+    with ProxyServerProcess(seed=1) as ours:
+        message = asyncio.run(scenario(ours.api_url))
+    listener.close()
+    assert "toxic 'errors' on 'booking-api' passed the connection through unchanged" in message
+    assert "not HTTP/1.1" in message
