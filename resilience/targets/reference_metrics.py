@@ -34,6 +34,7 @@ the database). Latencies are samples in seconds, rates ratios in [0, 1]
 ``upstream.calls``         requests the booking API stub received (whole run, counted there)
 ``upstream.booking_calls`` of them ``POST /bookings``
 ``upstream.calls_while_open`` requests that reached it while the booking breaker was open
+(``booking.breaker_opens``: how many times that breaker opened)
 ``booking.duplicates``     bookings the stub holds twice for one reference (0: exactly once)
 ``upstream.calls_per_booking`` ``POST /bookings`` received / bookings made (retry cost)
 ``upstream.min_retry_gap_s`` shortest gap between two arrivals of one booking key
@@ -94,6 +95,7 @@ UPSTREAM_NAMES = (
     "booking.duplicates",
     "upstream.calls_per_booking",
     "upstream.min_retry_gap_s",
+    "booking.breaker_opens",
 )
 RECONCILE_NAMES = (
     "jobs.acknowledged",
@@ -242,6 +244,7 @@ def _upstream(samples: Sequence[Mapping[str, Any]]) -> dict[str, MetricValue]:
                 "booking.duplicates": figures["duplicates"],
                 "upstream.calls_per_booking": _ratio(figures["booking_calls"], figures["bookings"]),
                 "upstream.min_retry_gap_s": figures.get("min_retry_gap_s"),
+                "booking.breaker_opens": figures.get("breaker_opens"),
             }
     return dict.fromkeys(UPSTREAM_NAMES)
 

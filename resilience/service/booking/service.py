@@ -368,4 +368,5 @@ class UpstreamWatch:
             "duplicates": int(bookings.get("duplicates", 0)),
             "bookings": int(bookings.get("bookings", 0)),
             "min_retry_gap_s": min_gap,
+            "breaker_opens": len(self.open_intervals) + (self.open_since is not None),
         }
