@@ -131,12 +131,14 @@ class ModelBookingApi(httpx.AsyncBaseTransport):
         *,
         seed: int,
         wall: Callable[[], float],
-        service_time_s: float = 0.001,
+        service_time: Any = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.proxy = proxy
         self.app = create_app(seed, now=wall)
         self.stub = httpx.ASGITransport(app=self.app)
-        self.service_time_s = service_time_s
+        self.service_time = service_time  # a Distribution (sim.distributions); None: 1 ms
+        self.rng = rng or random.Random(f"booking-api:{seed}")
 
     def snapshot(self) -> dict[str, Any]:
         """What ``GET /_stats?log=1`` of the stub would answer now."""
@@ -167,7 +169,8 @@ class ModelBookingApi(httpx.AsyncBaseTransport):
                 return _error_response(a, request)
             else:  # http_abort: the request never reaches the API
                 raise httpx.RemoteProtocolError("connection closed (modelled)", request=request)
-        await asyncio.sleep(self.service_time_s)
+        service_s = 0.001 if self.service_time is None else self.service_time.sample(self.rng)
+        await asyncio.sleep(service_s)
         response = await self.stub.handle_async_request(request)
         await response.aread()
         for toxic in proxy.acting("downstream", method, path):

@@ -31,7 +31,8 @@ the DB-path latency minus two Redis round trips (the miss before the query
 and the write after it) becomes the query time, and half the latency of a
 positive cache hit (two clock reads) becomes the cost of a clock read, as a
 distribution. Operations inside fault windows are left out, except Redis-path
-lookups during faults on other targets.
+lookups during faults on other targets. Bookings made in one attempt outside
+the faults on ``booking-api`` become the booking API's exchange time.
 """
 
 from __future__ import annotations
@@ -358,7 +359,29 @@ def fit_models(
             shift = overhead + (2 * redis_fit.quantile(q) if redis_fit is not None else 0.0)
             points.append(max(value - shift, value / 4, 1e-6))
         changes["db_query"] = Empirical(tuple(sorted(points)))
+    booking = _booking_exchanges(history)
+    if len(booking) >= MIN_SAMPLES:
+        changes["booking_api"] = Empirical.from_samples(booking)
     return base.with_(**changes)
+
+
+def _booking_exchanges(history: Any) -> list[float]:
+    """Latencies (s) of bookings made in one attempt outside the faults on ``booking-api``
+    (under 0.9 s, the shortest backoff):
+    one exchange with the API through its proxy, with the service's own small share."""
+    from resilience.scenario.metrics import within
+
+    faults = _windows_on(history, "booking-api")
+    return [
+        op.latency_us / 1e6
+        for op in history.ops
+        if op.op == "booking"
+        and op.outcome == "booked"
+        and op.attempts <= 1  # the reference target does not count booking attempts (0):
+        and op.latency_us < 900_000  # a retry waits at least 0.9 s first, so this is one
+        and op.phase != "warmup"
+        and not within(op.t_us / 1e6, faults)
+    ]
 
 
 def describe_models(models: ModelSettings) -> dict[str, Any]:
@@ -370,6 +393,7 @@ def describe_models(models: ModelSettings) -> dict[str, Any]:
     return {
         "db_query_ms": q(models.db_query),
         "redis_command_ms": q(models.redis_command),
+        "booking_api_ms": q(models.booking_api),
         "clock_read_cost_us": (
             round(models.clock_read_cost.quantile(0.5) * 1e6, 3)
             if models.clock_read_cost is not None

@@ -114,7 +114,7 @@ def _have_servers() -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not _have_servers(), reason="needs PostgreSQL and Redis binaries")
-@pytest.mark.parametrize("name", ["20-booking-api-down", "21-booking-429-storm"])
+@pytest.mark.parametrize("name", [p.stem for p in BOOKING])
 def test_booking_scenario_passes_on_the_local_backend(tmp_path: Path, name: str) -> None:
     out = tmp_path / "report"
     scenario = SUITE / f"{name}.yaml"
@@ -124,7 +124,7 @@ def test_booking_scenario_passes_on_the_local_backend(tmp_path: Path, name: str)
     assert report["verdict"] == "PASS"
 
 
-@pytest.mark.parametrize("name", ["20-booking-api-down", "22-booking-503-30pct"])
+@pytest.mark.parametrize("name", [p.stem for p in BOOKING])
 def test_booking_scenario_passes_in_virtual_time(tmp_path: Path, name: str) -> None:
     """The simulator models the booking API (the stub's own code behind a modelled HTTP
     proxy): the same gates hold in about a second."""
@@ -186,3 +186,14 @@ def test_an_http_toxic_in_front_of_a_non_http_upstream_is_named_when_it_is_clear
     listener.close()
     assert "toxic 'errors' on 'booking-api' passed the connection through unchanged" in message
     assert "not HTTP/1.1" in message
+
+
+def test_the_booking_api_exchange_time_is_a_saved_model(tmp_path: Path) -> None:
+    """calibrate fits ``booking_api`` from a real run; models.json keeps it for tune."""
+    from resilience.sim.distributions import Empirical
+    from resilience.sim.models_file import load_models, save_models
+    from resilience.sim.stack import ModelSettings
+
+    models = ModelSettings().with_(booking_api=Empirical((0.003, 0.005, 0.04)))
+    save_models(models, tmp_path / "models.json")
+    assert load_models(tmp_path / "models.json").booking_api == models.booking_api
