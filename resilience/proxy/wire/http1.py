@@ -109,6 +109,7 @@ class Framer:
         "_parser",
         "_queue",
         "_requests",
+        "_tail",
         "failed",
     )
 
@@ -117,6 +118,7 @@ class Framer:
         self._queue: deque[Head] = deque()  # response framing: requests awaiting one
         self._buf = bytearray()  # raw bytes not handed out yet
         self._fed = 0  # of which the parser has seen this many
+        self._tail = b""  # the last bytes handed out of the current message (up to 3)
         self._head: Head | None = None  # the current message's, once complete
         self._body_left = -1  # Content-Length bytes still to come (-1: other framing)
         self._events = _Events()
@@ -160,7 +162,9 @@ class Framer:
         except (httptools.HttpParserError, httptools.HttpParserUpgrade, ValueError) as exc:
             self.failed = _reason(exc)
         if self._head is not None and self._buf and self.failed is None:
-            out.append(("bytes", bytes(self._buf)))
+            handed = bytes(self._buf)
+            out.append(("bytes", handed))
+            self._tail = (self._tail + handed)[-3:]
             self._buf.clear()
             self._fed = 0
         return out
@@ -184,6 +188,11 @@ class Framer:
             return min(self._fed + self._body_left, len(self._buf))
         if self._head is not None and not self._events.chunked:
             return len(self._buf)  # read-until-close body
+        if self._fed < 3 and self._tail:  # a CRLFCRLF across the bytes handed out
+            joined = self._tail + bytes(self._buf[:3])
+            found = joined.find(_CRLFCRLF)
+            if found >= 0 and found + 4 - len(self._tail) > self._fed:
+                return found + 4 - len(self._tail)
         found = self._buf.find(_CRLFCRLF, max(self._fed - 3, 0))
         return len(self._buf) if found < 0 else found + 4
 
@@ -240,6 +249,7 @@ class Framer:
         del self._buf[: self._fed]
         self._fed = 0
         out.append(("end", None))
+        self._tail = b""
         self._head = None
         self._body_left = -1
 
