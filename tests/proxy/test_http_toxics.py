@@ -3,6 +3,7 @@ what reaches the upstream, and bad input."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 
@@ -374,3 +375,41 @@ def test_a_made_up_answer_to_head_has_no_body_and_close_is_honoured(
     assert b"Content-Length: 4" in head
     assert b"Connection: close" in head
     assert body == b""
+
+
+class _Owner:
+    """What a Link needs from its connection, without sockets."""
+
+    loop = None
+
+    def rng_for(self, direction: object) -> random.Random:
+        return random.Random(1)
+
+    def opposite(self, link: object) -> None:
+        return None
+
+
+class _Side:
+    transport = None
+
+
+def test_a_toxic_that_cannot_act_leaves_the_link_on_the_fast_path() -> None:
+    """http_error at rate 0 (and http_delay of 0 ms) are dropped from the chain:
+    the link has no head, as with no toxic; raising the rate puts the stage back."""
+    from resilience.proxy.link import Direction, Link
+    from resilience.proxy.toxic import parse_new_toxic
+
+    link = Link(_Owner(), Direction.UPSTREAM, _Side(), _Side())  # type: ignore[arg-type]
+    error = parse_new_toxic(
+        {"type": "http_error", "stream": "upstream", "attributes": {"rate": 0}}, lambda _: False
+    )
+    delay = parse_new_toxic(
+        {"type": "http_delay", "name": "d", "stream": "upstream"}, lambda _: False
+    )
+    link.add_stage(error)
+    link.add_stage(delay)
+    assert link.head is None
+    error.attributes["rate"] = 0.5
+    link.replace_stage(0, error)
+    assert link.head is link.stages[0]
+    link.stop()
