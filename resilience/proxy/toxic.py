@@ -22,7 +22,7 @@ from .gojson import GoDecodeError, StructSpec, float32_shortest, go_type_name
 from .link import Direction
 from .toxics import REGISTRY, ToxicSpec
 
-__all__ = ["Toxic", "parse_new_toxic", "parse_toxic_update"]
+__all__ = ["Toxic", "attributes_problem", "parse_new_toxic", "parse_toxic_update"]
 
 _WRAPPER = StructSpec(
     "ToxicWrapper",
@@ -91,6 +91,23 @@ def _attributes(spec: ToxicSpec, raw: Any, base: Mapping[str, Any]) -> dict[str,
     if problem is not None:
         raise ApiError(f"invalid attribute: {problem}", 400)
     return attrs
+
+
+def attributes_problem(type_name: str, raw: Mapping[str, Any]) -> str | None:
+    """Why the API would refuse raw as the attributes of a new type_name toxic, or None.
+
+    The same checks and message as ``POST /proxies/{p}/toxics`` (unknown
+    names for the strict extension types, JSON kinds, ranges such as ``rate``
+    0–1), for a scenario file checked before anything runs.
+    """
+    spec = REGISTRY.get(type_name)
+    if spec is None:
+        return f"invalid toxic type {type_name!r}"
+    try:
+        _attributes(spec, dict(raw), spec.initial_attributes())
+    except ApiError as exc:
+        return exc.message
+    return None
 
 
 def parse_new_toxic(body: Any, exists: Any) -> Toxic:

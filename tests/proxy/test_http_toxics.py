@@ -413,3 +413,17 @@ def test_a_toxic_that_cannot_act_leaves_the_link_on_the_fast_path() -> None:
     link.replace_stage(0, error)
     assert link.head is link.stages[0]
     link.stop()
+
+
+def test_attributes_problem_gives_the_api_message_without_a_server() -> None:
+    from resilience.proxy.toxic import attributes_problem
+
+    fine = {"status": 429, "headers": {"Retry-After": "2"}}
+    assert attributes_problem("http_error", fine) is None
+    assert attributes_problem("http_error", {"rate": 2}) == (
+        "invalid attribute: http_error rate must be a share between 0 and 1 (got 2)"
+    )
+    problem = attributes_problem("http_abort", {"after": 3})
+    assert problem is not None
+    assert "http_abort has no attribute 'after'" in problem
+    assert attributes_problem("latency", {"colour": 1}) is None  # Toxiproxy's own: ignored
