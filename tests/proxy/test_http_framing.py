@@ -167,3 +167,18 @@ def test_a_read_until_close_response_ends_at_eof() -> None:
     pieces = framer.feed(b"HTTP/1.1 200 OK\r\n\r\nbody bytes")
     assert [k for k, _ in pieces] == ["start", "bytes"]
     assert framer.close() == [("bytes", b""), ("end", None)]
+
+
+@pytest.mark.parametrize(
+    ("target", "path"),
+    [
+        ("/bookings?x=1", "/bookings"),
+        ("http://api.example:8080/bookings/7?x=1", "/bookings/7"),
+        ("http://api.example", "/"),
+        ("*", "*"),
+    ],
+)
+def test_the_path_filters_match_is_the_target_without_query_or_authority(
+    target: str, path: str
+) -> None:
+    assert Head("GET", target).path == path

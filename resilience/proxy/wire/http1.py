@@ -43,8 +43,12 @@ class Head:
 
     @property
     def path(self) -> str:
-        """The target without its query string."""
-        return self.target.split("?", 1)[0]
+        """The target's path: no query string, no ``http://host`` of an absolute form."""
+        target = self.target
+        if target.startswith(("http://", "https://")):
+            slash = target.find("/", target.index("//") + 2)
+            target = "/" if slash < 0 else target[slash:]
+        return target.split("?", 1)[0]
 
 
 Piece = tuple[Literal["start"], Head] | tuple[Literal["bytes"], bytes] | tuple[Literal["end"], None]
