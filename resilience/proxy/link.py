@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from .toxics import REGISTRY, Chunk, Item, NoopStage, Outlet, Stage
 from .toxics.base import Watcher, monotonic_s
+from .toxics.http_stage import HttpState
 
 if TYPE_CHECKING:
     from .toxic import Toxic
@@ -293,6 +294,8 @@ class Link:
             spec.inert is not None and spec.inert(toxic.attributes)
         ):
             return spec.stage(self, toxic.attributes, state)
+        if isinstance(state, HttpState):
+            state.resync()  # bytes will pass unparsed
         return NoopStage(self, toxic.attributes, state)
 
     def _set_head(self) -> None:

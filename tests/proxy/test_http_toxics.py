@@ -427,3 +427,20 @@ def test_attributes_problem_gives_the_api_message_without_a_server() -> None:
     assert problem is not None
     assert "http_abort has no attribute 'after'" in problem
     assert attributes_problem("latency", {"colour": 1}) is None  # Toxiproxy's own: ignored
+
+
+def test_a_live_connection_keeps_framing_across_a_pass_through_gap(
+    api: ToxiproxyClient, web: ProxyInfo, http_upstream: HttpUpstream
+) -> None:
+    """rate 1 → 0 (the stage leaves the chain, bytes pass unparsed) → 1 again on one
+    keep-alive connection: the framing starts afresh and answers the right requests."""
+    with httpx.Client(base_url=base_url(web)) as http:
+        api.add_toxic("web", "http_error", name="e", stream="upstream", attributes={"status": 418})
+        assert http.get("/a").status_code == 418
+        api.update_toxic("web", "e", attributes={"rate": 0})
+        assert http.post("/b", content=b"x\r\n\r\nGET /c HTTP/1.1\r\n\r\n").status_code == 200
+        assert http.get("/chunked-d").text == "GET /chunked-d #2"
+        api.update_toxic("web", "e", attributes={"rate": 1, "paths": ["/e"]})
+        assert http.get("/e").status_code == 418
+        assert http.get("/f").text == "GET /f #3"
+    assert http_upstream.seen == ["POST /b", "GET /chunked-d", "GET /f"]

@@ -153,7 +153,13 @@ _Held = Item | _Reset
 
 
 class HttpState:
-    """Framing state of one link, kept across restarts of its HTTP stage."""
+    """Framing state of one link, kept across restarts of its HTTP stage.
+
+    While a pass-through takes the stage's place (toxicity not rolled, or the
+    toxic is inert at ``rate`` 0), bytes flow unparsed: :meth:`resync` then
+    forgets the framing, and the next HTTP stage starts afresh (as a toxic
+    added to a live connection does).
+    """
 
     __slots__ = (
         "aborted",
@@ -170,6 +176,10 @@ class HttpState:
     )
 
     def __init__(self) -> None:
+        self.resync()
+
+    def resync(self) -> None:
+        """Bytes will pass unparsed: start the framing afresh next time."""
         self.own: Framer | None = None  # built by the first stage (knows the direction)
         self.other: Framer | None = None
         self.passthrough = False
