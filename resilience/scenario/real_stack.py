@@ -154,11 +154,12 @@ def _with_connect_timeout(dsn: str, seconds: int = 5) -> str:
 
 
 def _require_booking_api(urls: Any, scenario: Scenario) -> None:
-    """A scenario that books or faults ``booking-api`` needs the environment's stub."""
+    """A scenario that books or faults ``booking-api`` needs the environment's stub:
+    SKIPPED (as process faults on ``external`` are) where the environment has none."""
     from resilience.scenario.model import needs_booking_api
 
     if needs_booking_api(scenario) and not getattr(urls, "booking_api", ""):
-        raise RunAborted(
+        raise RunSkipped(
             "this scenario needs the booking API stub (proxy 'booking-api'), which the "
             f"{scenario.environment.backend} environment does not provide (external: set "
             "RESILIENCE_BOOKING_API_URL and RESILIENCE_BOOKING_API_DIRECT_URL)"

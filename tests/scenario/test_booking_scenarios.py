@@ -16,7 +16,7 @@ from resilience.proxy import ProxyServerProcess
 from resilience.scenario.faults import FaultControlError, ToxiproxyFaultController
 from resilience.scenario.loader import ScenarioError, load_scenario, load_suite, parse_scenario
 from resilience.scenario.real_stack import _require_booking_api, toxiproxy_client
-from resilience.scenario.runner import RunAborted
+from resilience.scenario.result import RunSkipped
 from resilience.scenario.workload import arrivals
 
 SUITE = Path(__file__).resolve().parents[2] / "scenarios"
@@ -94,10 +94,11 @@ def test_extension_toxics_run_on_our_proxy_and_are_refused_on_the_real_one() -> 
     assert "'http_error' is an extension of resilience's own proxy" in str(info.value)
 
 
-def test_a_booking_scenario_without_the_stub_is_refused() -> None:
+def test_a_booking_scenario_without_the_stub_is_skipped() -> None:
+    """External without the stub's URLs: SKIPPED in a suite (as process faults there)."""
     scenario = parse_scenario(HTTP_FAULT.format(attributes="{rate: 0.5}"))
     urls = SimpleNamespace(toxiproxy_api="http://127.0.0.1:9", booking_api="")
-    with pytest.raises(RunAborted, match="needs the booking API stub"):
+    with pytest.raises(RunSkipped, match="needs the booking API stub"):
         _require_booking_api(urls, scenario)
 
 
