@@ -174,8 +174,9 @@ class BookingConfig(_Section):
     """External booking API (TARGETS.md "external HTTP API"): retry 1, 2, 4 s ±10 %
     (four attempts, as :data:`resilience.retry.HTTP_API_RETRY`), ``Retry-After``
     honoured up to ``max_retry_after_s`` (longer: give up at once); breaker opens
-    after 5 failures within 60 s, stays open 30 s, one half-open trial.
-    ``url`` None: the booking routes answer 503 (no booking API configured)."""
+    after 5 failures within 60 s, stays open 30 s, one half-open trial; on slow calls
+    too when ``breaker_slow_call_s`` is set. ``url`` None: the booking routes answer
+    503 (no booking API configured)."""
 
     url: str | None = None
     attempt_timeout_s: PositiveSeconds = 2.0
@@ -190,6 +191,13 @@ class BookingConfig(_Section):
     breaker_window_s: PositiveSeconds = 60.0
     breaker_open_s: Seconds = 30.0
     breaker_half_open_calls: int = Field(default=1, ge=1)
+    breaker_slow_call_s: PositiveSeconds | None = None
+    """A call (one attempt) taking this long counts as slow; None: no slow-call rule."""
+    breaker_slow_call_rate: float = Field(default=0.5, gt=0, le=1)
+    """With ``breaker_slow_call_s``: the breaker also opens when this share of the
+    window's calls were slow (once it holds ``breaker_min_calls`` calls)."""
+    breaker_min_calls: int = Field(default=10, ge=1)
+    """Calls the window needs before the slow-call rule judges (as the breaker's own)."""
 
 
 class HttpConfig(_Section):

@@ -189,3 +189,23 @@ async def test_breaker_opens_after_5_failures_in_60_s_refuses_then_one_trial_clo
     assert len(api.arrivals) == 6
     assert transitions == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
     assert service.health()["status"] == "critical"  # ≥ 3 failures in the last minute
+
+
+def test_the_booking_breaker_opens_on_slow_calls_when_configured() -> None:
+    """``booking.breaker_slow_call_s``: answers that come, but slowly, open it too (here
+    3 calls of 0.8 s each against a 0.5 s slow-call bound and a 0.5 share)."""
+    clock = ManualClock()
+    config = BookingConfig(breaker_slow_call_s=0.5, breaker_slow_call_rate=0.5, breaker_min_calls=3)
+    breaker = build_booking_breaker(config, clock)
+
+    def slow_answer() -> str:
+        clock.advance(0.8)
+        return "booked"
+
+    for _ in range(3):
+        assert breaker.call(slow_answer) == "booked"
+    assert breaker.state is BreakerState.OPEN
+    plain = build_booking_breaker(BookingConfig(), clock)
+    for _ in range(3):
+        plain.call(slow_answer)
+    assert plain.state is BreakerState.CLOSED  # no slow-call rule by default

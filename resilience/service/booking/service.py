@@ -76,12 +76,17 @@ def _upstream_failure(exc: Exception) -> bool:
 
 
 def build_booking_breaker(config: BookingConfig, clock: Clock) -> CircuitBreaker:
-    """The external-API breaker: N failures within a time window open it."""
+    """The external-API breaker: N failures within a time window open it, and, when
+    ``breaker_slow_call_s`` is set, a share of slow calls in that window too."""
+    slow_s = config.breaker_slow_call_s
     return CircuitBreaker(
         "booking-api",
         failure_threshold=None,
         window=TimeWindow(seconds=config.breaker_window_s, buckets=60),
         window_failure_threshold=config.breaker_failures,
+        slow_call_duration_s=slow_s,
+        slow_call_rate_threshold=config.breaker_slow_call_rate if slow_s is not None else None,
+        minimum_calls=config.breaker_min_calls,
         reset_timeout_s=config.breaker_open_s,
         half_open_max_calls=config.breaker_half_open_calls,
         is_failure=_upstream_failure,
