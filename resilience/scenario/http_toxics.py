@@ -32,8 +32,8 @@ _MODES = ("close", "reset", "malformed")
 
 
 def _strings(toxic: str, key: str, value: Any) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
+    if isinstance(value, str):  # the API takes a JSON array: say how to write one
+        raise ValueError(f"toxic {toxic!r}: {key!r} is a list, e.g. [{value}] (got {value!r})")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"toxic {toxic!r}: {key!r} is a list of strings (got {value!r})")
     return list(value)

@@ -55,6 +55,9 @@ def test_the_booking_scenarios_are_in_the_default_suite_and_state_their_intent()
         ("{rate: 2}", "'rate' is a share from 0 to 1"),
         ("{colour: red}", "toxic 'http_error' has no attribute 'colour'"),
         ('{status: "x"}', "'status' must be an integer"),
+        ("{methods: POST}", "'methods' is a list, e.g. [POST]"),
+        ("{status: 700}", "'status' must be from 100 to 599"),
+        ("{headers: [Retry-After]}", "'headers' maps names to values"),
     ],
 )
 def test_bad_http_toxic_attributes_are_named_with_their_line(
