@@ -151,9 +151,10 @@ class LookupService:
         self.backfill: Any = None
         """Set by ``open_service`` with ``migration.enabled``: the ``micro_uuid`` backfill."""
         self.shared_stats: SharedStats | None = None
-        self.bookings: Any = None  # a BookingService when a booking API is configured
         """Set by ``open_service`` with Redis: ``/stats`` and ``/metrics`` then cover every
         worker publishing to the same Redis (see :meth:`service_stats`)."""
+        self.bookings: Any = None
+        """Set by ``open_service`` when a booking API is configured: the booking flow."""
         self.open_breaker_redis_timeout_s = open_breaker_redis_timeout_s
         self._inflight: dict[str, asyncio.Future[LookupResult]] = {}
         self._open_reads: dict[str, asyncio.Task[TierValue | None]] = {}

@@ -298,6 +298,7 @@ async def open_service(
                 config.booking, url=booking_url, clock=clock, track=tracker.track
             )
             bookings.breaker.add_listener(recorder)  # circuit_breaker_events rows
+            bookings.breaker.add_listener(breaker_listener(hub))  # and /ws/events
             stack.push_async_callback(bookings.aclose)
             if booking_stats_url:
                 bookings.upstream.start(booking_stats_url)
