@@ -209,3 +209,28 @@ def test_the_booking_breaker_opens_on_slow_calls_when_configured() -> None:
     for _ in range(3):
         plain.call(slow_answer)
     assert plain.state is BreakerState.CLOSED  # no slow-call rule by default
+
+
+def test_calls_while_open_counts_arrivals_after_the_breaker_opened_not_those_in_flight() -> None:
+    """At the stub: an arrival within the in-flight grace of the opening was sent before it;
+    one at the close (the half-open trial) is not 'while open'."""
+    from resilience.service.booking.service import IN_FLIGHT_GRACE_S, UpstreamWatch
+
+    watch = UpstreamWatch(ManualClock())
+    watch.open_intervals = [(100.0, 110.0)]
+    log = [
+        [99.9, "POST /bookings", 201, "k1"],
+        [100.0 + IN_FLIGHT_GRACE_S / 2, "POST /bookings", 503, "k2"],
+        [105.0, "POST /bookings", 503, "k3"],
+        [110.0, "POST /bookings", 201, "k4"],
+    ]
+    watch.follow(
+        lambda: {
+            "requests": {"total": 4, "by_route": {"POST /bookings": {"201": 2}}, "log": log},
+            "bookings": {"duplicates": 0, "bookings": 2},
+        }
+    )
+    figures = watch.figures()
+    assert figures is not None
+    assert figures["calls_while_open"] == 1
+    assert figures["breaker_opens"] == 1

@@ -283,6 +283,10 @@ class BookingService:
         return stats
 
 
+IN_FLIGHT_GRACE_S = 0.05
+"""Arrivals this soon after the breaker opened were on their way before it did."""
+
+
 class UpstreamWatch:
     """What the booking API itself counted, read from its ``/_stats`` (the stub's).
 
@@ -290,8 +294,10 @@ class UpstreamWatch:
     ``interval_s``; as a breaker listener it keeps the (wall clock) intervals
     during which the booking breaker was open, so :meth:`figures` can say how
     many calls reached the API while it was: ``calls_while_open`` (the "no
-    hammering" figure; a call that was already on its way when the breaker
-    opened counts too). Without a stub (a real API) there are no figures.
+    hammering" figure). A call arriving within :data:`IN_FLIGHT_GRACE_S` of the
+    opening was sent before it (on loopback a request arrives in about a
+    millisecond; the breaker cannot recall it) and is not counted. Without a
+    stub (a real API) there are no figures.
     """
 
     def __init__(self, clock: Clock) -> None:
@@ -354,7 +360,8 @@ class UpstreamWatch:
         if self.open_since is not None:
             intervals.append((self.open_since, float("inf")))
         log = requests.get("log", [])
-        while_open = sum(1 for t, *_rest in log if any(a <= t < b for a, b in intervals))
+        grace = IN_FLIGHT_GRACE_S  # sent before the breaker opened, arrived just after
+        while_open = sum(1 for t, *_rest in log if any(a + grace <= t < b for a, b in intervals))
         last_by_key: dict[str, float] = {}
         min_gap: float | None = None
         for t, route, _status, key in log:
