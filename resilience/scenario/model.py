@@ -107,10 +107,15 @@ def needs_booking_api(scenario: Any) -> bool:
 
 
 def _check_http_toxic(toxic: str, attributes: dict[str, Any]) -> None:
-    """An HTTP toxic's attributes (ValueError naming the problem; see http_toxics)."""
+    """An HTTP toxic's attributes (ValueError naming the problem): the scenario's reading
+    (http_toxics), then the proxy's own API check, so nothing is refused mid-run."""
+    from resilience.proxy.toxic import attributes_problem
     from resilience.scenario.http_toxics import http_toxic_attributes
 
     http_toxic_attributes(toxic, attributes)
+    problem = attributes_problem(toxic, attributes)  # what our proxy's API would answer
+    if problem is not None:
+        raise ValueError(f"toxic {toxic!r}: {problem}")
 
 
 def _number(value: int | float | str) -> float:
