@@ -219,14 +219,15 @@ def _env(request: pytest.FixtureRequest, name: str) -> Environment:
 
 
 def reset(env: Environment) -> None:
-    """Proxies reset, every table truncated and re-seeded, Redis flushed."""
-    from resilience.backends.cleanup import flush_redis, reset_proxies
+    """Proxies reset, every table truncated and re-seeded, Redis flushed, booking stub zeroed."""
+    from resilience.backends.cleanup import flush_redis, reset_booking_stub, reset_proxies
 
     urls = env.urls
     reset_proxies(urls.toxiproxy_api)
     truncate_all_tables(urls.postgres_direct)
     _run_sql(urls.postgres_direct, _DATA.get(env, DataFiles()).seed)
     flush_redis(urls.redis_direct)
+    reset_booking_stub(urls)
 
 
 def clean(env_fixture: str) -> Callable[..., Any]:

@@ -15,7 +15,9 @@ Contract
 - Attempt ``n`` (1-based) that fails is followed by a sleep of
   ``min(max_delay_s, initial_delay_s * multiplier ** (n - 1))`` shaped by
   ``jitter`` and clamped to ``[0, max_delay_s]``; a larger ``Retry-After``
-  (:attr:`UpstreamHTTPError.retry_after_s`) replaces it.
+  (:attr:`UpstreamHTTPError.retry_after_s`) replaces it; one larger than
+  ``max_retry_after_s`` (when set) ends the retries at once: the next call
+  would come before the server asked, or the caller waits too long.
 - At most ``max_attempts`` calls. With ``deadline_s``, a retry whose sleep would
   end past ``start + deadline_s`` is not made: the error is raised at once.
   The deadline does not interrupt an attempt by itself: a caller that bounds
@@ -203,6 +205,8 @@ class Retry:
       the return value (true = retry).
     - ``on_retry``: hook called with a :class:`RetryAttempt` before each sleep.
     - ``budget``: a shared :class:`RetryBudget`; ``clock``; ``rng`` for jitter.
+    - ``max_retry_after_s`` (None): a ``Retry-After`` longer than this gives up
+      at once instead of waiting (None: always wait as asked).
 
     Instances are immutable in use and safe to share between threads and tasks;
     derive variants with :meth:`replace`.
@@ -217,6 +221,7 @@ class Retry:
         "jitter_ratio",
         "max_attempts",
         "max_delay_s",
+        "max_retry_after_s",
         "multiplier",
         "name",
         "on_retry",
@@ -244,6 +249,7 @@ class Retry:
         budget: RetryBudget | None = None,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
+        max_retry_after_s: float | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -274,6 +280,7 @@ class Retry:
         self.budget = budget
         self.clock = clock
         self.rng = rng if rng is not None else _DEFAULT_RNG
+        self.max_retry_after_s = max_retry_after_s
 
     def replace(self, **changes: Any) -> Retry:
         """A copy with some settings changed, e.g. ``LOOKUP_RETRY.replace(clock=clock)``."""
@@ -505,6 +512,10 @@ class _Attempts:
                 raise self._give_up(error, failure)
         delay = self._backoff()
         if isinstance(error, UpstreamHTTPError) and error.retry_after_s is not None:
+            cap = policy.max_retry_after_s
+            if cap is not None and error.retry_after_s > cap and failure is not None:
+                error.context["retry_after_over_cap_s"] = cap
+                raise self._give_up(error, failure)
             delay = max(delay, error.retry_after_s)
         now = policy.clock.monotonic()
         out_of_attempts = self.attempt >= policy.max_attempts

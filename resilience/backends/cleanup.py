@@ -10,7 +10,7 @@ from __future__ import annotations
 from resilience.backends.config import EnvironmentURLs
 from resilience.backends.readiness import http_json
 
-__all__ = ["reset_environment", "reset_proxies", "truncate_tables"]
+__all__ = ["reset_booking_stub", "reset_environment", "reset_proxies", "truncate_tables"]
 
 
 def reset_proxies(toxiproxy_api: str) -> None:
@@ -57,7 +57,14 @@ def flush_redis(url: str) -> None:
 
 
 def reset_environment(urls: EnvironmentURLs) -> None:
-    """Proxies reset, tables truncated, Redis flushed."""
+    """Proxies reset, tables truncated, Redis flushed, booking stub counters zeroed."""
     reset_proxies(urls.toxiproxy_api)
     truncate_tables(urls.postgres_direct)
     flush_redis(urls.redis_direct)
+    reset_booking_stub(urls)
+
+
+def reset_booking_stub(urls: EnvironmentURLs) -> None:
+    """The booking API stub's counts and bookings back to zero (when the environment has one)."""
+    if urls.booking_api_direct:
+        http_json("POST", f"{urls.booking_api_direct}/_stats/reset")

@@ -23,6 +23,7 @@ RESILIENCE_REDIS_UPSTREAM      external: Redis address as the proxy sees it
 RESILIENCE_POSTGRES_IMAGE      docker: PostgreSQL image (e.g. postgres:16)
 RESILIENCE_REDIS_IMAGE         docker: Redis image (e.g. redis:7)
 RESILIENCE_TOXIPROXY_IMAGE     docker: fault proxy image (e.g. ghcr.io/shopify/toxiproxy)
+RESILIENCE_BOOKING_API_IMAGE   docker: an image with this package, for the booking API stub
 =============================  ==================================================
 """
 
@@ -57,6 +58,10 @@ class EnvironmentURLs:
     postgres_direct: str
     redis_direct: str
     toxiproxy_api: str
+    # the booking API stub (resilience.upstream) through proxy "booking-api", and direct;
+    # "" on a backend that does not start it (yet: docker, external)
+    booking_api: str = ""
+    booking_api_direct: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
@@ -69,6 +74,8 @@ class EnvironmentURLs:
             "RESILIENCE_POSTGRES_DIRECT_URL": self.postgres_direct,
             "RESILIENCE_REDIS_DIRECT_URL": self.redis_direct,
             "RESILIENCE_TOXIPROXY_URL": self.toxiproxy_api,
+            "RESILIENCE_BOOKING_API_URL": self.booking_api,
+            "RESILIENCE_BOOKING_API_DIRECT_URL": self.booking_api_direct,
         }
 
 
@@ -84,11 +91,14 @@ _ENV_FIELDS = {
     "RESILIENCE_POSTGRES_DIRECT_URL": "postgres_direct_url",
     "RESILIENCE_REDIS_DIRECT_URL": "redis_direct_url",
     "RESILIENCE_TOXIPROXY_URL": "toxiproxy_url",
+    "RESILIENCE_BOOKING_API_URL": "booking_api_url",
+    "RESILIENCE_BOOKING_API_DIRECT_URL": "booking_api_direct_url",
     "RESILIENCE_POSTGRES_UPSTREAM": "postgres_upstream",
     "RESILIENCE_REDIS_UPSTREAM": "redis_upstream",
     "RESILIENCE_POSTGRES_IMAGE": "postgres_image",
     "RESILIENCE_REDIS_IMAGE": "redis_image",
     "RESILIENCE_TOXIPROXY_IMAGE": "toxiproxy_image",
+    "RESILIENCE_BOOKING_API_IMAGE": "booking_api_image",
 }
 
 
@@ -111,6 +121,8 @@ class EnvironmentConfig:
     postgres_direct_url: str | None = None
     redis_direct_url: str | None = None
     toxiproxy_url: str | None = None
+    booking_api_url: str | None = None  # optional: the booking API stub, if one runs
+    booking_api_direct_url: str | None = None
     postgres_upstream: str | None = None
     redis_upstream: str | None = None
     # docker backend: the images `resilience images build` makes (images.LOCAL_IMAGES);
@@ -118,6 +130,8 @@ class EnvironmentConfig:
     postgres_image: str = "resilience-local/postgres:15"
     redis_image: str = "resilience-local/redis:7"
     toxiproxy_image: str = "resilience-local/fault-proxy:2.12.0"
+    # the booking API stub runs from the project's own image (it carries the package)
+    booking_api_image: str = "resilience-local/fault-proxy:2.12.0"
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

@@ -36,12 +36,13 @@ import uuid
 from typing import Any
 from urllib.parse import quote, urlparse
 
+from resilience.backends.booking_api import BOOKING_PROXY, container_spec
 from resilience.backends.config import EnvironmentConfig, EnvironmentURLs
 from resilience.backends.docker_control import DockerServerControl
 from resilience.backends.errors import BackendError, BackendUnavailable, StartupFailed
 from resilience.backends.postgres import THROWAWAY_SETTINGS, postgres_answers
 from resilience.backends.proxies import ensure_proxy, proxy_api_up
-from resilience.backends.readiness import free_port, redis_ping
+from resilience.backends.readiness import free_port, http_json, redis_ping
 
 __all__ = ["DockerBackend", "docker_engine_answers", "docker_image_present"]
 
@@ -154,7 +155,8 @@ class DockerBackend:
         import docker
 
         client = self._client
-        for role, image in images_of(self.config).items():
+        images = {**images_of(self.config), "booking-api": self.config.booking_api_image}
+        for role, image in images.items():
             try:
                 client.images.get(image)
                 continue
@@ -216,19 +218,33 @@ class DockerBackend:
              "--save", "", "--appendonly", "no"],
         )  # fmt: skip
         toxiproxy = container(cfg.toxiproxy_image, ["-host", "127.0.0.1", "-port", str(api_port)])
-        for each in (postgres, redis, toxiproxy):
+        booking_port = free_port()
+        spec = container_spec(cfg.booking_api_image, port=booking_port)
+        # entrypoint as a constructor kwarg: with_kwargs() would replace network_mode and labels
+        booking = DockerContainer(
+            spec.image, network_mode="host", labels=labels, entrypoint=spec.entrypoint
+        ).with_command(spec.command)
+        for each in (postgres, redis, toxiproxy, booking):
             each.start()
             self._containers.append(each)
 
         api_url = f"http://127.0.0.1:{api_port}"
         pg_direct = f"postgresql://{user}:{password}@127.0.0.1:{pg_port}/{database}"
         redis_direct = f"redis://127.0.0.1:{redis_port}/0"
+        booking_direct = f"http://127.0.0.1:{booking_port}"
         self._wait(
             {
                 "the fault proxy": (toxiproxy, lambda: proxy_api_up(api_url)),
                 "Redis": (redis, lambda: redis_ping("127.0.0.1", redis_port)),
                 "PostgreSQL": (postgres, lambda: postgres_answers(pg_direct, timeout_s=1.0)),
+                "the booking API stub": (
+                    booking,
+                    lambda: http_json("GET", f"{booking_direct}/_stats", timeout_s=0.5) or True,
+                ),
             }
+        )
+        booking_proxy = ensure_proxy(
+            api_url, BOOKING_PROXY, upstream=f"127.0.0.1:{booking_port}", listen="127.0.0.1:0"
         )
         pg_proxy = ensure_proxy(
             api_url, "postgres", upstream=f"127.0.0.1:{pg_port}", listen="127.0.0.1:0"
@@ -250,6 +266,8 @@ class DockerBackend:
             postgres_direct=pg_direct,
             redis_direct=redis_direct,
             toxiproxy_api=api_url,
+            booking_api=f"http://127.0.0.1:{booking_proxy[1]}",
+            booking_api_direct=booking_direct,
         )
 
     def _wait(self, probes: dict[str, tuple[Any, Any]]) -> None:

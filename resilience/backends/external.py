@@ -57,6 +57,8 @@ class ExternalBackend:
             postgres_direct=self._value("postgres_direct_url"),
             redis_direct=self._value("redis_direct_url"),
             toxiproxy_api=self._value("toxiproxy_url").rstrip("/"),
+            booking_api=(self.config.booking_api_url or "").rstrip("/"),
+            booking_api_direct=(self.config.booking_api_direct_url or "").rstrip("/"),
         )
         timeout_s = self.config.startup_timeout_s
         api = urls.toxiproxy_api

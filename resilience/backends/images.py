@@ -16,6 +16,9 @@
    Toxiproxy-compatible server (``resilience proxy``), taking
    ``toxiproxy-server``'s flags as ``ghcr.io/shopify/toxiproxy`` does; the
    package is installed from wheels built on the host (no network in the build).
+   The docker backend also runs the booking API stub from it
+   (``/opt/resilience/bin/python -m resilience.upstream``), so its recipe hash
+   follows the stub's sources too.
 
 Each image carries a label with the hash of its recipe; a build skips an
 image whose tag exists with the same hash (idempotent), and rebuilds one whose
@@ -204,11 +207,16 @@ def _digest(*parts: str | bytes) -> str:
 
 
 def _project_digest() -> str:
-    """Hash of the installed package's proxy sources and version (the proxy image's input)."""
+    """Hash of the installed package's version and the sources the image runs: the proxy
+    (``resilience proxy``) and the booking API stub (``python -m resilience.upstream``)."""
     import resilience.proxy
+    import resilience.upstream
 
-    root = Path(resilience.proxy.__file__).parent
-    files = sorted(root.rglob("*.py"))
+    files = [
+        f
+        for package in (resilience.proxy, resilience.upstream)
+        for f in sorted(Path(str(package.__file__)).parent.rglob("*.py"))
+    ]
     return _digest(metadata.version("resilience"), *(f.read_bytes() for f in files))
 
 

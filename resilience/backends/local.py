@@ -1,4 +1,5 @@
-"""The local backend: PostgreSQL, Redis and the proxy server as child processes.
+"""The local backend: PostgreSQL, Redis, the booking API stub and the proxy server
+as child processes.
 
 Start-up is parallel: the proxy server and Redis are spawned first (they need
 nothing), PostgreSQL's data dir is copied from the template meanwhile, then
@@ -22,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from resilience.backends.binaries import find_postgres, find_redis_server, find_toxiproxy_server
+from resilience.backends.booking_api import BOOKING_PROXY, LocalBookingApi
 from resilience.backends.config import EnvironmentConfig, EnvironmentURLs
 from resilience.backends.postgres import (
     LocalPostgres,
@@ -59,6 +61,7 @@ class LocalBackend:
         self.postgres: LocalPostgres | None = None
         self.redis: LocalRedis | None = None
         self.proxy_server: LocalProxyServer | None = None
+        self.booking_api: LocalBookingApi | None = None
         self.watchdog: Watchdog | None = None
         self.timings = StartupTimings()
         self._purpose = "environment"
@@ -132,6 +135,9 @@ class LocalBackend:
         self.redis = LocalRedis(redis_server, directory=marker.directory / "redis")
         with signals_deferred():
             self._record(self.redis.spawn(watchdog))
+        self.booking_api = LocalBookingApi(directory=marker.directory / "booking-api")
+        with signals_deferred():
+            self._record(self.booking_api.spawn(watchdog))
         t1 = time.monotonic()
         self.postgres = LocalPostgres(
             pg_binaries,
@@ -148,7 +154,9 @@ class LocalBackend:
         timeout_s = cfg.startup_timeout_s
         pg_listen = f"127.0.0.1:{free_port()}"
         redis_listen = f"127.0.0.1:{free_port()}"
+        booking_listen = f"127.0.0.1:{free_port()}"
         postgres, redis, proxy_server = self.postgres, self.redis, self.proxy_server
+        booking_api = self.booking_api
 
         cancel = threading.Event()
 
@@ -161,6 +169,9 @@ class LocalBackend:
                 cancel=cancel,
             )
             api = proxy_server.api_url
+            ensure_proxy(
+                api, BOOKING_PROXY, upstream=f"127.0.0.1:{booking_api.port}", listen=booking_listen
+            )
             return (
                 ensure_proxy(
                     api, "postgres", upstream=f"127.0.0.1:{postgres.port}", listen=pg_listen
@@ -169,7 +180,7 @@ class LocalBackend:
             )
 
         t2 = time.monotonic()
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="resilience-ready") as pool:
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="resilience-ready") as pool:
             try:
                 proxies = pool.submit(proxies_ready)
                 redis_wait = pool.submit(
@@ -188,7 +199,16 @@ class LocalBackend:
                     process=postgres.process,
                     cancel=cancel,
                 )
+                booking_wait = pool.submit(
+                    wait_until,
+                    "the booking API stub",
+                    booking_api.probe,
+                    timeout_s=timeout_s,
+                    process=booking_api.process,
+                    cancel=cancel,
+                )
                 phases["postgres_ready"] = pg_wait.result()
+                phases["booking_api_ready"] = booking_wait.result()
                 phases["redis_ready"] = redis_wait.result()
                 (pg_host, pg_port), (redis_host, redis_port) = proxies.result()
             except BaseException:
@@ -203,6 +223,8 @@ class LocalBackend:
             postgres_direct=postgres.dsn,
             redis_direct=redis.url,
             toxiproxy_api=proxy_server.api_url,
+            booking_api=f"http://{booking_listen}",
+            booking_api_direct=booking_api.url,
         )
         # The end-to-end check: both servers answer through their proxies.
         t3 = time.monotonic()
@@ -225,7 +247,7 @@ class LocalBackend:
         """Stop every server (each even if stopping another failed), then delete the files."""
         first_error: BaseException | None = None
         # The proxy first, so clients see a clean cut rather than half-dead servers.
-        for server in (self.proxy_server, self.postgres, self.redis):
+        for server in (self.proxy_server, self.postgres, self.redis, self.booking_api):
             if server is None:
                 continue
             try:

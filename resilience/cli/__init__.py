@@ -15,6 +15,7 @@ __all__ = ["app", "main"]
 COMMAND_MODULES = (
     "run",  # resilience run / analyze: chaos scenarios (the main job)
     "proxy",  # resilience proxy: the Toxiproxy-compatible server
+    "upstream",  # resilience upstream: the booking API stub
     "environment",  # resilience up / down: throwaway PostgreSQL, Redis, proxies
     "service",  # resilience serve / migrate: the reference service
     "load",  # resilience load: Locust profiles

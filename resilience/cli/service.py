@@ -54,6 +54,8 @@ def _urls(
         if seed_jobs:
             insert_jobs(urls.postgres_direct, generate_jobs(entries, count=seed_jobs))
         typer.echo(json.dumps(urls.as_dict(), indent=2), err=True)
+        if urls.booking_api:
+            os.environ["RESILIENCE_BOOKING_API_URL"] = urls.booking_api
         yield urls.postgres, redis_url or urls.redis, urls.postgres_direct
 
 
@@ -74,7 +76,9 @@ def register(app: typer.Typer) -> None:
             typer.Option("--set", help="Override a setting, e.g. breaker.failure_threshold=3"),
         ] = None,
     ) -> None:
-        """Serve the lookup API (GET /services/{slug}, POST /jobs, /health, /metrics, /stats)."""
+        """Serve the lookup API (GET /services/{slug}, POST /jobs, /health, /metrics, /stats),
+        and the booking flow (/availability, /bookings) when a booking API is known
+        (--set booking.url=..., or the local environment's stub)."""
         import uvicorn
 
         from resilience.service.config import ServiceConfig
@@ -85,6 +89,10 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--set") from None
         with _urls(postgres_url, redis_url) as (pg, rd, _):
+            if postgres_url is None and "booking.url" not in overrides:
+                booking = os.environ.get("RESILIENCE_BOOKING_API_URL", "")
+                if booking:  # the local environment's stub, behind proxy booking-api
+                    overrides["booking.url"] = booking
             os.environ[_ENV_POSTGRES] = pg
             if rd is not None:
                 os.environ[_ENV_REDIS] = rd

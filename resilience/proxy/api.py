@@ -17,7 +17,7 @@ from .collection import PopulateError, ProxyCollection
 from .errors import ApiError, bad_request_body
 from .gojson import GoDecodeError, decode_first, dumps
 from .http import Request, Response
-from .toxics import REGISTRY
+from .toxics import EXTENSION_TOXICS, REGISTRY
 
 __all__ = ["TOXIPROXY_VERSION", "Api"]
 
@@ -138,8 +138,25 @@ class Api:
         return Response(200, self.version_body, "application/json;charset=utf-8")
 
     def toxic_types(self, request: Request, parts: list[str]) -> Response:
-        """Extension: the toxic types this server has (the real Toxiproxy answers 404)."""
-        return _json(200, {"types": sorted(REGISTRY)})
+        """Extension: the toxic types this server has (the real Toxiproxy answers 404).
+
+        ``types``: every type; ``extensions``: the ones the real Toxiproxy
+        lacks, each with its attributes' JSON kinds (``int64``, ``float32``,
+        ``string``, ``[]string``, ``map[string]string``), its defaults, and
+        whether unknown attribute names are refused (``strict``).
+        """
+        extensions = {
+            name: {
+                "attributes": {attr: spec.kind(attr) for attr in spec.attributes},
+                "defaults": spec.initial_attributes(),
+                "strict": spec.strict,
+                "stream": spec.only_stream,
+                "summary": spec.summary,
+            }
+            for name in EXTENSION_TOXICS
+            for spec in (REGISTRY[name],)
+        }
+        return _json(200, {"types": sorted(REGISTRY), "extensions": extensions})
 
     def render_metrics(self, request: Request, parts: list[str]) -> Response:
         assert self.metrics is not None

@@ -47,7 +47,10 @@ class ToxicInfo:
     type: str
     stream: str = "downstream"
     toxicity: float = 1.0
-    attributes: dict[str, int | float | str] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    """Extension (our server's ``http_*`` toxics): why a connection was passed
+    through unchanged (not HTTP/1.1), else None."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ToxicInfo:
@@ -57,6 +60,7 @@ class ToxicInfo:
             stream=str(data.get("stream", "downstream")),
             toxicity=float(data.get("toxicity", 1.0)),
             attributes=dict(data.get("attributes") or {}),
+            error=data.get("error"),
         )
 
 
@@ -113,7 +117,7 @@ def _toxic_body(
     name: str | None,
     stream: str,
     toxicity: float,
-    attributes: Mapping[str, int | float | str] | None,
+    attributes: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": type,
@@ -254,7 +258,7 @@ class ToxiproxyClient:
         name: str | None = None,
         stream: str = "downstream",
         toxicity: float = 1.0,
-        attributes: Mapping[str, int | float | str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> ToxicInfo:
         body = _toxic_body(type, name, stream, toxicity, attributes)
         return ToxicInfo.from_json(self._json(_Call("POST", f"/proxies/{proxy}/toxics", body)))
@@ -265,7 +269,7 @@ class ToxiproxyClient:
         name: str,
         *,
         toxicity: float | None = None,
-        attributes: Mapping[str, int | float | str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> ToxicInfo:
         body: dict[str, Any] = {}
         if toxicity is not None:
@@ -370,7 +374,7 @@ class AsyncToxiproxyClient:
         name: str | None = None,
         stream: str = "downstream",
         toxicity: float = 1.0,
-        attributes: Mapping[str, int | float | str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> ToxicInfo:
         body = _toxic_body(type, name, stream, toxicity, attributes)
         data = await self._json(_Call("POST", f"/proxies/{proxy}/toxics", body))
@@ -382,7 +386,7 @@ class AsyncToxiproxyClient:
         name: str,
         *,
         toxicity: float | None = None,
-        attributes: Mapping[str, int | float | str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> ToxicInfo:
         body: dict[str, Any] = {}
         if toxicity is not None:

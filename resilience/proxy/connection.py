@@ -81,7 +81,7 @@ class Endpoint(asyncio.Protocol):
             if self.early_bytes > EARLY_LIMIT_BYTES and self.transport is not None:
                 self.transport.pause_reading()
             return
-        if link.head is None:  # fast path: no toxic on this direction
+        if link.head is None and not link.watchers:  # fast path: no toxic on this direction
             n = len(data)
             link.received += n
             link.sent += n
@@ -199,6 +199,10 @@ class Connection:
     def rng_for(self, direction: Direction) -> random.Random:
         """The link's own RNG: a pure function of seed, proxy, connection, direction."""
         return random.Random(f"{self.owner.seed}/{self.owner.name}/{self.serial}/{direction.value}")
+
+    def opposite(self, link: Link) -> Link | None:
+        """The other link of this connection."""
+        return self.downstream if link is self.upstream else self.upstream
 
     def link_finished(self, link: Link) -> None:
         """End-of-stream reached link's sink: close its destination, end the other way."""

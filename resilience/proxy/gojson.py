@@ -26,7 +26,7 @@ __all__ = [
     "go_type_name",
 ]
 
-FieldKind = Literal["string", "bool", "int64", "float32"]
+FieldKind = Literal["string", "bool", "int64", "float32", "[]string", "map[string]string"]
 
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
@@ -140,6 +140,16 @@ class StructSpec:
     def check(self, name: str, value: Any) -> Any:
         """value converted to the Python type of field name, or GoDecodeError."""
         kind = self.fields[name]
+        if kind == "[]string" and isinstance(value, list):
+            for item in value:
+                if not isinstance(item, str):
+                    self._fail(go_type_name(item), name, "string")
+            return list(value)
+        if kind == "map[string]string" and isinstance(value, dict):
+            for item in value.values():
+                if not isinstance(item, str):
+                    self._fail(go_type_name(item), name, "string")
+            return dict(value)
         if kind == "string" and isinstance(value, str):
             return value
         if kind == "bool" and isinstance(value, bool):
@@ -158,7 +168,7 @@ class StructSpec:
         self._fail(go_type_name(value), name, kind)
         raise AssertionError("unreachable")
 
-    def _fail(self, what: str, name: str, kind: FieldKind) -> None:
+    def _fail(self, what: str, name: str, kind: str) -> None:
         raise GoDecodeError(
             f"json: cannot unmarshal {what} into Go struct field {self.where}.{name} of type {kind}"
         )

@@ -20,7 +20,8 @@ import random
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from .toxics import REGISTRY, Chunk, Item, NoopStage, Outlet, Stage
-from .toxics.base import monotonic_s
+from .toxics.base import Watcher, monotonic_s
+from .toxics.http_stage import HttpState
 
 if TYPE_CHECKING:
     from .toxic import Toxic
@@ -85,6 +86,8 @@ class Owner(Protocol):
 
     def close(self) -> None: ...
 
+    def opposite(self, link: Link) -> Link | None: ...
+
 
 class Link:
     """Moves bytes from ``source`` to ``dest`` through the stages of one direction.
@@ -111,6 +114,7 @@ class Link:
         "source_ended",
         "stages",
         "toxics",
+        "watchers",
     )
 
     def __init__(self, owner: Owner, direction: Direction, source: Side, dest: Side) -> None:
@@ -131,6 +135,8 @@ class Link:
         self.sink_done = False
         self.source_ended = False
         self._rng: random.Random | None = None
+        # HTTP toxics of the opposite link watching what this one reads
+        self.watchers: list[Watcher] = []
 
     # -- LinkContext (what stages use) -------------------------------------
     @property
@@ -160,10 +166,60 @@ class Link:
     def close_connection(self) -> None:
         self.owner.close()
 
+    @property
+    def is_upstream(self) -> bool:
+        return self.direction is Direction.UPSTREAM
+
+    def watch_opposite(self, watcher: Watcher) -> None:
+        other = self.owner.opposite(self)
+        if other is not None:
+            other.watchers.append(watcher)
+
+    def unwatch_opposite(self, watcher: Watcher) -> None:
+        other = self.owner.opposite(self)
+        if other is not None and watcher in other.watchers:
+            other.watchers.remove(watcher)
+
+    def send_back(self, data: bytes) -> None:
+        other = self.owner.opposite(self)
+        if other is not None and not other.source_ended:
+            other.forward(data)
+
+    def report_error(self, stage: Stage, reason: str) -> None:
+        for index, candidate in enumerate(self.stages):
+            if candidate is stage:
+                self.toxics[index].error = reason
+
     # -- data in -------------------------------------------------------------
     def feed(self, data: bytes) -> None:
-        """Bytes read from the source (the fast path is inlined in the endpoint)."""
+        """Bytes read from the source (the fast path is inlined in the endpoint).
+
+        Watchers (HTTP toxics of the opposite link) see them first and may
+        answer with injections: (offset, bytes) to insert at that offset of
+        data, e.g. an error response made up by the toxic right after the end
+        of the real responses pipelined ahead of it.
+        """
         self.received += len(data)
+        if self.watchers:
+            chunk = Chunk(data, monotonic_s())
+            injections: list[tuple[int, bytes]] = []
+            for watcher in list(self.watchers):
+                injections += watcher(chunk)
+            if injections:
+                at = 0
+                for offset, extra in sorted(injections, key=lambda pair: pair[0]):
+                    offset = min(max(offset, at), len(data))
+                    if offset > at:
+                        self.forward(data[at:offset])
+                    self.forward(extra)
+                    at = offset
+                if at < len(data):
+                    self.forward(data[at:])
+                return
+        self.forward(data)
+
+    def forward(self, data: bytes) -> None:
+        """data on into the chain (or straight to the destination without toxics)."""
         head = self.head
         if head is None:
             self.sent += len(data)
@@ -182,6 +238,8 @@ class Link:
         if self.source_ended:
             return
         self.source_ended = True
+        for watcher in list(self.watchers):
+            watcher(None)
         head = self.head
         if head is None:
             self.push(None)
@@ -232,12 +290,18 @@ class Link:
     # -- toxics on a live link ------------------------------------------------
     def _make_stage(self, toxic: Toxic, state: object) -> Stage:
         spec = REGISTRY[toxic.type]
-        if self.rng.random() < toxic.toxicity:
+        if self.rng.random() < toxic.toxicity and not (
+            spec.inert is not None and spec.inert(toxic.attributes)
+        ):
             return spec.stage(self, toxic.attributes, state)
+        if isinstance(state, HttpState):
+            state.resync()  # bytes will pass unparsed
         return NoopStage(self, toxic.attributes, state)
 
     def _set_head(self) -> None:
-        if self.stages:
+        # pass-through stages only (noop, toxicity not rolled, an inert toxic):
+        # the fast path, as if there were no toxic
+        if any(type(stage) is not NoopStage for stage in self.stages):
             self.head = self.stages[0]
         elif self.dest_open and not self.sink_done:
             self.head = None
@@ -309,6 +373,7 @@ class Link:
             stage.stop()
         self.stages = []
         self.toxics = []
+        self.watchers = []
         self.sink_done = True
         self.dest_open = False
         self.head = self

@@ -8,7 +8,7 @@ integer-only attributes that merge on update, float32 toxicity.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import (
@@ -22,7 +22,7 @@ from .gojson import GoDecodeError, StructSpec, float32_shortest, go_type_name
 from .link import Direction
 from .toxics import REGISTRY, ToxicSpec
 
-__all__ = ["Toxic", "parse_new_toxic", "parse_toxic_update"]
+__all__ = ["Toxic", "attributes_problem", "parse_new_toxic", "parse_toxic_update"]
 
 _WRAPPER = StructSpec(
     "ToxicWrapper",
@@ -41,19 +41,27 @@ class Toxic:
     direction: Direction
     toxicity: float
     attributes: dict[str, Any]
+    error: str | None = field(default=None, compare=False)
+    """Extension: why the toxic passes a connection through (a non-HTTP upstream
+    behind an ``http_*`` toxic); shown as ``error`` in the JSON of strict types."""
 
     @property
     def spec(self) -> ToxicSpec:
         return REGISTRY[self.type]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "attributes": dict(self.attributes),
+        data: dict[str, Any] = {
+            "attributes": {
+                k: v.copy() if isinstance(v, list | dict) else v for k, v in self.attributes.items()
+            },
             "name": self.name,
             "type": self.type,
             "stream": self.stream,
             "toxicity": float32_shortest(self.toxicity),
         }
+        if self.spec.strict:
+            data["error"] = self.error
+        return data
 
 
 def _attributes(spec: ToxicSpec, raw: Any, base: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,6 +72,15 @@ def _attributes(spec: ToxicSpec, raw: Any, base: Mapping[str, Any]) -> dict[str,
             f"json: cannot unmarshal {go_type_name(raw)} into Go struct field "
             "ToxicWrapper.attributes of type toxics.NoopToxic"
         )
+    if raw is not None and spec.strict:
+        known = {name.lower() for name in spec.attributes}
+        unknown = [key for key in raw if key.lower() not in known]
+        if unknown:
+            raise ApiError(
+                f"invalid attribute: {spec.type_name} has no attribute "
+                f"{', '.join(map(repr, unknown))} (valid: {', '.join(spec.attributes)})",
+                400,
+            )
     if raw is not None:
         check = StructSpec(".attributes", {name: spec.kind(name) for name in spec.attributes})
         try:
@@ -74,6 +91,23 @@ def _attributes(spec: ToxicSpec, raw: Any, base: Mapping[str, Any]) -> dict[str,
     if problem is not None:
         raise ApiError(f"invalid attribute: {problem}", 400)
     return attrs
+
+
+def attributes_problem(type_name: str, raw: Mapping[str, Any]) -> str | None:
+    """Why the API would refuse raw as the attributes of a new type_name toxic, or None.
+
+    The same checks and message as ``POST /proxies/{p}/toxics`` (unknown
+    names for the strict extension types, JSON kinds, ranges such as ``rate``
+    0–1), for a scenario file checked before anything runs.
+    """
+    spec = REGISTRY.get(type_name)
+    if spec is None:
+        return f"invalid toxic type {type_name!r}"
+    try:
+        _attributes(spec, dict(raw), spec.initial_attributes())
+    except ApiError as exc:
+        return exc.message
+    return None
 
 
 def parse_new_toxic(body: Any, exists: Any) -> Toxic:
@@ -123,7 +157,7 @@ def parse_new_toxic(body: Any, exists: Any) -> Toxic:
     )
 
 
-def parse_toxic_update(body: Any, toxic: Toxic) -> tuple[float, dict[str, int]]:
+def parse_toxic_update(body: Any, toxic: Toxic) -> tuple[float, dict[str, Any]]:
     """(toxicity, attributes) after merging a decoded update body into toxic."""
     if not isinstance(body, dict):
         raise bad_request_body(

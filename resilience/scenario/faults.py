@@ -17,6 +17,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from resilience.errors import TimeoutFailure
 from resilience.scenario.model import (
+    EXTENSION_TOXICS,
+    HTTP_TOXICS,
     INSTANT_ACTIONS,
     PROCESS_ACTIONS,
     PROTOCOL_TOXICS,
@@ -184,6 +186,34 @@ class ToxiproxyFaultController:
         self.client = client
         self.timeout_s = timeout_s
         self.armed: set[str] = set()
+        self.http: dict[str, str] = {}  # applied http_* toxic name → its proxy
+
+    async def _toxic_error(self, target: str, name: str) -> str | None:
+        """The ``error`` our proxy reports on an ``http_*`` toxic (a non-HTTP stream
+        passed through unchanged), else None; a failed look-up is not an error."""
+        try:
+            toxics = await asyncio.wait_for(self.client.toxics(target), self.timeout_s)
+        except Exception:
+            return None
+        for toxic in toxics:
+            if getattr(toxic, "name", None) == name and getattr(toxic, "error", None):
+                return str(toxic.error)
+        return None
+
+    async def _check_http(self, names: list[str]) -> None:
+        """FaultControlError naming every ``http_*`` toxic of ``names`` that did not apply."""
+        problems = []
+        for name in names:
+            target = self.http.pop(name, None)
+            if target is None:
+                continue
+            error = await self._toxic_error(target, name)
+            if error:
+                problems.append(
+                    f"toxic {name!r} on {target!r} passed the connection through unchanged: {error}"
+                )
+        if problems:
+            raise FaultControlError("; ".join(problems))
 
     async def _call(self, what: str, call: Any) -> None:
         try:
@@ -198,10 +228,10 @@ class ToxiproxyFaultController:
     async def check_supported(self, faults: Sequence[FaultSpec]) -> None:
         """Refuse, before anything starts, toxics that this Toxiproxy API does not have.
 
-        ``postgres_error`` and ``redis_error`` exist only on our own proxy; the
-        real ``toxiproxy-server`` would answer 400 mid-run.
+        ``postgres_error``, ``redis_error`` and the ``http_*`` toxics exist only
+        on our own proxy; the real ``toxiproxy-server`` would answer 400 mid-run.
         """
-        wanted = sorted({f.toxic for f in faults if f.toxic in PROTOCOL_TOXICS})
+        wanted = sorted({f.toxic for f in faults if f.toxic in EXTENSION_TOXICS})
         if not wanted:
             return
         try:
@@ -279,6 +309,8 @@ class ToxiproxyFaultController:
                 attributes=dict(fault.attributes),
             ),
         )
+        if fault.toxic in HTTP_TOXICS:
+            self.http[fault.name] = fault.target
 
     async def clear(self, fault: FaultSpec) -> None:
         if fault.name in self.armed:
@@ -291,14 +323,30 @@ class ToxiproxyFaultController:
                     self.client.update_proxy(fault.target, enabled=True),
                 )
             return
+        error = None
+        if fault.name in self.http:
+            try:
+                await self._check_http([fault.name])
+            except FaultControlError as exc:
+                error = exc
         await self._call(
             f"remove toxic {fault.name!r} from {fault.target!r}",
             self.client.remove_toxic(fault.target, fault.name),
         )
+        if error is not None:  # removed; the run's report names what did not apply
+            raise error
 
     async def clear_all(self) -> None:
         self.armed.clear()  # a reset removes every toxic, armed ones too
+        error = None
+        try:
+            await self._check_http(list(self.http))
+        except FaultControlError as exc:
+            error = exc
+        self.http.clear()
         await self._call("reset all proxies", self.client.reset())
+        if error is not None:
+            raise error
 
 
 @dataclass

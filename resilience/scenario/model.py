@@ -37,6 +37,9 @@ from resilience.scenario.target_spec import (
 )
 
 __all__ = [
+    "BOOKING_API",
+    "EXTENSION_TOXICS",
+    "HTTP_TOXICS",
     "INSTANT_ACTIONS",
     "PROCESS_ACTIONS",
     "PROTOCOL_TOXICS",
@@ -58,7 +61,7 @@ FaultTarget = Annotated[str, Field(min_length=1)]
 """A declared dependency's name (``postgres``, ``redis`` or one of ``dependencies:``)."""
 ToxicType = Literal[
     "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop",
-    "postgres_error", "redis_error",
+    "postgres_error", "redis_error", "http_error", "http_delay", "http_abort",
 ]  # fmt: skip
 PROCESS_ACTIONS = frozenset({"pause", "resume", "kill", "restart"})
 """Faults on the dependency's server process rather than its proxy (docs/scenarios.md)."""
@@ -66,6 +69,10 @@ INSTANT_ACTIONS = frozenset({"enable", "resume"})
 """Actions that end an earlier fault rather than start one (no duration, never 'active')."""
 PROTOCOL_TOXICS = frozenset({"postgres_error", "redis_error"})
 """Our proxy's extensions that read the client's protocol (upstream stream only)."""
+HTTP_TOXICS = frozenset({"http_error", "http_delay", "http_abort"})
+"""Our proxy's HTTP/1.1 extensions (per request; docs/toxics.md)."""
+EXTENSION_TOXICS = PROTOCOL_TOXICS | HTTP_TOXICS
+"""Toxics the real Toxiproxy does not have: a scenario using one is refused there."""
 
 TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "latency": ("latency", "jitter"),
@@ -78,9 +85,37 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "noop": (),
     "postgres_error": ("sqlstate", "message", "rate", "prefix"),
     "redis_error": ("error", "rate", "commands"),
+    "http_error": ("methods", "paths", "exclude", "rate", "status", "body", "headers"),
+    "http_delay": ("methods", "paths", "exclude", "rate", "latency", "jitter"),
+    "http_abort": ("methods", "paths", "exclude", "rate", "mode", "after_bytes"),
 }
 """Wire attributes of each Toxiproxy toxic (ms, except bandwidth ``rate`` in KB/s,
-slicer ``delay`` in µs and sizes in bytes)."""
+slicer ``delay`` in µs and sizes in bytes). The ``http_*`` toxics are extensions
+of our proxy (typed attributes, see docs/toxics.md); a scenario using them is
+refused when the proxy server is the real Toxiproxy."""
+
+
+BOOKING_API = "booking-api"
+"""The reference target's HTTP dependency: the booking API stub behind this proxy."""
+
+
+def needs_booking_api(scenario: Any) -> bool:
+    """Whether ``scenario`` books (mix weight ``booking``) or faults the booking API."""
+    return scenario.workload.mix.booking > 0 or any(
+        fault.target == BOOKING_API for fault in scenario.faults
+    )
+
+
+def _check_http_toxic(toxic: str, attributes: dict[str, Any]) -> None:
+    """An HTTP toxic's attributes (ValueError naming the problem): the scenario's reading
+    (http_toxics), then the proxy's own API check, so nothing is refused mid-run."""
+    from resilience.proxy.toxic import attributes_problem
+    from resilience.scenario.http_toxics import http_toxic_attributes
+
+    http_toxic_attributes(toxic, attributes)
+    problem = attributes_problem(toxic, attributes)  # what our proxy's API would answer
+    if problem is not None:
+        raise ValueError(f"toxic {toxic!r}: {problem}")
 
 
 def _number(value: int | float | str) -> float:
@@ -132,10 +167,12 @@ class MixSpec(_Spec):
 
     lookup: float = Field(default=1.0, ge=0)
     job: float = Field(default=0.0, ge=0)
+    booking: float = Field(default=0.0, ge=0)
+    """Bookings through the booking API (``POST /bookings`` flow; needs ``booking-api``)."""
 
     @model_validator(mode="after")
     def _some(self) -> MixSpec:
-        if self.lookup + self.job <= 0:
+        if self.lookup + self.job + self.booking <= 0:
             raise ValueError("the operation mix needs at least one weight above 0")
         return self
 
@@ -220,7 +257,7 @@ class FaultSpec(_Spec):
     """``action: crash`` only: the target's background component to crash."""
     stream: Literal["upstream", "downstream"] = "downstream"
     toxicity: Share = 1.0
-    attributes: dict[str, int | float | str] = Field(default_factory=dict)
+    attributes: dict[str, Any] = Field(default_factory=dict)
     every: PositiveSeconds | None = None
     times: int = Field(default=1, ge=1, le=1000)
 
@@ -245,6 +282,14 @@ class FaultSpec(_Spec):
                     raise ValueError(
                         f"toxic {self.toxic!r} has no attribute {key!r}{did} (valid: {choices})"
                     )
+            if self.toxic in HTTP_TOXICS:
+                _check_http_toxic(self.toxic, self.attributes)
+                return self._repeats()
+            for key, value in self.attributes.items():
+                if not isinstance(value, int | float | str) or isinstance(value, bool):
+                    raise ValueError(
+                        f"attribute {key!r} must be a number or a string (got {value!r})"
+                    )
             if self.toxic == "bandwidth" and _number(self.attributes.get("rate", 0)) <= 0:
                 raise ValueError("bandwidth 'rate' (KB/s) must be above 0; 0 stalls all traffic")
             if self.toxic == "slicer" and _number(self.attributes.get("average_size", 0)) <= 0:
@@ -256,6 +301,9 @@ class FaultSpec(_Spec):
             for key, value in self.attributes.items():
                 if isinstance(value, int | float) and value < 0:
                     raise ValueError(f"attribute {key!r} must not be negative (got {value})")
+        return self._repeats()
+
+    def _repeats(self) -> FaultSpec:
         if self.times > 1 and self.every is None:
             raise ValueError("'times' above 1 needs 'every' (the repeat period)")
         if self.every is not None and self.duration is not None and self.every <= self.duration:
@@ -501,9 +549,20 @@ class Scenario(_Spec):
         check_dependencies(deps)
         # None: the built-ins; a mapping (even empty): exactly what it names
         declared = sorted(deps) if self.dependencies is not None else list(BUILTIN_DEPENDENCIES)
+        if self.target == "reference" and self.dependencies is None:
+            declared.append(BOOKING_API)  # the reference service's booking flow (docs/upstream.md)
         problems: list[tuple[tuple[str | int, ...], str]] = []
         for i, fault in enumerate(self.faults):
             if fault.action == "crash":  # the service itself, not a dependency (_check_crash)
+                continue
+            if fault.target == BOOKING_API and fault.action in PROCESS_ACTIONS:
+                problems.append(
+                    (
+                        ("faults", i, "action"),
+                        f"action {fault.action!r}: the booking API stub takes proxy faults "
+                        "only (action: disable, or a toxic such as http_error)",
+                    )
+                )
                 continue
             process = fault.action in PROCESS_ACTIONS
             if process and fault.target in deps and fault.target not in BUILTIN_DEPENDENCIES:

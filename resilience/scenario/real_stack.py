@@ -153,6 +153,19 @@ def _with_connect_timeout(dsn: str, seconds: int = 5) -> str:
     return f"{dsn}{joiner}connect_timeout={seconds}"
 
 
+def _require_booking_api(urls: Any, scenario: Scenario) -> None:
+    """A scenario that books or faults ``booking-api`` needs the environment's stub:
+    SKIPPED (as process faults on ``external`` are) where the environment has none."""
+    from resilience.scenario.model import needs_booking_api
+
+    if needs_booking_api(scenario) and not getattr(urls, "booking_api", ""):
+        raise RunSkipped(
+            "this scenario needs the booking API stub (proxy 'booking-api'), which the "
+            f"{scenario.environment.backend} environment does not provide (external: set "
+            "RESILIENCE_BOOKING_API_URL and RESILIENCE_BOOKING_API_DIRECT_URL)"
+        )
+
+
 async def _prepare(urls: Any, scenario: Scenario) -> list[Any]:
     """Schema, empty tables, fresh catalogue, empty Redis; returns the entries in rank order."""
     import asyncpg
@@ -175,6 +188,11 @@ async def _prepare(urls: Any, scenario: Scenario) -> list[Any]:
         await client.flushall()
     finally:
         await client.aclose()
+    if getattr(urls, "booking_api_direct", ""):
+        import httpx
+
+        async with httpx.AsyncClient(timeout=5.0) as http:  # the stub's counts start at 0
+            (await http.post(f"{urls.booking_api_direct}/_stats/reset")).raise_for_status()
     return list(entries)
 
 
@@ -251,6 +269,7 @@ async def open_real_stack(
     async with contextlib.AsyncExitStack() as exits:
         controls = await open_controls(scenario, pool, exits)
         urls, controller, toxiproxy = controls.env.urls, controls.faults, controls.toxiproxy
+        _require_booking_api(urls, scenario)
         try:
             await controller.clear_all()
             await toxiproxy.arm(scenario.faults)  # protocol toxics watch from the first query
@@ -269,7 +288,12 @@ async def open_real_stack(
             ) from exc
         config = ServiceConfig().with_overrides(scenario.service)
         service_cm = open_service(
-            config, postgres_url=urls.postgres, redis_url=urls.redis, clock=SYSTEM_CLOCK
+            config,
+            postgres_url=urls.postgres,
+            redis_url=urls.redis,
+            clock=SYSTEM_CLOCK,
+            booking_api_url=getattr(urls, "booking_api", "") or None,
+            booking_stats_url=getattr(urls, "booking_api_direct", "") or None,
         )
         try:
             service = await service_cm.__aenter__()

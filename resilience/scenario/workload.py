@@ -101,8 +101,10 @@ def arrivals(workload: WorkloadSpec, catalogue: Sequence[str], seed: int) -> Ite
     rng = random.Random(f"arrivals:{seed}")
     keys = KeyChooser(workload, catalogue, random.Random(f"keys:{seed}"))
     mix_rng = random.Random(f"mix:{seed}")
-    total = workload.mix.lookup + workload.mix.job
-    job_share = workload.mix.job / total
+    mix = workload.mix
+    total = mix.lookup + mix.job + mix.booking
+    job_share = mix.job / total
+    booking_below = job_share + mix.booking / total  # draws in [job_share, this): booking
     names: list[str] = []
     cumulative: list[float] = []
     if workload.requests:  # an HTTP workload: the operations are the requests, by weight
@@ -126,6 +128,7 @@ def arrivals(workload: WorkloadSpec, catalogue: Sequence[str], seed: int) -> Ite
             index = bisect.bisect_right(cumulative, mix_draw() * weight_total)
             op = names[index if index < last_name else last_name]
         else:
-            op = "job" if mix_draw() < job_share else "lookup"
+            draw = mix_draw()
+            op = "job" if draw < job_share else "booking" if draw < booking_below else "lookup"
         kind, slug = choose()
         yield Arrival(seq, t, op, kind, slug)

@@ -10,6 +10,8 @@
                             ``jobs.answers_max_depth``/``_bytes``); 503 when storage
                             failed after retries (safe to retry with the key)
 ``GET /jobs/{id}``          200, 404, 503
+``GET /availability``, ``POST /bookings``, ``GET|DELETE /bookings/{id}``: the booking
+                            flow (:mod:`resilience.service.booking.routes`)
 ``GET /health``             200 healthy/degraded, 503 critical
 ``GET /metrics``            Prometheus text (every worker, as ``/stats``)
 ``GET /stats``              JSON metrics over every worker (:meth:`LookupService.service_stats`)
@@ -42,6 +44,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from resilience.errors import InvalidSlug, ResilienceError
+from resilience.service.booking.routes import add_booking_routes
 from resilience.service.config import ServiceConfig
 from resilience.service.error_events import ErrorEvent
 from resilience.service.limits import BodySizeLimit, answers_problem
@@ -432,6 +435,8 @@ def create_app(
                 svc().refused(slug)  # counted: /stats invalid, outcome="invalid"
                 return _error(400, error, "invalid_slug")
         return await request_validation_exception_handler(request, exc)
+
+    add_booking_routes(app, lambda: svc().bookings)
 
     @app.exception_handler(ResilienceError)
     async def _resilience_error(_: Request, exc: ResilienceError) -> JSONResponse:

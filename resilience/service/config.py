@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 __all__ = [
     "AlertsConfig",
     "AnalyticsConfig",
+    "BookingConfig",
     "BreakerConfig",
     "CacheConfig",
     "DatabaseConfig",
@@ -169,6 +170,36 @@ class MigrationConfig(_Section):
     batch_size: int = Field(default=100, ge=1)
 
 
+class BookingConfig(_Section):
+    """External booking API (TARGETS.md "external HTTP API"): retry 1, 2, 4 s ±10 %
+    (four attempts, as :data:`resilience.retry.HTTP_API_RETRY`), ``Retry-After``
+    honoured up to ``max_retry_after_s`` (longer: give up at once); breaker opens
+    after 5 failures within 60 s, stays open 30 s, one half-open trial; on slow calls
+    too when ``breaker_slow_call_s`` is set. ``url`` None: the booking routes answer
+    503 (no booking API configured)."""
+
+    url: str | None = None
+    attempt_timeout_s: PositiveSeconds = 2.0
+    max_attempts: int = Field(default=4, ge=1)
+    initial_delay_s: Seconds = 1.0
+    multiplier: float = Field(default=2.0, ge=1)
+    max_delay_s: Seconds = 4.4
+    jitter_ratio: float = Field(default=0.1, ge=0, le=1)
+    max_retry_after_s: Seconds = 10.0
+    deadline_s: PositiveSeconds | None = None
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_window_s: PositiveSeconds = 60.0
+    breaker_open_s: Seconds = 30.0
+    breaker_half_open_calls: int = Field(default=1, ge=1)
+    breaker_slow_call_s: PositiveSeconds | None = None
+    """A call (one attempt) taking this long counts as slow; None: no slow-call rule."""
+    breaker_slow_call_rate: float = Field(default=0.5, gt=0, le=1)
+    """With ``breaker_slow_call_s``: the breaker also opens when this share of the
+    window's calls were slow (once it holds ``breaker_min_calls`` calls)."""
+    breaker_min_calls: int = Field(default=10, ge=1)
+    """Calls the window needs before the slow-call rule judges (as the breaker's own)."""
+
+
 class HttpConfig(_Section):
     """Limits of the HTTP API (see docs/service.md)."""
 
@@ -189,6 +220,7 @@ class ServiceConfig(_Section):
     stats: StatsConfig = StatsConfig()
     alerts: AlertsConfig = AlertsConfig()
     migration: MigrationConfig = MigrationConfig()
+    booking: BookingConfig = BookingConfig()
     http: HttpConfig = HttpConfig()
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ServiceConfig:

@@ -95,9 +95,17 @@ def _error_tracking_status(stats: dict[str, Any]) -> str:
 
 
 async def check_health(
-    probes: HealthProbes, *, breaker: Any, lookups: LookupFailureWindow | None
+    probes: HealthProbes,
+    *,
+    breaker: Any,
+    lookups: LookupFailureWindow | None,
+    extra: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The ``GET /health`` body: ``status`` plus one entry per component."""
+    """The ``GET /health`` body: ``status`` plus one entry per component.
+
+    ``extra``: more graded components (``bookings``: the booking API's failure
+    detector); one that is ``critical`` makes the whole critical, as lookups do.
+    """
     postgres, redis = await asyncio.gather(
         _probe(probes.postgres, probes.timeout_s), _probe(probes.redis, probes.timeout_s)
     )
@@ -129,7 +137,11 @@ async def check_health(
     if probes.notifications is not None:
         # Drops are the slow subscriber's loss, not the service's: reported, not graded.
         components["notifications"] = {"status": "healthy", **probes.notifications()}
-    if postgres["status"] == "down" or components.get("lookups", {}).get("status") == "critical":
+    components.update(extra or {})
+    graded = ("lookups", *(extra or {}))
+    if postgres["status"] == "down" or any(
+        components.get(name, {}).get("status") == "critical" for name in graded
+    ):
         overall = "critical"
     elif any(c["status"] not in ("up", "healthy", "disabled") for c in components.values()):
         overall = "degraded"

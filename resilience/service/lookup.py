@@ -153,6 +153,8 @@ class LookupService:
         self.shared_stats: SharedStats | None = None
         """Set by ``open_service`` with Redis: ``/stats`` and ``/metrics`` then cover every
         worker publishing to the same Redis (see :meth:`service_stats`)."""
+        self.bookings: Any = None
+        """Set by ``open_service`` when a booking API is configured: the booking flow."""
         self.open_breaker_redis_timeout_s = open_breaker_redis_timeout_s
         self._inflight: dict[str, asyncio.Future[LookupResult]] = {}
         self._open_reads: dict[str, asyncio.Task[TierValue | None]] = {}
@@ -571,7 +573,10 @@ class LookupService:
         With an outbox, ``components.outbox`` gives its counts; any dead letter
         makes it ``degraded`` (a job needs a person: see ``{prefix}:jobs:dead``).
         """
-        body = await check_health(self.probes, breaker=self.breaker, lookups=self.failure_window)
+        extra = {"bookings": self.bookings.health()} if self.bookings is not None else None
+        body = await check_health(
+            self.probes, breaker=self.breaker, lookups=self.failure_window, extra=extra
+        )
         if self.outbox is not None:
             counts = self.outbox.stats()
             body.setdefault("components", {})["outbox"] = {
@@ -588,6 +593,8 @@ class LookupService:
         """This instance's figures (``scope: "worker"``): rates, latency by path (µs), breaker."""
         stats = self.counters.to_dict(breaker=self.breaker, redis_tier=self.redis_tier)
         stats.update(self._sections())
+        if self.bookings is not None:
+            stats["bookings"] = self.bookings.stats()
         stats["scope"] = "worker"
         stats["workers"] = 1
         return stats

@@ -38,6 +38,7 @@ from resilience.service.analytics import (
     postgres_analytics_writer,
 )
 from resilience.service.backfill import BackfillTask
+from resilience.service.booking.service import BookingService
 from resilience.service.components import Supervisor
 from resilience.service.config import ServiceConfig
 from resilience.service.error_events import ErrorEvent, ErrorEventRepository, ErrorTracker
@@ -145,8 +146,13 @@ async def open_service(
     postgres_url: str,
     redis_url: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    booking_api_url: str | None = None,
+    booking_stats_url: str | None = None,
 ) -> AsyncIterator[LookupService]:
-    """A fully wired service on real PostgreSQL (and Redis, if ``redis_url``)."""
+    """A fully wired service on real PostgreSQL (and Redis, if ``redis_url``), with the
+    booking flow when ``booking_api_url`` (or ``config.booking.url``) is given;
+    ``booking_stats_url``: the booking stub's direct URL, whose ``/_stats`` the
+    service then reports under ``stats()["bookings"]["upstream"]``."""
     import asyncpg
 
     config = config or ServiceConfig()
@@ -286,6 +292,17 @@ async def open_service(
         )
         holder.append(service)
         service.config = config
+        booking_url = booking_api_url or config.booking.url
+        if booking_url:
+            bookings = BookingService.from_config(
+                config.booking, url=booking_url, clock=clock, track=tracker.track
+            )
+            bookings.breaker.add_listener(recorder)  # circuit_breaker_events rows
+            bookings.breaker.add_listener(breaker_listener(hub))  # and /ws/events
+            stack.push_async_callback(bookings.aclose)
+            if booking_stats_url:
+                bookings.upstream.start(booking_stats_url)
+            service.bookings = bookings
         service.error_tracker = tracker
         service.analytics = analytics
 

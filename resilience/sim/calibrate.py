@@ -3,7 +3,10 @@
 :func:`calibrate` runs a scenario on the real stack (or reads a real history)
 and in simulation, and compares, over the measured window: hit, success and
 fallback rates (difference in percentage points), p50/p95/p99 lookup latency
-by path (relative difference) and breaker opens. The targets for the default
+by path (relative difference) and breaker opens; where the scenario books
+(scenarios 20–24), also the booking success rate, the booking latency and
+the calls counted at the booking API stub (all calls, calls while the
+booking breaker was open). The targets for the default
 suite: every rate within 2 points and every p95 within 20 %
 (:data:`RATE_TARGET_POINTS`, :data:`P95_TARGET`); a p95 is judged only when
 both sides have :data:`MIN_COMPARE` lookups on that path. Each p95 comes with
@@ -28,7 +31,8 @@ the DB-path latency minus two Redis round trips (the miss before the query
 and the write after it) becomes the query time, and half the latency of a
 positive cache hit (two clock reads) becomes the cost of a clock read, as a
 distribution. Operations inside fault windows are left out, except Redis-path
-lookups during faults on other targets.
+lookups during faults on other targets. Bookings made in one attempt outside
+the faults on ``booking-api`` become the booking API's exchange time.
 """
 
 from __future__ import annotations
@@ -66,8 +70,11 @@ five samples lie above the 95th percentile and it is mostly noise)."""
 
 _Z90 = 1.6448536269514722  # two-sided 90 % normal quantile
 
-_RATES = ("hit_rate", "success_rate", "fallback_rate")
+_RATES = ("hit_rate", "success_rate", "fallback_rate", "booking.success_rate")
 _PATHS = ("cache", "redis", "db", "fallback")
+_SERIES = {**{path: f"lookup.{path}" for path in _PATHS}, "booking": "booking"}
+"""Latency series compared: each lookup path, and the bookings (the booking API's scenarios)."""
+_COUNTS = ("breaker.opens", "upstream.calls", "upstream.calls_while_open")
 _QS = (50, 95, 99)
 
 
@@ -106,11 +113,13 @@ def side_metrics(history: Any) -> dict[str, Any]:
         "hit_rate": m.get("cache.hit_rate"),
         "success_rate": m.get("success_rate"),
         "fallback_rate": m.get("fallback_rate"),
-        "breaker.opens": m.get("breaker.opens"),
+        "booking.success_rate": m.get("booking.success_rate"),
         "lookups": m.get("lookups"),
     }
-    for path in _PATHS:
-        samples = m.get(f"lookup.{path}")
+    for name in _COUNTS:
+        out[name] = m.get(name)
+    for path, series in _SERIES.items():
+        samples = m.get(series)
         ordered = sorted(samples) if isinstance(samples, list) else []
         out[f"{path}.count"] = len(ordered)
         for q in _QS:
@@ -248,10 +257,14 @@ def compare(real: dict[str, Any], sim: dict[str, Any] | Sequence[dict[str, Any]]
     deltas: list[Delta] = []
     for name in _RATES:
         a, (b, spread) = real.get(name), _median_and_range(sims, name)
+        if a is None and b is None and name == "booking.success_rate":
+            continue  # no bookings in this scenario
         diff = None if a is None or b is None else (b - a) * 100.0
         ok = None if diff is None else abs(diff) <= RATE_TARGET_POINTS
         deltas.append(Delta(name, a, b, diff, "points", RATE_TARGET_POINTS, ok, None, spread))
-    for path in _PATHS:
+    for path, series in _SERIES.items():
+        if path == "booking" and not real.get("booking.count"):
+            continue
         sim_count, _ = _median_and_range(sims, f"{path}.count")
         enough = min(real[f"{path}.count"], sim_count or 0) >= MIN_COMPARE
         for q in _QS:
@@ -265,16 +278,17 @@ def compare(real: dict[str, Any], sim: dict[str, Any] | Sequence[dict[str, Any]]
             interval = real.get(f"{path}.p95_interval") if q == 95 else None
             if interval is not None and a:
                 noise = (interval[0] / a - 1.0, interval[1] / a - 1.0)
-            name = f"lookup.{path} p{q}"
+            name = f"{series} p{q}"
             if q == 50:
                 name += f" (n={real[f'{path}.count']}/{sim_count or 0})"
             deltas.append(Delta(name, a, b, diff, "relative", target, ok, noise, spread))
-    opens_real = real.get("breaker.opens")
-    opens_sim, spread = _median_and_range(sims, "breaker.opens")
-    diff = None if opens_real is None or opens_sim is None else float(opens_sim - opens_real)
-    deltas.append(
-        Delta("breaker.opens", opens_real, opens_sim, diff, "count", None, None, None, spread)
-    )
+    for name in _COUNTS:
+        count_real = real.get(name)
+        count_sim, spread = _median_and_range(sims, name)
+        if name != "breaker.opens" and count_real is None and count_sim is None:
+            continue  # the upstream counts exist only where the booking API runs
+        diff = None if count_real is None or count_sim is None else float(count_sim - count_real)
+        deltas.append(Delta(name, count_real, count_sim, diff, "count", None, None, None, spread))
     return deltas
 
 
@@ -345,7 +359,29 @@ def fit_models(
             shift = overhead + (2 * redis_fit.quantile(q) if redis_fit is not None else 0.0)
             points.append(max(value - shift, value / 4, 1e-6))
         changes["db_query"] = Empirical(tuple(sorted(points)))
+    booking = _booking_exchanges(history)
+    if len(booking) >= MIN_SAMPLES:
+        changes["booking_api"] = Empirical.from_samples(booking)
     return base.with_(**changes)
+
+
+def _booking_exchanges(history: Any) -> list[float]:
+    """Latencies (s) of bookings made in one attempt outside the faults on ``booking-api``
+    (under 0.9 s, the shortest backoff):
+    one exchange with the API through its proxy, with the service's own small share."""
+    from resilience.scenario.metrics import within
+
+    faults = _windows_on(history, "booking-api")
+    return [
+        op.latency_us / 1e6
+        for op in history.ops
+        if op.op == "booking"
+        and op.outcome == "booked"
+        and op.attempts <= 1  # the reference target does not count booking attempts (0):
+        and op.latency_us < 900_000  # a retry waits at least 0.9 s first, so this is one
+        and op.phase != "warmup"
+        and not within(op.t_us / 1e6, faults)
+    ]
 
 
 def describe_models(models: ModelSettings) -> dict[str, Any]:
@@ -357,6 +393,7 @@ def describe_models(models: ModelSettings) -> dict[str, Any]:
     return {
         "db_query_ms": q(models.db_query),
         "redis_command_ms": q(models.redis_command),
+        "booking_api_ms": q(models.booking_api),
         "clock_read_cost_us": (
             round(models.clock_read_cost.quantile(0.5) * 1e6, 3)
             if models.clock_read_cost is not None

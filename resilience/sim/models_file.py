@@ -22,7 +22,9 @@ from resilience.sim.stack import ModelSettings
 
 __all__ = ["load_models", "models_to_dict", "save_models"]
 
-_DISTRIBUTIONS = ("db_query", "db_connect", "db_insert", "redis_command", "clock_read_cost")
+_DISTRIBUTIONS = (
+    "db_query", "db_connect", "db_insert", "redis_command", "clock_read_cost", "booking_api",
+)  # fmt: skip
 _NUMBERS = ("clock_read_cost_s", "redis_pool_size")
 
 

@@ -11,6 +11,7 @@ service over modelled dependencies, the fake of
 ``job``     post a job for the slug; outcome ``accepted`` (path ``uuid`` or
             ``null_uuid``), ``refused`` (path ``invalid``) or ``failed``
             (reason: the error's class).
+``booking`` one booking through the booking API (:mod:`resilience.targets.booking`).
 
 Other operations can be registered (:func:`register_operation`), e.g. a
 ``booking`` operation, so a scenario's ``mix`` may name them.
@@ -76,7 +77,13 @@ async def _job(service: Any, call: Call) -> Observation:
     return Observation("accepted", path, None, None, 0)
 
 
-OPERATIONS: dict[str, Handler] = {"lookup": _lookup, "job": _job}
+def _booking(service: Any, call: Call) -> Awaitable[Observation]:
+    from resilience.targets.booking import booking_operation  # the service's booking flow
+
+    return booking_operation(service, call)
+
+
+OPERATIONS: dict[str, Handler] = {"lookup": _lookup, "job": _job, "booking": _booking}
 """The operation table (name → handler); :func:`register_operation` adds to it."""
 
 

@@ -29,6 +29,15 @@ the database). Latencies are samples in seconds, rates ratios in [0, 1]
 ``jobs``                   job posts;  ``jobs.accepted``, ``jobs.accepted_rate`` (/ valid posts)
 ``jobs.refused_rate``      refused / malformed-slug posts
 ``jobs.null_uuid``         accepted jobs stored without a ``micro_uuid``
+``booking``                latency of bookings; ``booking.ok`` / ``booking.failed`` by outcome
+``bookings``               booking operations; ``booking.success_rate`` booked / bookings
+``upstream.calls``         requests the booking API stub received (whole run, counted there)
+``upstream.booking_calls`` of them ``POST /bookings``
+``upstream.calls_while_open`` requests that reached it while the booking breaker was open
+(``booking.breaker_opens``: how many times that breaker opened)
+``booking.duplicates``     bookings the stub holds twice for one reference (0: exactly once)
+``upstream.calls_per_booking`` ``POST /bookings`` received / bookings made (retry cost)
+``upstream.min_retry_gap_s`` shortest gap between two arrivals of one booking key
 ``jobs.stored`` …          the end-of-run reconciliation (whole run; ``None`` without
                            job posts): ``jobs.acknowledged``, ``jobs.stored`` (exactly
                            as sent, under its key), ``jobs.queued`` (still in the outbox
@@ -53,7 +62,14 @@ from resilience.targets.vocabulary import (
     register_vocabulary,
 )
 
-__all__ = ["MIGRATION_NAMES", "NAMES", "RECONCILE_NAMES", "reference_metrics"]
+__all__ = [
+    "BOOKING_NAMES",
+    "MIGRATION_NAMES",
+    "NAMES",
+    "RECONCILE_NAMES",
+    "UPSTREAM_NAMES",
+    "reference_metrics",
+]
 
 MIGRATION_NAMES = (
     "migration.runs",
@@ -65,6 +81,22 @@ MIGRATION_NAMES = (
     "migration.consistent",
 )
 
+BOOKING_NAMES = (
+    "booking",
+    "booking.ok",
+    "booking.failed",
+    "bookings",
+    "booking.success_rate",
+)
+UPSTREAM_NAMES = (
+    "upstream.calls",
+    "upstream.booking_calls",
+    "upstream.calls_while_open",
+    "booking.duplicates",
+    "upstream.calls_per_booking",
+    "upstream.min_retry_gap_s",
+    "booking.breaker_opens",
+)
 RECONCILE_NAMES = (
     "jobs.acknowledged",
     "jobs.stored",
@@ -103,6 +135,8 @@ NAMES = frozenset(
         "jobs.refused_rate",
         "jobs.null_uuid",
         *MIGRATION_NAMES,
+        *BOOKING_NAMES,
+        *UPSTREAM_NAMES,
         *RECONCILE_NAMES,
     }
 )
@@ -185,8 +219,34 @@ def reference_metrics(data: VocabularyInput) -> dict[str, MetricValue]:
         "jobs.null_uuid": sum(1 for o in accepted if o.path == "null_uuid"),
     }
     metrics.update(_migration(data.records.get("migration", ())))
+    bookings = [o for o in ops if o.op == "booking"]
+    metrics["bookings"] = len(bookings)
+    metrics["booking"] = _lat(bookings)
+    metrics["booking.ok"] = _lat(bookings, "ok")
+    metrics["booking.failed"] = _lat(bookings, "failed")
+    metrics["booking.success_rate"] = _ratio(
+        sum(1 for o in bookings if o.outcome == "booked"), len(bookings)
+    )
+    metrics.update(_upstream(data.records.get("sample", ())))
     metrics.update(_reconciled(data.records.get("check", ())))
     return metrics
+
+
+def _upstream(samples: Sequence[Mapping[str, Any]]) -> dict[str, MetricValue]:
+    """The booking stub's own counts, from the last sample that has them (whole run)."""
+    for sample in reversed(samples):
+        figures = sample.get("stats", {}).get("bookings", {}).get("upstream")
+        if isinstance(figures, dict):
+            return {
+                "upstream.calls": figures["calls"],
+                "upstream.booking_calls": figures["booking_calls"],
+                "upstream.calls_while_open": figures["calls_while_open"],
+                "booking.duplicates": figures["duplicates"],
+                "upstream.calls_per_booking": _ratio(figures["booking_calls"], figures["bookings"]),
+                "upstream.min_retry_gap_s": figures.get("min_retry_gap_s"),
+                "booking.breaker_opens": figures.get("breaker_opens"),
+            }
+    return dict.fromkeys(UPSTREAM_NAMES)
 
 
 def _migration(records: Sequence[Mapping[str, Any]]) -> dict[str, MetricValue]:

@@ -169,8 +169,31 @@ def test_docker_environment_serves_on_loopback_through_the_proxy_container(
     with psycopg.connect(urls.postgres) as conn:
         assert conn.execute("SELECT current_database()").fetchone() == ("resilience",)
     assert redis.Redis.from_url(urls.redis).ping()
-    assert set(docker_env.toxiproxy.proxies()) == {"postgres", "redis"}
+    assert set(docker_env.toxiproxy.proxies()) == {"postgres", "redis", "booking-api"}
     assert docker_env.backend_name == "docker"
+
+
+@requires_images
+def test_docker_environment_runs_the_booking_stub_behind_its_proxy(
+    docker_env: Environment,
+) -> None:
+    """The stub's container (the project image) answers through proxy booking-api and
+    counts at its direct URL; the proxy's HTTP toxics act on it."""
+    import httpx
+
+    from resilience.upstream import fetch_stats
+
+    urls = docker_env.urls
+    assert urls.booking_api.startswith("http://127.0.0.1:")
+    assert urls.booking_api_direct.startswith("http://127.0.0.1:")
+    assert urls.booking_api != urls.booking_api_direct
+    with httpx.Client(base_url=urls.booking_api, timeout=5) as http:
+        assert http.get("/availability", params={"date": "2026-12-05"}).status_code == 200
+        docker_env.toxiproxy.add_toxic(
+            "booking-api", "http_error", stream="upstream", attributes={"status": 503}
+        )
+        assert http.get("/availability", params={"date": "2026-12-05"}).status_code == 503
+    assert fetch_stats(urls.booking_api_direct).by_route == {"GET /availability": {"200": 1}}
 
 
 @requires_images
@@ -210,7 +233,7 @@ def test_stop_removes_every_container_and_the_reaper() -> None:
     backend = env.backend
     environment_id = backend.environment_id  # type: ignore[attr-defined]
     reaper = backend._reaper._process  # type: ignore[attr-defined]
-    assert len(_labelled(environment_id)) == 3
+    assert len(_labelled(environment_id)) == 4  # postgres, redis, proxy, booking stub
     env.stop()
     assert _labelled(environment_id) == []
     assert reaper.poll() is not None
@@ -235,7 +258,7 @@ def test_sigkill_of_the_harness_leaves_no_container_within_5_s() -> None:
     try:
         assert harness.stdout is not None
         environment_id = harness.stdout.readline().strip()
-        assert len(_labelled(environment_id)) == 3
+        assert len(_labelled(environment_id)) == 4
         os.kill(harness.pid, signal.SIGKILL)
         harness.wait()
         deadline = time.monotonic() + 5.0
@@ -260,6 +283,21 @@ def test_a_default_scenario_passes_on_the_docker_backend(tmp_path: Path) -> None
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "PASS unknown-service" in result.stdout
+
+
+@requires_images
+@pytest.mark.slow
+def test_a_booking_scenario_passes_on_the_docker_backend(tmp_path: Path) -> None:
+    """The booking API stub in its container, behind the proxy container, with an HTTP toxic."""
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "22-booking-503-30pct.yaml"
+    env = {**os.environ, "RESILIENCE_STATE_DIR": str(tmp_path / "state")}
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("resilience")), "run", str(scenario),
+         "--backend", "docker", "--report-dir", str(tmp_path / "reports")],
+        capture_output=True, text=True, env=env, timeout=240, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "PASS booking-503-30pct" in result.stdout
 
 
 def test_images_build_without_an_engine_exits_2_with_one_sentence(tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ def test_stop_leaves_no_child_process_and_no_files(state_dir: Path) -> None:
         marker = env.backend.marker  # type: ignore[attr-defined]
         directory = marker.directory
         pids = [p.pid for p in marker.processes]
-        assert len(pids) == 3
+        assert len(pids) == 4  # proxy server, redis, booking API stub, postgres
         assert set(pids) <= _children(os.getpid())
         urls = env.urls.as_dict()
     assert _children(os.getpid()) == before
@@ -106,7 +106,7 @@ async def test_async_context_manager_starts_and_stops(state_dir: Path) -> None:
     async with Environment("local", config=EnvironmentConfig(state_dir=state_dir)) as env:
         assert env.urls.postgres.startswith("postgresql://")
         assert env.toxiproxy.version()
-        assert set(env.toxiproxy.proxies()) == {"postgres", "redis"}
+        assert set(env.toxiproxy.proxies()) == {"postgres", "redis", "booking-api"}
     assert _children(os.getpid()) == before
 
 

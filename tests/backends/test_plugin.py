@@ -39,7 +39,7 @@ PLUGIN_TESTS = textwrap.dedent(
         direct.close()
 
     def test_b2_typed_client(resilience_toxiproxy):
-        assert set(resilience_toxiproxy.proxies()) == {"postgres", "redis"}
+        assert set(resilience_toxiproxy.proxies()) == {"postgres", "redis", "booking-api"}
 
     async def test_c_asyncpg_through_the_proxy(asyncpg_conn, resilience_urls):
         assert await asyncpg_conn.fetchval("SELECT 1") == 1

@@ -84,6 +84,9 @@ def test_registry_lists_every_toxic_with_its_wire_attributes() -> None:
         "limit_data": ("bytes",),
         "postgres_error": ("sqlstate", "message", "rate", "prefix"),
         "redis_error": ("error", "rate", "commands"),
+        "http_error": ("methods", "paths", "exclude", "rate", "status", "body", "headers"),
+        "http_delay": ("methods", "paths", "exclude", "rate", "latency", "jitter"),
+        "http_abort": ("methods", "paths", "exclude", "rate", "mode", "after_bytes"),
     }
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from . import (
     bandwidth,
+    http_abort,
+    http_delay,
+    http_error,
     latency,
     limit_data,
     noop,
@@ -22,6 +25,7 @@ from .base import Chunk, Item, LinkContext, Outlet, Stage, ToxicSpec
 from .noop import NoopStage
 
 __all__ = [
+    "EXTENSION_TOXICS",
     "REGISTRY",
     "Chunk",
     "Item",
@@ -45,5 +49,17 @@ REGISTRY: dict[str, ToxicSpec] = {
         limit_data.SPEC,
         postgres_error.SPEC,
         redis_error.SPEC,
+        http_error.SPEC,  # extensions: HTTP/1.1-aware toxics
+        http_delay.SPEC,
+        http_abort.SPEC,
     )
 }
+
+EXTENSION_TOXICS: tuple[str, ...] = (
+    "postgres_error",
+    "redis_error",
+    "http_error",
+    "http_delay",
+    "http_abort",
+)
+"""Toxic types the real Toxiproxy does not have (``GET /toxic_types`` lists them)."""

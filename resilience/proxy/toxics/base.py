@@ -27,6 +27,7 @@ __all__ = [
     "Outlet",
     "Stage",
     "ToxicSpec",
+    "Watcher",
     "monotonic_s",
 ]
 
@@ -47,6 +48,9 @@ class Chunk:
 
 
 Item = Chunk | None  # None: the source reached end-of-stream
+
+Watcher = Callable[[Item], list[tuple[int, bytes]]]
+"""Sees what a link reads (before its toxics); returns (offset, bytes) to insert into it."""
 
 
 class Outlet(Protocol):
@@ -80,6 +84,24 @@ class LinkContext(Protocol):
 
     def close_connection(self) -> None:
         """Close both sockets of the connection normally (FIN after pending writes)."""
+
+    @property
+    def is_upstream(self) -> bool:
+        """True on the client → server link."""
+        ...
+
+    def watch_opposite(self, watcher: Watcher) -> None:
+        """Call watcher with what the opposite link reads, before its toxics."""
+
+    def unwatch_opposite(self, watcher: Watcher) -> None:
+        """Stop calling watcher."""
+
+    def send_back(self, data: bytes) -> None:
+        """Send data into the opposite link as if its source had (towards this
+        link's source, through the opposite link's toxics; not watched)."""
+
+    def report_error(self, stage: Stage, reason: str) -> None:
+        """stage cannot work on this connection (passes it through): shown as its toxic's error."""
 
 
 class Stage:
@@ -151,7 +173,8 @@ class _Nowhere:
 _NOWHERE = _Nowhere()
 
 
-AttrKind = Literal["int64", "float32", "string"]
+AttrKind = Literal["int64", "float32", "string", "[]string", "map[string]string"]
+AttrValue = int | float | str | list[str] | dict[str, str]
 
 
 def _no_check(attrs: Mapping[str, Any]) -> str | None:
@@ -180,16 +203,30 @@ class ToxicSpec:
     check: Callable[[Mapping[str, Any]], str | None] = _no_check
     closes_on_remove: bool = False
     kinds: Mapping[str, AttrKind] | None = None
-    defaults: Mapping[str, int | float | str] | None = None
+    defaults: Mapping[str, AttrValue] | None = None
     only_stream: str | None = None
+    strict: bool = False
+    inert: Callable[[Mapping[str, Any]], bool] | None = None
 
     def kind(self, attribute: str) -> AttrKind:
         """The JSON type of attribute (``int64`` unless ``kinds`` says otherwise)."""
         return (self.kinds or {}).get(attribute, "int64")
 
-    def initial_attributes(self) -> dict[str, int | float | str]:
-        """Every attribute at its default (0, 0.0 or "" unless ``defaults`` has one)."""
-        zero: dict[AttrKind, int | float | str] = {"int64": 0, "float32": 0.0, "string": ""}
-        values = {name: zero[self.kind(name)] for name in self.attributes}
-        values.update(self.defaults or {})
+    def initial_attributes(self) -> dict[str, AttrValue]:
+        """Every attribute at its default (0, 0.0, "", [] or {} unless ``defaults`` has one)."""
+        values: dict[str, AttrValue] = {}
+        for name in self.attributes:
+            values[name] = _zero(self.kind(name))
+        for name, value in (self.defaults or {}).items():
+            values[name] = value.copy() if isinstance(value, list | dict) else value
         return values
+
+
+def _zero(kind: AttrKind) -> AttrValue:
+    if kind == "[]string":
+        return []
+    if kind == "map[string]string":
+        return {}
+    if kind == "float32":
+        return 0.0
+    return "" if kind == "string" else 0
