@@ -18,6 +18,7 @@ from resilience.scenario.loader import ScenarioError, load_scenario, load_suite,
 from resilience.scenario.real_stack import _require_booking_api, toxiproxy_client
 from resilience.scenario.result import RunSkipped
 from resilience.scenario.workload import arrivals
+from tests.servers import requires_servers
 
 SUITE = Path(__file__).resolve().parents[2] / "scenarios"
 BOOKING = sorted(SUITE.glob("2[0-4]-booking-*.yaml"))
@@ -105,19 +106,8 @@ def test_a_booking_scenario_without_the_stub_is_skipped() -> None:
         _require_booking_api(urls, scenario)
 
 
-def _have_servers() -> bool:
-    try:
-        from resilience.backends.binaries import find_postgres, find_redis_server
-
-        find_postgres()
-        find_redis_server()
-    except Exception:
-        return False
-    return True
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _have_servers(), reason="needs PostgreSQL and Redis binaries")
+@requires_servers
 @pytest.mark.parametrize("name", [p.stem for p in BOOKING])
 def test_booking_scenario_passes_on_the_local_backend(tmp_path: Path, name: str) -> None:
     out = tmp_path / "report"

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from resilience.cli import app
+from tests.servers import requires_servers
 
 SCENARIO = """\
 name: e2e-postgres-blip
@@ -33,19 +34,8 @@ gates:
 """
 
 
-def _have_servers() -> bool:
-    try:
-        from resilience.backends.binaries import find_postgres, find_redis_server
-
-        find_postgres()
-        find_redis_server()
-    except Exception:
-        return False
-    return True
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _have_servers(), reason="needs PostgreSQL and Redis binaries")
+@requires_servers
 def test_short_scenario_with_a_fault_on_the_local_backend(tmp_path: Path) -> None:
     scenario = tmp_path / "blip.yaml"
     scenario.write_text(SCENARIO)
@@ -81,7 +71,7 @@ faults:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _have_servers(), reason="needs PostgreSQL and Redis binaries")
+@requires_servers
 def test_sigterm_mid_fault_removes_the_fault_and_exits_2(tmp_path: Path) -> None:
     import signal
     import subprocess

@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from tests.servers import requires_servers
+
 pytest_plugins = ["pytester"]
 pytest.importorskip("xdist")
 
@@ -70,19 +72,8 @@ def test_without_xdist_the_same_suite_report_is_written(pytester: pytest.Pyteste
     result.stdout.fnmatch_lines(["*scenario suite: 5 scenario(s); report*report.html*"])
 
 
-def _have_servers() -> bool:
-    try:
-        from resilience.backends.binaries import find_postgres, find_redis_server
-
-        find_postgres()
-        find_redis_server()
-    except Exception:
-        return False
-    return True
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _have_servers(), reason="needs PostgreSQL and Redis binaries")
+@requires_servers
 def test_each_xdist_worker_has_its_own_real_environment(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,6 +19,7 @@ from resilience.sim.trial import (
     run_trial,
 )
 from resilience.sim.tune import tune
+from tests.servers import requires_servers
 
 from .conftest import make_scenario
 
@@ -258,19 +259,8 @@ def test_cli_tune_refuses_bad_input_with_exit_2(
     assert message in result.output
 
 
-def _have_servers() -> bool:
-    try:
-        from resilience.backends.binaries import find_postgres, find_redis_server
-
-        find_postgres()
-        find_redis_server()
-    except Exception:
-        return False
-    return True
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _have_servers(), reason="needs PostgreSQL and Redis binaries")
+@requires_servers
 def test_confirm_runs_the_best_for_real_and_recommends_a_service_block(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -356,7 +346,6 @@ def test_pruning_changes_the_cost_not_the_front() -> None:
     assert [c.pessimistic(pruned.objectives) for c in pruned.front] == [
         c.pessimistic(full.objectives) for c in full.front
     ]
-
 
     def simulated_s(result: Any) -> float:
         return sum(r.until_s or 30.0 for c in result.candidates for r in c.runs)

@@ -12,18 +12,9 @@ from typing import Any
 
 import pytest
 
+from tests.servers import have_servers
+
 TINY_APP = Path(__file__).with_name("tiny_app.py")
-
-
-def _have_servers() -> bool:
-    try:
-        from resilience.backends.binaries import find_postgres, find_redis_server
-
-        find_postgres()
-        find_redis_server()
-    except Exception:
-        return False
-    return True
 
 
 class OneEnvironment:
@@ -39,7 +30,7 @@ class OneEnvironment:
 
 @pytest.fixture(scope="module")
 def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OneEnvironment]:
-    if not _have_servers():
+    if not have_servers():
         pytest.skip("needs PostgreSQL and Redis binaries")
     from resilience.backends import Environment, EnvironmentConfig
 
