@@ -160,31 +160,35 @@ class ModelBookingApi(httpx.AsyncBaseTransport):
         proxy = self.proxy
         if not proxy.enabled:
             raise httpx.ConnectError("[Errno 111] Connection refused (modelled)", request=request)
-        method, path = request.method, request.url.path
-        for toxic in proxy.acting("upstream", method, path):
-            a = toxic.attributes
-            if toxic.type == "http_delay":
-                await asyncio.sleep(_delay_s(a, proxy.rng))
-            elif toxic.type == "http_error":
-                return _error_response(a, request)
-            else:  # http_abort: the request never reaches the API
-                raise httpx.RemoteProtocolError("connection closed (modelled)", request=request)
+        if (refused := await self._toxics("upstream", request)) is not None:
+            return refused
         service_s = 0.001 if self.service_time is None else self.service_time.sample(self.rng)
         await asyncio.sleep(service_s)
         response = await self.stub.handle_async_request(request)
         await response.aread()
-        for toxic in proxy.acting("downstream", method, path):
+        if (replaced := await self._toxics("downstream", request)) is not None:
+            return replaced
+        return response
+
+    async def _toxics(self, stream: str, request: httpx.Request) -> httpx.Response | None:
+        """The acting toxics of one direction: delays slept, an error answer returned,
+        an abort raised (upstream: the request never reaches the API; downstream: a
+        truncated, reset or malformed answer)."""
+        proxy = self.proxy
+        for toxic in proxy.acting(stream, request.method, request.url.path):
             a = toxic.attributes
             if toxic.type == "http_delay":
                 await asyncio.sleep(_delay_s(a, proxy.rng))
             elif toxic.type == "http_error":
                 return _error_response(a, request)
-            else:  # http_abort: a truncated, reset or malformed answer
+            elif stream == "upstream":
+                raise httpx.RemoteProtocolError("connection closed (modelled)", request=request)
+            else:
                 raise httpx.RemoteProtocolError(
                     "peer closed connection without sending complete message body (modelled)",
                     request=request,
                 )
-        return response
+        return None
 
 
 def _delay_s(attrs: Mapping[str, Any], rng: random.Random) -> float:
