@@ -67,6 +67,9 @@ NAMES = frozenset(
 
 HIGH_SEVERITIES = ("error", "critical")
 
+_STREAM_PREFIXES = ("notify.", "alerts.", "health.")
+"""Every name of :data:`NAMES` starts with one of these."""
+
 
 def uses_stream(metrics: Iterable[str]) -> bool:
     """Whether gates on these metric names read the event stream (``notify.*``,
@@ -76,9 +79,7 @@ def uses_stream(metrics: Iterable[str]) -> bool:
     ``/ws/events`` would otherwise see a failed WebSocket handshake in its own
     metrics and logs, caused by the harness and read by nobody.
     """
-    return any(
-        name in NAMES or name.startswith(("notify.", "alerts.", "health.")) for name in metrics
-    )
+    return any(name.startswith(_STREAM_PREFIXES) for name in metrics)
 
 
 def _service(target: Any) -> Any:

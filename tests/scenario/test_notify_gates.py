@@ -120,8 +120,9 @@ def test_without_a_stream_the_notify_metrics_are_absent() -> None:
 
 
 def test_only_gates_on_the_event_stream_subscribe_to_a_remote_target() -> None:
-    from resilience.scenario.notify import uses_stream
+    from resilience.scenario.notify import NAMES, uses_stream
 
+    assert all(uses_stream([name]) for name in NAMES)
     assert uses_stream(["http", "notify.latency"])
     assert uses_stream(["alerts.fired.FallbackRateHigh"])
     assert uses_stream(["health.degraded"])
