@@ -29,8 +29,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from resilience.clock import SYSTEM_CLOCK
 from resilience.scenario.faults import FaultController, RecordingFaultController
 from resilience.scenario.model import Scenario
@@ -38,6 +36,7 @@ from resilience.scenario.result import RunAborted
 from resilience.scenario.stack import StaticStack
 from resilience.scenario.target_spec import HttpTargetSpec
 from resilience.targets.http import HttpTarget, TargetProcess, TargetStartError
+from resilience.targets.http.client import HttpClientError
 from resilience.targets.http.process import log_tail
 from resilience.targets.http.prometheus import ScrapeError
 from resilience.targets.http.templates import TemplateError, fill
@@ -177,7 +176,7 @@ async def _wait_ready(
             if 200 <= status < 300:
                 return
             last = f"GET {spec.ready} answered {status}"
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, HttpClientError) as exc:
             last = f"GET {spec.ready}: {type(exc).__name__}"
         if time.monotonic() >= deadline:
             tail = ""
@@ -288,7 +287,7 @@ async def open_http_stack(scenario: Scenario, *, pool: Any = None) -> AsyncItera
             raise RunAborted(str(exc)) from None
         except ScrapeError as exc:
             raise RunAborted(f"target.metrics: GET {spec.metrics}: {exc}") from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, HttpClientError) as exc:
             raise RunAborted(
                 f"target.metrics: GET {spec.metrics}: {type(exc).__name__}: {exc}"
             ) from None

@@ -8,11 +8,10 @@ before the request is sent to the end of the body, on
 connection error, whose outcome is ``error`` with path ``timeout`` or
 ``connection``).
 
-The client is aiohttp. Measured in the same run against one trivial
-loopback server (``benchmarks/http_client_choice.py``, 3 000 GETs, 32 at a
-time, best of 3): aiohttp 9 198 req/s, httpx 292 req/s — 31x. The open-model
-generator must not be the bottleneck, so aiohttp it is (one session, one
-connection pool of ``concurrency`` connections, no cookies kept).
+The client is :class:`~.client.HttpClient` (keep-alive connections framed
+by httptools, at most ``concurrency`` of them, no cookies, no redirects):
+the open-model generator must not be what limits a run; its module says why
+not a general client.
 """
 
 from __future__ import annotations
@@ -22,13 +21,13 @@ import time
 from collections.abc import Mapping, Sequence
 from time import perf_counter
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
-import aiohttp
-from yarl import URL
+import orjson
 
 from resilience.targets.base import Call, Observation, TargetLoss
 from resilience.targets.http.classify import classify
+from resilience.targets.http.client import HttpClient, HttpClientError
 from resilience.targets.http.process import TargetProcess, log_tail
 from resilience.targets.http.prometheus import ScrapeError, parse_exposition
 from resilience.targets.http.render import RequestTemplate
@@ -37,7 +36,6 @@ from resilience.targets.http.templates import fill
 __all__ = ["KIND", "HttpTarget"]
 
 KIND = "http"
-_URLS_KEPT = 100_000
 PROBE_TIMEOUT_S = 2.0
 """How long the liveness probe of an unresponsive target waits for ``GET ready``."""
 _new_observation = tuple.__new__
@@ -64,12 +62,8 @@ class HttpTarget:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._templates = {spec.name: RequestTemplate(spec, seed) for spec in requests}
-        self._timeouts = {
-            name: aiohttp.ClientTimeout(total=t.timeout_s) for name, t in self._templates.items()
-        }
-        self._urls: dict[str, URL] = {}
         self._concurrency = concurrency
-        self._session: aiohttp.ClientSession | None = None
+        self._client = HttpClient(self.base_url, limit=concurrency)
         self.process = process
         self._checks = list(checks)
         self._keys = list(keys) or ["missing-key"]
@@ -89,81 +83,55 @@ class HttpTarget:
     def operations(self) -> tuple[str, ...]:
         return tuple(self._templates)
 
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._concurrency, ttl_dns_cache=None),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=True,
-            )
-        return self._session
-
     async def get(self, path: str, timeout_s: float) -> tuple[int, float]:
         """``GET path`` → ``(status, seconds)``; raises on a timeout or connection error."""
         t0 = perf_counter()
-        async with self.session().get(
-            URL(self.base_url + path, encoded=True),
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-        ) as response:
-            await response.read()
-            self._answered_at = now = perf_counter()
-            return response.status, now - t0
+        answer = await self._client.request("GET", path, timeout_s=timeout_s)
+        self._answered_at = now = perf_counter()
+        return answer.status, now - t0
 
     async def fetch(self, path: str, timeout_s: float) -> tuple[int, bytes]:
         """``GET path`` → ``(status, body)`` (scrapes); raises on timeout or connection error."""
-        async with self.session().get(
-            URL(self.base_url + path, encoded=True),
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-        ) as response:
-            body = await response.read()
-            self._answered_at = perf_counter()
-            return response.status, body
-
-    def _url(self, path: str) -> URL:
-        """The URL of ``path``, parsed once per distinct path (at most ``_URLS_KEPT`` kept)."""
-        url = self._urls.get(path)
-        if url is None:
-            url = URL(self.base_url + path, encoded=True)
-            if len(self._urls) < _URLS_KEPT:
-                self._urls[path] = url
-        return url
+        answer = await self._client.request("GET", path, timeout_s=timeout_s)
+        self._answered_at = perf_counter()
+        return answer.status, answer.body
 
     async def call(self, call: Call) -> Observation:
         template = self._templates.get(call.op)
         if template is None:
             return Observation("error", "", f"no request named {call.op!r}", 0, 0)
         method, path, query, headers, json_body, body = template.render(call)
-        request = self.session().request
+        if query:
+            path += ("&" if "?" in path else "?") + urlencode(query, quote_via=quote)
+        payload: bytes | None = None
+        if json_body is not None:
+            payload = orjson.dumps(json_body)
+            headers = _with_content_type(headers, "application/json")
+        elif body is not None:
+            payload = body.encode()
+            headers = _with_content_type(headers, "text/plain; charset=utf-8")
         self.sent += 1
         t0 = perf_counter()
         try:
-            async with request(
-                method,
-                self._url(path),
-                params=query or None,
-                headers=headers or None,
-                json=json_body,
-                data=body,
-                timeout=self._timeouts[call.op],
-                allow_redirects=False,
-            ) as response:
-                raw = await response.read()
-                self._answered_at = t1 = perf_counter()
-                self._timeouts_in_row = 0
-                latency_us = int((t1 - t0) * 1e6)
-                status = response.status
-                outcome, path, reason = classify(template.spec, status, response.headers, raw)
+            answer = await self._client.request(
+                method, path, headers=headers, body=payload, timeout_s=template.timeout_s
+            )
         except TimeoutError:
             self.failed += 1
             self._timeouts_in_row += 1
             latency_us = int((perf_counter() - t0) * 1e6)
             return Observation("error", "timeout", "timeout", latency_us, 1, 0)
-        except aiohttp.ClientError as exc:
+        except (HttpClientError, ValueError) as exc:
             self.failed += 1
             latency_us = int((perf_counter() - t0) * 1e6)
-            reason = f"connection: {type(exc).__name__}"
-            return Observation("error", "connection", reason, latency_us, 1, 0)
+            path = "connection" if isinstance(exc, HttpClientError) else "invalid"
+            return Observation("error", path, f"{path}: {exc}", latency_us, 1, 0)
+        self._answered_at = t1 = perf_counter()
+        self._timeouts_in_row = 0
         self.answered += 1
+        status = answer.status
+        outcome, path, reason = classify(template.spec, status, answer.headers, answer.body)
+        latency_us = int((t1 - t0) * 1e6)
         return _new_observation(Observation, (outcome, path, reason, latency_us, 1, status))
 
     async def probe(self, count: int, *, attempt: int, from_tail: bool) -> list[str]:
@@ -180,7 +148,7 @@ class HttpTarget:
             path = fill(check.get, {"key": quote(key, safe=""), "seq": "0"}, field="steady_state")
             try:
                 status, took_s = await self.get(path, max(float(check.within), 0.001) + 5.0)
-            except (TimeoutError, aiohttp.ClientError) as exc:
+            except (TimeoutError, HttpClientError) as exc:
                 failures.append(f"GET {path}: {type(exc).__name__} {exc}".strip())
                 continue
             if status != check.status:
@@ -215,8 +183,9 @@ class HttpTarget:
         errors (its database is down) is alive, and so is one that answers
         slowly but answers.
         """
-        parts = URL(self.base_url)
-        host, port = parts.host or "127.0.0.1", parts.port or 80
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         silent_since: float | None = None
         while True:
             if self.process is not None and self.process.exit_code() is not None:
@@ -249,7 +218,7 @@ class HttpTarget:
         try:
             await self.get(self.ready_path, PROBE_TIMEOUT_S)
             return None  # answered (any status): slow or failing, not gone
-        except aiohttp.ClientError:
+        except HttpClientError:
             return None  # refused: the connection watch decides
         except TimeoutError:
             pass
@@ -272,9 +241,16 @@ class HttpTarget:
         return TargetLoss("unresponsive", detail)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the connections (a later request opens new ones)."""
+        client, self._client = self._client, HttpClient(self.base_url, limit=self._concurrency)
+        await client.aclose()
 
     def __repr__(self) -> str:
         return f"HttpTarget({self.base_url!r}, operations={list(self._templates)})"
+
+
+def _with_content_type(headers: dict[str, str], value: str) -> dict[str, str]:
+    """``headers`` with ``Content-Type: value`` unless they name one already."""
+    if any(name.lower() == "content-type" for name in headers):
+        return headers
+    return {**headers, "Content-Type": value}
