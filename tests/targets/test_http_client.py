@@ -128,6 +128,23 @@ async def test_chunked_close_delimited_and_gzip_bodies_are_read_whole(serve) -> 
     assert bodies == [b"abcde", b"unpacked", b"until the end"]
 
 
+async def test_an_interim_answer_is_not_taken_for_the_answer(serve) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n")
+            writer.write(answer(b"final", headers="X-Final: 1\r\n"))
+
+    server = await serve(handler)
+    client = HttpClient(server.url)
+    got = [await client.request("GET", "/", timeout_s=5) for _ in range(2)]
+    await client.aclose()
+    assert [(a.status, a.body, dict(a.headers)) for a in got] == [
+        (200, b"final", {"content-length": "5", "x-final": "1"})
+    ] * 2
+    assert server.connections == 1
+
+
 async def test_a_head_answer_announcing_a_body_does_not_wait_for_it(serve) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:

@@ -108,6 +108,8 @@ class _Connection(asyncio.Protocol):
         self.received = True
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.fail(HttpClientError("the server switched protocols (101): not HTTP/1.1 any more"))
         except httptools.HttpParserError as exc:
             self.fail(HttpClientError(f"malformed answer: {exc}"))
 
@@ -146,13 +148,18 @@ class _Connection(asyncio.Protocol):
         self.chunks.append(body)
 
     def on_message_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:  # 100 Continue, 103 Early Hints: not the answer
+            self.raw_headers, self.chunks = [], []
+            self.headers_done = self.framed = False
+            return
         waiter, self.waiter = self.waiter, None
         if not self.parser.should_keep_alive():
             self.reusable = False
         body = b"".join(self.chunks) if len(self.chunks) != 1 else self.chunks[0]
         if self.encoding:
             body = _decoded(body, self.encoding)
-        answer = Answer(self.parser.get_status_code(), Headers(self.raw_headers), body)
+        answer = Answer(status, Headers(self.raw_headers), body)
         self.raw_headers, self.chunks = [], []
         self.headers_done = self.framed = False
         self.encoding = b""
