@@ -16,6 +16,25 @@ LookupOutcome = Literal["success", "fallback", "error", "invalid"]
 """``success``: a UUID; ``fallback``: slug only (not found or a recoverable failure);
 ``error``: a non-recoverable failure; ``invalid``: the slug was refused."""
 
+_UUID_TEXT: dict[int, str] = {}
+_UUID_TEXT_MAX = 65_536
+
+
+def uuid_text(value: uuid.UUID) -> str:
+    """``str(value)``, remembered by the UUID's integer (at most 65 536, then forgotten).
+
+    Every lookup's analytics event carries its UUID as text, and the same few
+    thousand UUIDs come back again and again; ``UUID.__str__`` is Python code
+    (about a microsecond), a dictionary hit on an integer key is C.
+    """
+    key = value.int
+    text = _UUID_TEXT.get(key)
+    if text is None:
+        if len(_UUID_TEXT) >= _UUID_TEXT_MAX:
+            _UUID_TEXT.clear()
+        text = _UUID_TEXT[key] = str(value)
+    return text
+
 
 class LookupResult(NamedTuple):
     """What one lookup produced.
@@ -46,7 +65,7 @@ class LookupResult(NamedTuple):
     def to_dict(self) -> dict[str, Any]:
         return {
             "slug": self.slug,
-            "uuid": str(self.uuid) if self.uuid is not None else None,
+            "uuid": None if self.uuid is None else uuid_text(self.uuid),
             "path": self.path,
             "outcome": self.outcome,
             "reason": self.reason,

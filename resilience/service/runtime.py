@@ -115,7 +115,7 @@ def analytics_listener(batcher: AnalyticsBatcher, clock: Clock) -> Any:
     """A lookup listener queueing each result as an ``analytics_events`` row."""
 
     def listen(result: LookupResult) -> None:
-        batcher.add(AnalyticsEvent(timestamp_s=clock.wall(), properties=result.to_dict()))
+        batcher.add(AnalyticsEvent(clock.wall(), result.to_dict()))
 
     return listen
 

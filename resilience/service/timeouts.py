@@ -31,15 +31,41 @@ def _forget(task: asyncio.Task[object]) -> None:
         task.exception()  # retrieve it: an abandoned failure is expected, not news
 
 
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 async def bounded(operation: Awaitable[T], timeout_s: float, *, what: str = "operation") -> T:
-    """Await ``operation`` for at most ``timeout_s`` seconds, else raise :class:`TimeoutFailure`."""
+    """Await ``operation`` for at most ``timeout_s`` seconds, else raise :class:`TimeoutFailure`.
+
+    ``asyncio.wait({task}, timeout=timeout_s)`` inlined for its one task (the
+    lookup's database queries and the analytics writer's batches come
+    through here): the same future, timer and done callback, made, cancelled
+    and removed in the same order, without its checks, sets and two
+    coroutines.
+    """
     task: asyncio.Task[T] = asyncio.ensure_future(operation)
+    loop = task.get_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+    timer = loop.call_later(timeout_s, _release, waiter)
+
+    def finished(_: object) -> None:
+        timer.cancel()
+        if not waiter.done():
+            waiter.set_result(None)
+
+    task.add_done_callback(finished)
     try:
-        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            task.remove_done_callback(finished)
     except asyncio.CancelledError:
         task.cancel()
         raise
-    if done:
+    if task.done():
         return task.result()
     task.cancel()
     _abandoned.add(task)  # kept alive until it has finished
