@@ -231,10 +231,16 @@ def reset(env: Environment) -> None:
 
 
 def clean(env_fixture: str) -> Callable[..., Any]:
-    """A per-test fixture that puts ``env_fixture``'s environment back after the test."""
+    """A per-test fixture: ``env_fixture``'s environment reset before the test and after it.
+
+    Before as well: whatever reached the session's environment since the last
+    reset (a test without this fixture, a late write of an earlier test's
+    service) must not show in this test's data.
+    """
 
     def fixture(request: pytest.FixtureRequest) -> Iterator[None]:
         env = _env(request, env_fixture)
+        reset(env)
         yield
         reset(env)
 

@@ -23,7 +23,7 @@ Fixtures (built by :mod:`resilience.pytest_factories`, which makes more)
     ``pg_conn`` (test): a psycopg connection (autocommit) through the ``postgres`` proxy.
     ``asyncpg_conn`` (test): an asyncpg connection through the proxy (pytest-asyncio).
     ``redis_client`` (test): a redis-py client through the ``redis`` proxy.
-    ``resilience_clean`` (test): after the test, toxics removed, proxies enabled,
+    ``resilience_clean`` (test): before and after the test, toxics removed, proxies enabled,
         every table truncated and the seed files applied again, Redis flushed.
         Every per-test fixture above depends on it.
 """
