@@ -120,7 +120,7 @@ def tune(
         int,
         typer.Option(
             help="Real confirmation runs at once, each its own environment "
-            "(default: two per core, at most the runs; 1: one after another)."
+            "(default: one per core, at most the runs; 1: one after another)."
         ),
     ] = 0,
     workers: Annotated[int, typer.Option(help="Local worker processes (default: all cores).")] = 0,

@@ -360,13 +360,15 @@ def confirm(
 
 
 def default_jobs(runs: int) -> int:
-    """Real runs at once by default: two per core, at most ``runs``.
+    """Real runs at once by default: one per core, at most ``runs``.
 
-    A real run is paced by its workload's rate and mostly waits: 03-postgres-down
-    (200/s) takes about a third of a core, and four side by side on two cores
-    held every gate with the same latencies (docs/simulation.md).
+    A real run mostly waits (03-postgres-down at 200/s takes a third of a
+    core), so more would fit, but the runs then wake up late: on 2 cores,
+    3 at once held every gate of 03-postgres-down and tripled its lookups'
+    p(99), 2 at once moved it by a quarter (docs/simulation.md). A
+    confirmation is there to measure the real stack, so one run per core.
     """
-    return max(1, min(runs, 2 * (os.cpu_count() or 1)))
+    return max(1, min(runs, os.cpu_count() or 1))
 
 
 def recommendation(confirmations: Sequence[Confirmation]) -> tuple[Confirmation | None, str]:

@@ -133,10 +133,10 @@ def test_an_interrupted_confirmation_stops_every_run(
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
-def test_two_runs_per_core_by_default_never_more_than_the_runs() -> None:
+def test_one_run_per_core_by_default_never_more_than_the_runs() -> None:
     cores = os.cpu_count() or 1
     assert default_jobs(1) == 1
-    assert default_jobs(100) == 2 * cores
+    assert default_jobs(100) == cores
     assert default_jobs(0) == 1
 
 
