@@ -363,10 +363,11 @@ def default_jobs(runs: int) -> int:
     """Real runs at once by default: one per core, at most ``runs``.
 
     A real run mostly waits (03-postgres-down at 200/s takes a third of a
-    core), so more would fit, but the runs then wake up late: on 2 cores,
-    3 at once held every gate of 03-postgres-down and tripled its lookups'
-    p(99), 2 at once moved it by a quarter (docs/simulation.md). A
-    confirmation is there to measure the real stack, so one run per core.
+    core), so more would fit, but they then wake up late when the machine is
+    busy: on 2 cores shared with other work, 3 at once held every gate of
+    03-postgres-down and tripled its lookups' p(99), 2 at once moved it by a
+    quarter (docs/simulation.md). A confirmation is there to measure the
+    real stack, so one run per core.
     """
     return max(1, min(runs, os.cpu_count() or 1))
 
