@@ -16,9 +16,12 @@ are the constraints.
   time as a ratio of the grid's, measured in the same run.
 * ``--confirm 3``: wall time to a confirmed recommendation: the first optuna
   search (one seed per trial) plus 3 real runs of its best configurations on the
-  scenario as written (34 s of workload each, local backend), target ≤ 3 minutes.
+  scenario as written (34 s of workload each, local backend; side by side as
+  ``tune`` runs them, ``--confirm-jobs``), target ≤ 3 minutes. ``--sequential``
+  runs the same confirmations again one after another, for the ratio.
 
     .venv/bin/python benchmarks/tune_bench.py [--seeds 3] [--trials 30] [--confirm 3]
+    .venv/bin/python benchmarks/tune_bench.py --no-grid --seeds 1 --confirm 3 --sequential
 """
 
 from __future__ import annotations
@@ -89,6 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--confirm", type=int, default=0, help="real confirmations (0: none)")
     parser.add_argument(
+        "--confirm-jobs", type=int, default=0, help="real runs at once (0: tune's default)"
+    )
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="also run the confirmations one after another (for the ratio)",
+    )
+    parser.add_argument(
+        "--no-grid",
+        action="store_true",
+        help="skip the grid and the hypervolumes (timing the confirmed recommendation alone)",
+    )
+    parser.add_argument(
         "--grid-json",
         type=Path,
         help="reuse the grid's feasible points, wall and CPU from this file (written when "
@@ -113,73 +129,109 @@ def main(argv: list[str] | None = None) -> int:
             result = tune([scenario], params, objectives, executor=pool, width=width, **kw)
             return result, time.perf_counter() - t0
 
-    if args.grid_json is not None and args.grid_json.exists():
+    grid: tuple[list[list[float]], float, float] | None = None  # points, wall, CPU
+    if args.no_grid:
+        print("grid skipped (--no-grid): no hypervolume")
+    elif args.grid_json is not None and args.grid_json.exists():
         saved = json.loads(args.grid_json.read_text())
-        grid_points, grid_wall, grid_cpu = saved["points"], saved["wall_s"], saved["cpu_s"]
+        grid = saved["points"], saved["wall_s"], saved["cpu_s"]
         grid_text = f"grid (from {args.grid_json}, measured {saved['when']})"
     else:
-        grid, grid_wall = run(search="grid", prune=True)
-        grid_points, grid_cpu = feasible_points(grid), grid.cpu_s
+        found, wall = run(search="grid", prune=True)
+        grid = feasible_points(found), wall, found.cpu_s
         grid_text = (
-            f"grid: {len(grid.candidates)} trials ({len(grid.pruned)} pruned), "
-            f"{len(grid_points)} feasible, front {len(grid.front)}"
+            f"grid: {len(found.candidates)} trials ({len(found.pruned)} pruned), "
+            f"{len(grid[0])} feasible, front {len(found.front)}"
         )
         if args.grid_json is not None:
             args.grid_json.write_text(
                 json.dumps(
                     {
-                        "points": grid_points,
-                        "wall_s": grid_wall,
-                        "cpu_s": grid_cpu,
+                        "points": grid[0],
+                        "wall_s": grid[1],
+                        "cpu_s": grid[2],
                         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     }
                 )
             )
-    if not grid_points:
-        print("no grid point holds every gate: nothing to compare")
-        return 1
-    lo = [min(p[i] for p in grid_points) for i in range(len(objectives))]
-    hi = [max(p[i] for p in grid_points) for i in range(len(objectives))]
-    ref = [1.1] * len(objectives)
-    grid_hv = hypervolume(normalise(grid_points, lo, hi), ref)
-    print(
-        f"{grid_text}; wall {grid_wall:.1f} s, CPU in workers {grid_cpu:.1f} s; "
-        f"hypervolume {grid_hv:.4f} (normalised)"
-    )
+    if grid is not None:
+        grid_points, grid_wall, grid_cpu = grid
+        if not grid_points:
+            print("no grid point holds every gate: nothing to compare")
+            return 1
+        lo = [min(p[i] for p in grid_points) for i in range(len(objectives))]
+        hi = [max(p[i] for p in grid_points) for i in range(len(objectives))]
+        ref = [1.1] * len(objectives)
+        grid_hv = hypervolume(normalise(grid_points, lo, hi), ref)
+        print(
+            f"{grid_text}; wall {grid_wall:.1f} s, CPU in workers {grid_cpu:.1f} s; "
+            f"hypervolume {grid_hv:.4f} (normalised)"
+        )
     best: tuple[TuneResult, float] | None = None
     for seed in range(args.seeds):
         found, wall = run(search="optuna", trials=args.trials, seed=seed, prune=True)
         points = feasible_points(found)
-        hv = hypervolume(normalise(points, lo, hi), ref)
+        versus = ""
+        if grid is not None:
+            hv = hypervolume(normalise(points, lo, hi), ref)
+            versus = (
+                f"; hypervolume ratio {hv / grid_hv:.3f} (target >= 0.95); "
+                f"wall = {wall / grid_wall:.2f} x the grid's, "
+                f"CPU = {found.cpu_s / max(grid_cpu, 1e-9):.2f} x"
+            )
         print(
             f"optuna seed {seed}: {len(found.candidates) + found.reused} trials "
             f"({len(found.candidates)} simulated, {found.reused} proposed again, "
-            f"{len(found.pruned)} pruned), "
-            f"{len(points)} feasible; hypervolume ratio {hv / grid_hv:.3f} (target >= 0.95); "
-            f"wall {wall:.1f} s = {wall / grid_wall:.2f} x the grid's, "
-            f"CPU {found.cpu_s:.1f} s = {found.cpu_s / max(grid_cpu, 1e-9):.2f} x"
+            f"{len(found.pruned)} pruned), {len(points)} feasible; "
+            f"wall {wall:.1f} s, CPU {found.cpu_s:.1f} s{versus}"
         )
         if best is None:
             best = (found, wall)
-    if args.confirm and best is not None:
+    if args.confirm and best is not None and not best[0].best(args.confirm):
+        print("no configuration holds every gate in simulation: nothing to confirm")
+    elif args.confirm and best is not None:
         from rich.console import Console
 
-        from resilience.sim.confirm import confirm, recommendation
+        from resilience.sim.confirm import confirm, default_jobs, recommendation
 
         searched, search_wall = best
-        t0 = time.perf_counter()
         chosen = searched.best(args.confirm)  # the front, then the fronts behind it
-        confirmations = confirm(
-            [base], chosen, objectives, Path("reports/tune-bench"), say=Console().print
-        )
-        total = search_wall + time.perf_counter() - t0
+        jobs = args.confirm_jobs or default_jobs(len(chosen))
+
+        def confirmed(jobs: int, folder: str) -> tuple[list[Any], float]:
+            t0 = time.perf_counter()
+            done = confirm([base], chosen, objectives, Path(folder), jobs=jobs, say=Console().print)
+            wall = time.perf_counter() - t0
+            for c in done:
+                for side in c.real:
+                    missed = [g for g, label, _ in side.gates if label != "PASS"]
+                    values = ", ".join(
+                        f"{o.text} {o.format(v)}"
+                        for o, v in zip(objectives, side.values, strict=False)
+                    )
+                    print(
+                        f"  #{c.candidate.number} {side.status}: "
+                        f"{'every gate holds' if side.passed else f'missed {missed}'}; {values}"
+                    )
+            return done, wall
+
+        confirmations, confirm_wall = confirmed(jobs, "reports/tune-bench")
+        total = search_wall + confirm_wall
         picked, _ = recommendation(confirmations)
         print(
-            f"to a confirmed recommendation: {total:.1f} s wall (search "
-            f"{search_wall:.1f} s + {len(chosen)} real runs of "
-            f"{base.workload.duration:.0f} s); target <= 180 s: ratio {total / 180:.2f}; "
+            f"to a confirmed recommendation: {total:.1f} s wall (search {search_wall:.1f} s + "
+            f"{len(chosen)} real runs of {base.workload.duration:.0f} s, {jobs} at once, "
+            f"{confirm_wall:.1f} s); target <= 180 s: ratio {total / 180:.2f}; "
             f"recommended: {'none' if picked is None else picked.candidate.params}"
         )
+        if args.sequential:
+            _, one_by_one = confirmed(1, "reports/tune-bench-sequential")
+            print(
+                f"the same runs one after another: {one_by_one:.1f} s (total "
+                f"{search_wall + one_by_one:.1f} s, ratio {(search_wall + one_by_one) / 180:.2f}); "
+                f"side by side {confirm_wall / one_by_one:.2f} x that, "
+                f"total {total / (search_wall + one_by_one):.2f} x"
+            )
     print(f"load average at the end {os.getloadavg()[0]:.1f} (the machine is shared)")
     return 0
 

@@ -116,6 +116,13 @@ def tune(
     confirm: Annotated[
         int, typer.Option(help="Re-run the K best configurations on the real stack.")
     ] = 0,
+    confirm_jobs: Annotated[
+        int,
+        typer.Option(
+            help="Real confirmation runs at once, each its own environment "
+            "(default: one per core, at most the runs; 1: one after another)."
+        ),
+    ] = 0,
     workers: Annotated[int, typer.Option(help="Local worker processes (default: all cores).")] = 0,
     cluster: Annotated[
         str | None, typer.Option(help="Dask scheduler address (tcp://host:8786) to run trials on.")
@@ -151,8 +158,10 @@ def tune(
         raise _fail(f"--search {search!r}: use optuna, random, grid or lhs")
     if sampler not in ("tpe", "nsga2"):
         raise _fail(f"--sampler {sampler!r}: use tpe or nsga2")
-    if trials < 1 or repeats < 1 or confirm < 0:
-        raise _fail("--trials and --repeats must be at least 1, --confirm at least 0")
+    if trials < 1 or repeats < 1 or confirm < 0 or confirm_jobs < 0:
+        raise _fail(
+            "--trials and --repeats must be at least 1, --confirm and --confirm-jobs at least 0"
+        )
     objectives = _objectives(minimize or [], maximize or [])
     fields = _config_fields()
     try:
@@ -246,7 +255,9 @@ def tune(
                 "[red]no configuration holds every gate in simulation: nothing to confirm[/]"
             )
         else:
-            confirmations = run_confirm(scenarios, best, objectives, output, say=console.print)
+            confirmations = run_confirm(
+                scenarios, best, objectives, output, jobs=confirm_jobs, say=console.print
+            )
             _print_confirmations(console, confirmations)
     output.mkdir(parents=True, exist_ok=True)
     from resilience.sim.report import tune_html, tune_json

@@ -2,9 +2,10 @@
 
 :func:`confirm` re-runs each chosen configuration through the same path as
 ``resilience run`` (:func:`resilience.scenario.runner.run_scenario` on the
-scenario's backend, local by default) for every scenario, and puts each
-objective side by side: the simulated spread over seeds, the real value and
-the real value's own 90 % noise interval — for a percentile the
+scenario's backend, local by default) for every scenario, each run in a
+process and an environment of its own, several at once (:func:`default_jobs`),
+and puts each objective side by side: the simulated spread over seeds, the
+real value and the real value's own 90 % noise interval — for a percentile the
 distribution-free order-statistics interval of
 :func:`resilience.sim.calibrate.quantile_interval`, for a rate over lookups
 the normal interval of a binomial proportion. A simulated mean inside it (or a
@@ -16,13 +17,27 @@ gate for real and writes the ``service:`` block to paste.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
-from collections.abc import Sequence
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Confirmation", "RealSide", "confirm", "real_interval", "recommendation"]
+__all__ = [
+    "Confirmation",
+    "RealSide",
+    "confirm",
+    "default_jobs",
+    "real_interval",
+    "recommendation",
+]
 
 _Z90 = 1.6448536269514722
 
@@ -170,11 +185,145 @@ class Confirmation:
         }
 
 
+STOP_TIMEOUT_S = 30.0
+"""Seconds a stopped real run has to tear its stack down before it is killed (its
+environment's reaper then stops the servers)."""
+
+
 def _run_real(scenario: Any, params: dict[str, Any], history: Path) -> Any:
+    """``resilience run``'s path for one configuration; SIGTERM cancels it (torn down)."""
+    from resilience import eventloop
     from resilience.scenario.runner import run_scenario
 
     candidate = scenario.model_copy(update={"service": {**scenario.service, **params}})
-    return asyncio.run(run_scenario(candidate, history_path=history))
+
+    async def main() -> Any:
+        task = asyncio.current_task()
+        if task is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await run_scenario(candidate, history_path=history)
+
+    return eventloop.run(main())
+
+
+def _real_side(
+    scenario: Any, params: dict[str, Any], objectives: Sequence[Any], path: Path
+) -> RealSide:
+    """One real run of ``params`` on ``scenario``, its gates and objectives."""
+    from resilience.sim.objectives import measure
+
+    try:
+        result = _run_real(scenario, params, path)
+    except Exception as exc:  # the stack did not start: report it, go on
+        return RealSide(scenario.name, "crashed", f"{type(exc).__name__}: {exc}")
+    side = RealSide(scenario.name, result.status, result.error, history=str(path))
+    side.gates = [(str(r.gate), r.label, r.observed_text) for r in result.results]
+    side.passed = bool(result.passed)
+    if result.status == "completed" and result.history is not None:
+        side.values = measure(objectives, result.history)
+        side.intervals = [real_interval(o, result.history) for o in objectives]
+    return side
+
+
+def _child(
+    conn: Connection, scenario: Any, params: dict[str, Any], objectives: Sequence[Any], path: Path
+) -> None:
+    """A real run's own process: its :class:`RealSide` goes back through ``conn``.
+
+    Ctrl-C is the parent's to handle (it stops each run with SIGTERM, once), so
+    a run is never cancelled twice in the middle of its tear-down.
+    """
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        conn.send(_real_side(scenario, params, objectives, path))
+    except (KeyboardInterrupt, asyncio.CancelledError):  # stopped by the parent: torn down
+        pass
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM raises :class:`SystemExit` meanwhile (main thread, default handler only),
+    so that a stopped ``tune`` stops its real runs first."""
+
+    def leave(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _real_runs(
+    runs: Sequence[tuple[Any, dict[str, Any], Path, str]],
+    objectives: Sequence[Any],
+    jobs: int,
+    say: Any,
+) -> list[RealSide]:
+    """Each run (scenario, params, history, label) in a process of its own, ``jobs`` at
+    once; their sides in ``runs``' order. However this ends, no run's process is left."""
+    forks = "fork" in multiprocessing.get_all_start_methods()  # no re-import per run
+    ctx = multiprocessing.get_context("fork") if forks else multiprocessing.get_context("spawn")
+    sides: list[RealSide | None] = [None] * len(runs)
+    running: dict[Connection, tuple[int, BaseProcess]] = {}
+
+    def collect() -> None:
+        for conn in wait(list(running)):
+            assert isinstance(conn, Connection)
+            index, process = running.pop(conn)
+            try:
+                sides[index] = conn.recv()
+            except EOFError:  # the process died without an answer
+                process.join()
+                sides[index] = RealSide(
+                    runs[index][0].name,
+                    "crashed",
+                    f"the run's process ended with exit code {process.exitcode}",
+                )
+            conn.close()
+            process.join()
+
+    try:
+        with _sigterm_exits():
+            for index, (scenario, params, path, label) in enumerate(runs):
+                while len(running) >= jobs:
+                    collect()
+                if say is not None:
+                    say(f"confirming {label} on {scenario.name} (real, local backend) …")
+                receive, send = ctx.Pipe(duplex=False)
+                process = ctx.Process(
+                    target=_child,
+                    args=(send, scenario, params, list(objectives), path),
+                    name=f"confirm {label} {scenario.name}",
+                )
+                process.start()
+                send.close()
+                running[receive] = (index, process)
+            while running:
+                collect()
+    finally:
+        left = [proc for _, proc in running.values()]
+        for proc in left:
+            if proc.is_alive():
+                proc.terminate()  # SIGTERM: the run is cancelled and tears down
+        for proc in left:
+            proc.join(STOP_TIMEOUT_S)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for conn in running:
+            conn.close()
+    done = [side for side in sides if side is not None]
+    assert len(done) == len(runs)
+    return done
 
 
 def confirm(
@@ -183,33 +332,44 @@ def confirm(
     objectives: Sequence[Any],
     output: Path,
     *,
+    jobs: int = 0,
     say: Any = None,
 ) -> list[Confirmation]:
-    """Run each candidate on every scenario for real; histories go to ``output``."""
-    from resilience.sim.objectives import measure
+    """Run each candidate on every scenario for real; histories go to ``output``.
 
+    Every run is a process of its own with its own environment (servers on
+    free ports, files in a directory of their own); up to ``jobs`` run at once
+    (0: :func:`default_jobs`).
+    """
     output.mkdir(parents=True, exist_ok=True)
-    out = []
-    for candidate in candidates:
-        conf = Confirmation(candidate, list(objectives))
-        for scenario in scenarios:
-            path = output / f"confirm-{candidate.number}-{scenario.name}.jsonl"
-            if say is not None:
-                say(f"confirming #{candidate.number} on {scenario.name} (real, local backend) …")
-            try:
-                result = _run_real(scenario, candidate.params, path)
-            except Exception as exc:  # the stack did not start: report it, go on
-                conf.real.append(RealSide(scenario.name, "crashed", f"{type(exc).__name__}: {exc}"))
-                continue
-            side = RealSide(scenario.name, result.status, result.error, history=str(path))
-            side.gates = [(str(r.gate), r.label, r.observed_text) for r in result.results]
-            side.passed = bool(result.passed)
-            if result.status == "completed" and result.history is not None:
-                side.values = measure(objectives, result.history)
-                side.intervals = [real_interval(o, result.history) for o in objectives]
-            conf.real.append(side)
-        out.append(conf)
+    out = [Confirmation(candidate, list(objectives)) for candidate in candidates]
+    runs = [
+        (
+            scenario,
+            dict(conf.candidate.params),
+            output / f"confirm-{conf.candidate.number}-{scenario.name}.jsonl",
+            f"#{conf.candidate.number}",
+        )
+        for conf in out
+        for scenario in scenarios
+    ]
+    sides = iter(_real_runs(runs, objectives, jobs or default_jobs(len(runs)), say))
+    for conf in out:
+        conf.real = [next(sides) for _ in scenarios]
     return out
+
+
+def default_jobs(runs: int) -> int:
+    """Real runs at once by default: one per core, at most ``runs``.
+
+    A real run mostly waits (03-postgres-down at 200/s takes a third of a
+    core), so more would fit, but they then wake up late when the machine is
+    busy: on 2 cores shared with other work, 3 at once held every gate of
+    03-postgres-down and tripled its lookups' p(99), 2 at once moved it by a
+    quarter (docs/simulation.md). A confirmation is there to measure the
+    real stack, so one run per core.
+    """
+    return max(1, min(runs, os.cpu_count() or 1))
 
 
 def recommendation(confirmations: Sequence[Confirmation]) -> tuple[Confirmation | None, str]:
