@@ -19,7 +19,9 @@ The offered rate steps up a ladder; at each rate each client runs
 "Sustained" is the highest rate of the ladder a client held. Printed per
 rate: late share and lateness p99 (ours), achieved share (Locust), the
 latency p50/p99 of each — against a server that answers at once this is the
-client-side overhead (plus loopback and the server's own few tens of µs) —
+client-side overhead (plus loopback, the server's own few tens of µs and the
+machine's scheduling: a bare blocking socket client at the first rate, just
+before ours, measures that floor, and ours minus it is printed) —
 and the CPU time each client spent per request (user + system; Locust's is
 sampled after its start-up; ours runs once unmeasured first, so one-time
 imports do not land in the first rate). A client stops stepping after two rates in a
@@ -38,6 +40,7 @@ import argparse
 import csv
 import os
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -149,6 +152,32 @@ def ours(url: str, rate: int, seconds: float, late_s: float, out: Path) -> Step:
     )
 
 
+def bare(url: str, rate: int, seconds: float) -> tuple[float, float]:
+    """Latency p50 and p99 (ms) of a bare blocking socket client at ``rate``: the floor.
+
+    One keep-alive connection, the request sent whole, the answer read until
+    its body; paced like ours. What it measures is loopback, the server and
+    the machine's scheduling alone — ours minus this is ours' own overhead.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    request = f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    latencies: list[float] = []
+    with socket.create_connection((host, int(port))) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        t0 = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            wait = t0 + i / rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            sent = time.perf_counter()
+            sock.sendall(request)
+            answer = b""
+            while not answer.endswith(b"\r\n\r\nok"):
+                answer += sock.recv(4096)
+            latencies.append(time.perf_counter() - sent)
+    return _pct(latencies, 0.5) * 1e3, _pct(latencies, 0.99) * 1e3
+
+
 def locust(url: str, rate: int, seconds: float, out: Path) -> Step:
     import psutil  # a Locust dependency
 
@@ -216,6 +245,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     best = {"ours": 0, "locust": 0}
     misses = {"ours": 0, "locust": 0}
+    floor: tuple[float, float] | None = None
     locust_most = 0.0  # the most Locust achieved at any rate (requests/s)
     first: dict[str, Step] = {}
     at_best: dict[str, Step] = {}
@@ -230,6 +260,8 @@ def main() -> None:
             )
             for rate in rates:
                 steps: dict[str, Step | None] = {"ours": None, "locust": None}
+                if floor is None:  # the floor, in the same minute as ours' first rate
+                    floor = bare(url, rate, args.seconds)
                 if misses["ours"] < 2:
                     steps["ours"] = ours(url, rate, args.seconds, late_s, out)
                 if misses["locust"] < 2:
@@ -274,7 +306,14 @@ def main() -> None:
         ("at ours' best", at_best.get("ours")),
     ):
         if step is not None:
-            print(f"overhead {name}: p50 {step.p50_ms:.2f} ms, p99 {step.p99_ms:.2f} ms")
+            print(f"ours' latency {name}: p50 {step.p50_ms:.2f} ms, p99 {step.p99_ms:.2f} ms")
+    if floor is not None and "ours" in first:
+        o = first["ours"]
+        print(
+            f"a bare socket client at {rates[0]}/s (the floor, run just before ours): "
+            f"p50 {floor[0]:.2f} ms, p99 {floor[1]:.2f} ms; ours' overhead "
+            f"above it: p50 {o.p50_ms - floor[0]:+.2f} ms, p99 {o.p99_ms - floor[1]:+.2f} ms"
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min)")
 
 
