@@ -109,7 +109,8 @@ def test_a_run_whose_process_dies_is_reported_and_the_others_go_on(
 def test_an_interrupted_confirmation_stops_every_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int, raised: type[BaseException]
 ) -> None:
-    if signum == signal.SIGTERM and signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+    sigterm_before = signal.getsignal(signal.SIGTERM)
+    if signum == signal.SIGTERM and sigterm_before != signal.SIG_DFL:
         pytest.skip("SIGTERM is handled by someone else here")
     monkeypatch.setattr("resilience.scenario.runner.run_scenario", _fake_run(60))
     notes = [tmp_path / f"confirm-{i}-sim-test.json" for i in range(2)]
@@ -130,7 +131,7 @@ def test_an_interrupted_confirmation_stops_every_run(
         "confirm-1-sim-test.stopped",
     ]  # each run was cancelled (its stack torn down); the third never started
     assert multiprocessing.active_children() == []
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) == sigterm_before  # the handler found is back
 
 
 def test_one_run_per_core_by_default_never_more_than_the_runs() -> None:
