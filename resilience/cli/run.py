@@ -200,20 +200,26 @@ def _run_real(
     async def main() -> Any:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
+        handled = False
         if task is not None:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        return await run_suite(
-            scenarios,
-            directory=directory,
-            gates=gates,
-            progress=(
-                (lambda: _progress_sink(progress))
-                if isinstance(progress, bool)
-                else (lambda: contextlib.nullcontext(progress))
-            ),
-            on_result=lambda r: print_result(r, console),
-        )
+                handled = True
+        try:
+            return await run_suite(
+                scenarios,
+                directory=directory,
+                gates=gates,
+                progress=(
+                    (lambda: _progress_sink(progress))
+                    if isinstance(progress, bool)
+                    else (lambda: contextlib.nullcontext(progress))
+                ),
+                on_result=lambda r: print_result(r, console),
+            )
+        finally:
+            if handled:  # called in process (tests, scripts): SIGTERM is not left to a closed loop
+                loop.remove_signal_handler(signal.SIGTERM)
 
     try:
         suite = eventloop.run(main())

@@ -539,3 +539,35 @@ faults:
     assert answered_while_paused == [False]  # the server really was paused
     conn = await asyncpg.connect(direct, timeout=5)  # and resumed afterwards
     await conn.close()
+
+
+def test_resilience_run_in_process_leaves_sigterm_as_it_found_it(
+    tmp_path: Path, tiny_command: str
+) -> None:
+    """``resilience run`` cancels the suite on SIGTERM through the loop; called in
+    process (a test, a script) it must not leave SIGTERM to a loop that is closed."""
+    from typer.testing import CliRunner
+
+    from resilience.cli import app
+
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(
+        f"""\
+name: tiny
+target: {{command: "{tiny_command}", startup_timeout: 10s}}
+dependencies: {{}}
+workload:
+  duration: 0.5s
+  rate: 20
+  keys: {{values: [a]}}
+  requests: [{{name: health, path: /health}}]
+steady_state: {{required: false}}
+gates: [http.error_rate == 0]
+"""
+    )
+    before = signal.getsignal(signal.SIGTERM)
+    result = CliRunner().invoke(
+        app, ["run", "--no-progress", str(scenario), "-o", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert signal.getsignal(signal.SIGTERM) == before
