@@ -201,6 +201,7 @@ def _run_real(
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         handled = False
+        previous = signal.getsignal(signal.SIGTERM)
         if task is not None:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signal.SIGTERM, task.cancel)
@@ -218,8 +219,10 @@ def _run_real(
                 on_result=lambda r: print_result(r, console),
             )
         finally:
-            if handled:  # called in process (tests, scripts): SIGTERM is not left to a closed loop
+            if handled:  # called in process (tests, scripts): SIGTERM goes back to whoever had it
                 loop.remove_signal_handler(signal.SIGTERM)
+                if previous is not None:
+                    signal.signal(signal.SIGTERM, previous)
 
     try:
         suite = eventloop.run(main())
