@@ -1,8 +1,17 @@
-"""Whether this machine has PostgreSQL and Redis server binaries, for tests that start them."""
+"""For tests that start PostgreSQL and Redis: whether this machine has their binaries,
+and a state dir such servers can use."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+
+from resilience.backends.state import fast_temp_root
 
 
 def have_servers() -> bool:
@@ -19,3 +28,15 @@ def have_servers() -> bool:
 requires_servers = pytest.mark.skipif(
     not have_servers(), reason="needs PostgreSQL and Redis binaries"
 )
+
+
+@contextlib.contextmanager
+def private_state_dir() -> Iterator[Path]:
+    """A fresh state dir an unprivileged PostgreSQL can traverse (unlike tmp_path, 0700),
+    removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="resilience-test-", dir=fast_temp_root()))
+    path.chmod(0o711)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from resilience.backends.state import fast_temp_root
+from tests.servers import private_state_dir
 
 
 @pytest.fixture(scope="session")
@@ -18,20 +16,5 @@ def state_dir() -> Iterator[Path]:
 
     Shared by the session, so the PostgreSQL template is built once.
     """
-    path = Path(tempfile.mkdtemp(prefix="resilience-test-", dir=fast_temp_root()))
-    path.chmod(0o711)
-    try:
+    with private_state_dir() as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def state_dir_private() -> Iterator[Path]:
-    """A state dir of this test alone (``resilience down`` there sees only its environments)."""
-    path = Path(tempfile.mkdtemp(prefix="resilience-test-", dir=fast_temp_root()))
-    path.chmod(0o711)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -75,19 +76,11 @@ def test_without_xdist_the_same_suite_report_is_written(pytester: pytest.Pyteste
 @pytest.mark.slow
 @requires_servers
 def test_each_xdist_worker_has_its_own_real_environment(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, state_dir_private: Path
 ) -> None:
     """One scenario cuts PostgreSQL off while the other runs clean: had they shared a
     proxy, the clean one would see fallbacks."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from resilience.backends.state import fast_temp_root
-
-    state = Path(tempfile.mkdtemp(prefix="resilience-test-", dir=fast_temp_root()))
-    state.chmod(0o711)
-    monkeypatch.setenv("RESILIENCE_STATE_DIR", str(state))
+    monkeypatch.setenv("RESILIENCE_STATE_DIR", str(state_dir_private))
     pytester.makeconftest(CONFTEST)
     pytester.makefile(
         ".yaml",
@@ -104,12 +97,9 @@ def test_each_xdist_worker_has_its_own_real_environment(
         "gates: ['degraded_rate == 0', 'breaker.opens == 0']\n",
     )
     out = pytester.path / "out"
-    try:
-        result = pytester.runpytest_subprocess(
-            "-n", "2", f"--scenario-reports={out}", "-p", "no:cacheprovider"
-        )
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
+    result = pytester.runpytest_subprocess(
+        "-n", "2", f"--scenario-reports={out}", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=2)
     summary = json.loads((out / "summary.json").read_text())
     assert {e["worker"] for e in summary["scenarios"]} == {"gw0", "gw1"}

@@ -7,9 +7,7 @@ import contextlib
 import json
 import multiprocessing
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -158,12 +156,9 @@ def _servers_of(state: Path) -> list[int]:
 @pytest.mark.slow
 @requires_servers
 def test_real_confirmations_at_once_each_get_an_environment_and_leave_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir_private: Path
 ) -> None:
-    from resilience.backends.state import fast_temp_root
-
-    state = Path(tempfile.mkdtemp(prefix="resilience-test-", dir=fast_temp_root()))
-    state.chmod(0o711)  # an unprivileged PostgreSQL must traverse it (tmp_path is 0700)
+    state = state_dir_private
     monkeypatch.setenv("RESILIENCE_STATE_DIR", str(state))
     scenario = make_scenario(
         name="short",
@@ -196,4 +191,3 @@ def test_real_confirmations_at_once_each_get_an_environment_and_leave_nothing(
         assert multiprocessing.active_children() == []
     finally:
         done.set()
-        shutil.rmtree(state, ignore_errors=True)

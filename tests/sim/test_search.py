@@ -262,22 +262,13 @@ def test_cli_tune_refuses_bad_input_with_exit_2(
 @pytest.mark.slow
 @requires_servers
 def test_confirm_runs_the_best_for_real_and_recommends_a_service_block(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir_private: Path
 ) -> None:
-    import shutil
-    import tempfile
-
-    from resilience.backends.state import fast_temp_root
     from resilience.cli import app
 
-    state = Path(tempfile.mkdtemp(prefix="resilience-test-", dir=fast_temp_root()))
-    state.chmod(0o711)  # an unprivileged PostgreSQL must traverse it (tmp_path is 0700)
-    monkeypatch.setenv("RESILIENCE_STATE_DIR", str(state))
+    monkeypatch.setenv("RESILIENCE_STATE_DIR", str(state_dir_private))
     out = tmp_path / "out"
-    try:
-        result = _confirm_one(app, tmp_path, out)
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
+    result = _confirm_one(app, tmp_path, out)
     _check_confirmation(result, out)
 
 
