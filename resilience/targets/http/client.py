@@ -15,8 +15,8 @@ most ``limit`` connections, a deadline per request covering the wait for a
 connection, the connect, the send and the whole answer; a reused keep-alive
 connection the server closed meanwhile is retried once on a new connection
 for an idempotent method when nothing of the answer had arrived (what
-browsers and urllib3 do); a ``gzip``/``deflate`` body is decoded when the
-request asked for one. What it does not: redirects (an answer is measured as
+browsers and urllib3 do); a ``gzip``/``deflate`` body is decoded (none is
+asked for unless a request's headers do). What it does not: redirects (an answer is measured as
 it is), cookies, proxies from the environment, HTTP/2, ``Expect: 100-continue``.
 """
 
@@ -89,12 +89,16 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[Answer] | None = None
-        self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.chunks: list[bytes] = []
         self.closed = False
         self.reusable = True
         self.received = False  # a byte of the current answer has arrived
         self.head = False  # the current request is HEAD: its answer has no body
+        self._next_answer()
+
+    def _next_answer(self) -> None:
+        """Forget what was parsed of the last answer (the parser itself goes on)."""
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.chunks: list[bytes] = []
         self.headers_done = False
         self.framed = False  # the answer's length is given (Content-Length or chunked)
         self.encoding = b""  # its Content-Encoding
@@ -150,8 +154,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200 and status != 101:  # 100 Continue, 103 Early Hints: not the answer
-            self.raw_headers, self.chunks = [], []
-            self.headers_done = self.framed = False
+            self._next_answer()
             return
         waiter, self.waiter = self.waiter, None
         if not self.parser.should_keep_alive():
@@ -160,9 +163,7 @@ class _Connection(asyncio.Protocol):
         if self.encoding:
             body = _decoded(body, self.encoding)
         answer = Answer(status, Headers(self.raw_headers), body)
-        self.raw_headers, self.chunks = [], []
-        self.headers_done = self.framed = False
-        self.encoding = b""
+        self._next_answer()
         if waiter is None:
             self.fail(HttpClientError("an answer to no request"))
         elif not waiter.done():
