@@ -23,7 +23,7 @@ import httpx
 import uvloop
 from http_workload_bench import CLIENT_CORE, SERVER, SERVER_CORE
 
-from resilience.scenario.http_stack import free_port
+from resilience.backends.readiness import free_port
 from resilience.targets.http.client import HttpClient
 
 

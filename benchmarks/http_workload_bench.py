@@ -50,8 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resilience import eventloop
+from resilience.backends.readiness import free_port
 from resilience.scenario.durations import parse_duration_s
-from resilience.scenario.http_stack import free_port
 from resilience.scenario.loader import parse_scenario
 from resilience.scenario.metrics import metrics_for
 from resilience.scenario.runner import run_scenario

@@ -41,7 +41,8 @@ import httpx
 import websockets
 
 from resilience.backends import Environment
-from resilience.loadrun import free_port, running, serve_command, wait_until_up
+from resilience.backends.readiness import free_port
+from resilience.loadrun import running, serve_command, wait_until_up
 
 CRASHABLE = ("monitor", "breaker_events", "failure_metrics", "alert_events", "analytics", "outbox")
 """Crashed in turn (not the error tracker: its own crash is reported only after its restart)."""

@@ -36,7 +36,6 @@ import asyncio
 import dataclasses
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -156,14 +155,6 @@ def read_profile_setup(path: Path) -> ProfileSetup:
         service_overrides=dict(service.get("overrides") or {}),
         processes=int(run.get("processes", 0)),
     )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def serve_command(
@@ -319,6 +310,8 @@ def run_load(run: LoadRun) -> int:
 
     web: tuple[str, int, float] | None = None
     if run.web_port is not None:
+        from resilience.backends.readiness import free_port
+
         web = (run.host, run.web_port or free_port(run.host), run.web_linger_s)
         print(
             f"Locust web UI: http://{web[0]}:{web[1]}/  (faults and gates: /resilience)",
@@ -374,6 +367,7 @@ def run_load(run: LoadRun) -> int:
         return locust(run.url.rstrip("/"), run.toxiproxy_url)
 
     from resilience.backends.environment import Environment
+    from resilience.backends.readiness import free_port
     from resilience.db.catalogue import seed_catalogue
     from resilience.db.schema import apply_schema
 

@@ -34,7 +34,10 @@ class _PortTaken(ProxyServerError):
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free on host a moment ago."""
+    """A TCP port that was free on host a moment ago.
+
+    (:func:`resilience.backends.readiness.free_port` again: the proxy imports
+    nothing else of the package.)"""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

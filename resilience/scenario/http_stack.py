@@ -22,13 +22,13 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from resilience.backends.readiness import free_port, tcp_open
 from resilience.clock import SYSTEM_CLOCK
 from resilience.scenario.faults import FaultController, RecordingFaultController
 from resilience.scenario.model import Scenario
@@ -41,7 +41,7 @@ from resilience.targets.http.process import log_tail
 from resilience.targets.http.prometheus import ScrapeError
 from resilience.targets.http.templates import TemplateError, fill
 
-__all__ = ["LOG_DIR", "environment_values", "free_port", "open_http_stack"]
+__all__ = ["LOG_DIR", "environment_values", "open_http_stack"]
 
 LOG_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "resilience_target_log_dir", default=None
@@ -49,18 +49,6 @@ LOG_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
 """Where ``target.log`` goes (the run sets it to its report folder)."""
 
 PREPARE_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _accepting(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
 
 
 def _url_fields(prefix: str, url: str, direct: str) -> dict[str, str]:
@@ -246,7 +234,8 @@ async def open_http_stack(scenario: Scenario, *, pool: Any = None) -> AsyncItera
         process: TargetProcess | None = None
         if command is not None:
             parts = urlsplit(base_url)
-            if parts.port is not None and _accepting(parts.hostname or "127.0.0.1", parts.port):
+            host = parts.hostname or "127.0.0.1"
+            if parts.port is not None and tcp_open(host, parts.port, timeout_s=0.5):
                 raise RunAborted(
                     f"target.url: port {parts.port} is already taken by another process; "
                     "use {port} to let the harness pick a free one"

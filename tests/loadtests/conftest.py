@@ -35,7 +35,8 @@ def environment() -> Iterator[Any]:
 def service(environment: Any) -> Iterator[str]:
     """A fresh ``resilience serve`` (1 worker; breaker reset after 1 s so one test's faults
     stay its own) on a free loopback port; yields its base URL."""
-    from resilience.loadrun import free_port, running, serve_command, wait_until_up
+    from resilience.backends.readiness import free_port
+    from resilience.loadrun import running, serve_command, wait_until_up
 
     port = free_port()
     command = serve_command(

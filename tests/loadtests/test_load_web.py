@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from resilience.loadrun import find_locustfile, free_port, locust_command
+from resilience.backends.readiness import free_port
+from resilience.loadrun import find_locustfile, locust_command
 
 pytestmark = pytest.mark.slow
 

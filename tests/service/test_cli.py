@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 from typer.testing import CliRunner
 
+from resilience.backends.readiness import free_port
 from resilience.cli import app
 
 
@@ -35,9 +35,7 @@ def test_serve_rejects_a_bad_setting_with_a_clear_message() -> None:
 
 
 def test_serve_answers_over_http_and_stops_on_sigint(urls: Any) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     command = [
         sys.executable, "-c", "from resilience.cli import main; main()", "serve",
         "--postgres-url", urls.postgres, "--redis-url", urls.redis, "--port", str(port),

@@ -360,7 +360,7 @@ def _stop_processes_under(state: Path) -> None:
 async def test_a_running_service_without_dependencies_needs_no_environment(
     tmp_path: Path,
 ) -> None:
-    from resilience.scenario.http_stack import free_port
+    from resilience.backends.readiness import free_port
 
     port = free_port()
     app = subprocess.Popen(  # noqa: ASYNC220  # a quick fork before the run starts
@@ -393,7 +393,7 @@ gates:
 
 
 async def test_a_service_that_stops_answering_mid_run_fails_the_run(tmp_path: Path) -> None:
-    from resilience.scenario.http_stack import free_port
+    from resilience.backends.readiness import free_port
 
     port = free_port()
     app = subprocess.Popen(  # noqa: ASYNC220  # a quick fork before the run starts
