@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from resilience.backends.binaries import find_postgres, find_redis_server, find_toxiproxy_server
 from resilience.backends.booking_api import BOOKING_PROXY, LocalBookingApi
 from resilience.backends.config import EnvironmentConfig, EnvironmentURLs
+from resilience.backends.errors import BackendError
 from resilience.backends.postgres import (
     LocalPostgres,
     postgres_answers,
@@ -39,7 +40,19 @@ from resilience.backends.server_control import LocalServerControl
 from resilience.backends.state import EnvironmentMarker, ProcessRecord, StateDir
 from resilience.backends.watchdog import Watchdog
 
-__all__ = ["LocalBackend", "StartupTimings"]
+__all__ = ["PORT_RACE_RETRIES", "LocalBackend", "StartupTimings", "lost_port_race"]
+
+PORT_RACE_RETRIES = 2
+"""Starts again after a lost port race. Ports are picked free and bound a moment
+later by another process (a server, a proxy listener), so an environment started
+alongside others (``pytest -n``, ``tune --confirm-jobs``) or any program opening
+connections meanwhile can take one first."""
+
+
+def lost_port_race(error: BaseException) -> bool:
+    """Whether a start failed because a port picked as free was taken before its bind
+    (PostgreSQL, Redis, Python and Go all say "address already in use")."""
+    return "address already in use" in str(error).lower()
 
 
 @dataclass(slots=True)
@@ -98,12 +111,19 @@ class LocalBackend:
         return LocalServerControl(self)
 
     def start(self) -> EnvironmentURLs:
+        """Start every server; a start that lost a port race is started again on new ports."""
         started = time.monotonic()
-        try:
-            urls = self._start()
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(PORT_RACE_RETRIES + 1):
+            try:
+                urls = self._start()
+                break
+            except BackendError as exc:
+                self.stop()
+                if attempt == PORT_RACE_RETRIES or not lost_port_race(exc):
+                    raise
+            except BaseException:
+                self.stop()
+                raise
         self.timings.total_s = time.monotonic() - started
         return urls
 
