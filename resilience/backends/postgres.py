@@ -13,8 +13,10 @@ account ``resilience`` (created with ``useradd`` when missing).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import hashlib
 import json
 import os
@@ -24,6 +26,8 @@ import shutil
 import signal
 import stat
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from resilience.backends.binaries import PostgresBinaries
@@ -70,32 +74,57 @@ def unprivileged_account(name: str = "resilience") -> RunAs | None:
     """The account PostgreSQL should run as: ``None`` unless we are root.
 
     As root, returns ``name`` (creating it as a system user without home and
-    login shell when missing).
+    login shell when missing; ``nobody`` if that fails). The creation holds a
+    lock: environments started at once on a fresh machine (``tune
+    --confirm-jobs``, ``pytest -n``) would otherwise run two ``useradd`` at a
+    time, and one of them could hand initdb a uid that is not there yet.
     """
     if os.geteuid() != 0:
         return None
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-        subprocess.run(
-            [
-                useradd,
-                "--system",
-                "--no-create-home",
-                "--user-group",
-                "--shell",
-                "/usr/sbin/nologin",
-                name,
-            ],
-            check=False,
-            capture_output=True,
-        )
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            entry = pwd.getpwnam("nobody")
+        with _account_lock():
+            entry = _create_account(name)
     return RunAs(uid=entry.pw_uid, gid=entry.pw_gid, name=entry.pw_name)
+
+
+@contextlib.contextmanager
+def _account_lock() -> Iterator[None]:
+    """An exclusive lock between processes (root's own file, never followed as a link)."""
+    directory = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
+    fd = os.open(
+        directory / "resilience-account.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600
+    )
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _create_account(name: str) -> pwd.struct_passwd:
+    """``name``'s entry, created first if another process did not create it meanwhile."""
+    with contextlib.suppress(KeyError):
+        return pwd.getpwnam(name)
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    subprocess.run(
+        [
+            useradd,
+            "--system",
+            "--no-create-home",
+            "--user-group",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ],
+        check=False,
+        capture_output=True,
+    )
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        return pwd.getpwnam("nobody")
 
 
 def remove_orphan_shared_memory(run_as: RunAs) -> int:
