@@ -209,10 +209,14 @@ def main(argv: list[str] | None = None) -> int:
                         f"{o.text} {o.format(v)}"
                         for o, v in zip(objectives, side.values, strict=False)
                     )
-                    print(
-                        f"  #{c.candidate.number} {side.status}: "
-                        f"{'every gate holds' if side.passed else f'missed {missed}'}; {values}"
+                    verdict = (
+                        "every gate holds"
+                        if side.passed
+                        else f"missed {missed}"
+                        if side.status == "completed"
+                        else side.error
                     )
+                    print(f"  #{c.candidate.number} {side.status}: {verdict}; {values}")
             return done, wall
 
         confirmations, confirm_wall = confirmed(jobs, "reports/tune-bench")
