@@ -47,6 +47,16 @@ def _load(path: Path) -> Any:
         raise _fail(str(exc)) from None
 
 
+def _simulatable(scenario: Any) -> Any:
+    """``scenario``, or exit 2 saying why the simulator cannot run it."""
+    from resilience.sim.run import not_simulatable
+
+    reason = not_simulatable(scenario)
+    if reason is not None:
+        raise _fail(f"{scenario.name}: {reason}")
+    return scenario
+
+
 def _config_fields() -> dict[str, list[str]]:
     from resilience.service.config import ServiceConfig
 
@@ -150,7 +160,7 @@ def tune(
 
     warnings.filterwarnings("ignore", module="optuna")  # experimental-API notices
     console = _console()
-    scenarios = [_load(p) for p in scenario_paths]
+    scenarios = [_simulatable(_load(p)) for p in scenario_paths]
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
         raise _fail(f"a scenario is given twice: {', '.join(names)}")
@@ -360,7 +370,7 @@ def calibrate(
     from resilience.sim.calibrate import print_calibration
 
     console = _console()
-    scenario = _load(scenario_path)
+    scenario = _simulatable(_load(scenario_path))
     output.mkdir(parents=True, exist_ok=True)
     try:
         report = run_calibration(

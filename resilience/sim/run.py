@@ -56,13 +56,19 @@ def build_stack_for(
 def not_simulatable(scenario: Any) -> str | None:
     """Why the simulator cannot run ``scenario`` faithfully, ``None`` when it can.
 
-    Not modelled, so such a scenario is reported SKIPPED, never passed: the
-    migration backfill (``migration:``), the service's background components
+    Not modelled, so such a scenario is reported SKIPPED, never passed: a
+    team's own HTTP service (the simulator runs the reference service's code
+    in process, not another program), the migration backfill (``migration:``), the service's background components
     (``action: crash``) and its notification stream (gates on ``notify.*``,
     ``alerts.*``, ``health.*``): their gates would see no data.
     """
     from resilience.scenario.notify import NAMES
 
+    if scenario.target_kind != "reference":
+        return (
+            "not simulatable: the simulator runs the reference service in process, and this "
+            "scenario's target is an HTTP service of its own (target:); run it on a real stack"
+        )
     if getattr(scenario, "migration", None) is not None:
         return (
             "not simulatable: the simulator does not model the migration backfill "

@@ -109,3 +109,46 @@ def test_crash_and_notification_scenarios_are_skipped_in_simulation(
     assert "SKIPPED" in output
     assert reason in " ".join(output.split())
     assert "fault control failed" not in output
+
+
+OWN_SERVICE = """\
+name: own-service
+description: a team's own HTTP service, started from its own command
+target:
+  command: "python -m http.server {port} --bind 127.0.0.1"
+  url: "http://127.0.0.1:{port}"
+  ready: /
+workload:
+  duration: 5s
+  rate: 20
+  requests:
+    - {name: index, path: /}
+gates:
+  - http.error_rate == 0
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "--no-progress", "--simulate"],
+        ["tune", "--param", "breaker.failure_threshold=2,3"],
+        ["calibrate"],
+    ],
+    ids=["run --simulate", "tune", "calibrate"],
+)
+def test_a_teams_own_http_service_is_not_simulated_as_the_reference_one(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """The simulator runs the reference service's code: a scenario of another service is
+    SKIPPED by ``run --simulate`` and refused by ``tune`` and ``calibrate`` (exit 2, with
+    why), instead of figures of the wrong service."""
+    scenario = tmp_path / "own.yaml"
+    scenario.write_text(OWN_SERVICE)
+    result = CliRunner().invoke(app, [*command, str(scenario), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    output = " ".join(result.output.split())
+    assert "own-service" in output
+    assert "target is an HTTP service of its own" in output
+    assert "PASS" not in output
+    assert "trial" not in output  # tune did not start a search
