@@ -58,8 +58,9 @@ def not_simulatable(scenario: Any) -> str | None:
 
     Not modelled, so such a scenario is reported SKIPPED, never passed: a
     team's own HTTP service (the simulator runs the reference service's code
-    in process, not another program), the migration backfill (``migration:``), the service's background components
-    (``action: crash``) and its notification stream (gates on ``notify.*``,
+    in process, not another program), the migration backfill
+    (``migration:``), the service's background components (``action:
+    crash``) and its notification stream (gates on ``notify.*``,
     ``alerts.*``, ``health.*``): their gates would see no data.
     """
     from resilience.scenario.notify import NAMES
