@@ -403,11 +403,9 @@ def describe_models(models: ModelSettings) -> dict[str, Any]:
 
 
 def _run_real(scenario: Any, history_path: Path) -> Any:
-    import asyncio
+    from resilience.sim.real_run import run_real
 
-    from resilience.scenario.runner import run_scenario
-
-    result = asyncio.run(run_scenario(scenario, history_path=history_path))
+    result = run_real(scenario, history_path)
     if result.status not in ("completed",):
         raise RuntimeError(f"the real run did not complete ({result.status}): {result.error}")
     return result

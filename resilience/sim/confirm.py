@@ -190,31 +190,15 @@ STOP_TIMEOUT_S = 30.0
 environment's reaper then stops the servers)."""
 
 
-def _run_real(scenario: Any, params: dict[str, Any], history: Path) -> Any:
-    """``resilience run``'s path for one configuration; SIGTERM cancels it (torn down)."""
-    from resilience import eventloop
-    from resilience.scenario.runner import run_scenario
-
-    candidate = scenario.model_copy(update={"service": {**scenario.service, **params}})
-
-    async def main() -> Any:
-        task = asyncio.current_task()
-        if task is not None:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        return await run_scenario(candidate, history_path=history)
-
-    return eventloop.run(main())
-
-
 def _real_side(
     scenario: Any, params: dict[str, Any], objectives: Sequence[Any], path: Path
 ) -> RealSide:
     """One real run of ``params`` on ``scenario``, its gates and objectives."""
     from resilience.sim.objectives import measure
+    from resilience.sim.real_run import run_real, with_params
 
     try:
-        result = _run_real(scenario, params, path)
+        result = run_real(with_params(scenario, params), path)
     except Exception as exc:  # the stack did not start: report it, go on
         return RealSide(scenario.name, "crashed", f"{type(exc).__name__}: {exc}")
     side = RealSide(scenario.name, result.status, result.error, history=str(path))
@@ -374,10 +358,9 @@ def default_jobs(runs: int) -> int:
 
 def recommendation(confirmations: Sequence[Confirmation]) -> tuple[Confirmation | None, str]:
     """The first configuration holding every gate for real, and its ``service:`` block."""
-    import yaml
+    from resilience.sim.real_run import settings_block
 
     for conf in confirmations:
         if conf.passed:
-            block = yaml.safe_dump({"service": dict(conf.candidate.params)}, sort_keys=False)
-            return conf, block
+            return conf, settings_block(conf.candidate.params)
     return None, ""

@@ -24,11 +24,14 @@ from resilience.scenario.gates import ScopedGate, parse_scoped_gate
 
 __all__ = [
     "ALIASES",
+    "DEFAULT_HTTP_OBJECTIVES",
     "DEFAULT_OBJECTIVES",
+    "REFERENCE_OPERATIONS",
     "Objective",
     "ObjectiveError",
     "measure",
     "parse_objective",
+    "target_of",
     "violation",
 ]
 
@@ -49,7 +52,13 @@ DEFAULT_OBJECTIVES = (
 )
 """``(expression, maximize)`` used when the command line names no objective."""
 
-_SAMPLE_METRICS = ("lookup", "job", "late")
+DEFAULT_HTTP_OBJECTIVES = (
+    ("http.error_rate", False),
+    ("http p(99)", False),
+)
+"""The defaults for a team's own HTTP service: what its clients saw."""
+
+REFERENCE_OPERATIONS = ("lookup", "job")
 _NUMBER_AGGREGATIONS = ("count", "rate", "per_s", "per_min", "per_hour")
 
 
@@ -64,6 +73,8 @@ class Objective:
     text: str
     maximize: bool
     scoped: ScopedGate
+    timed: bool = False
+    """Whether values are seconds (shown in milliseconds)."""
 
     @property
     def direction(self) -> Literal["minimize", "maximize"]:
@@ -73,13 +84,7 @@ class Objective:
     @property
     def is_duration(self) -> bool:
         """Whether values are seconds (shown in milliseconds)."""
-        gate = self.scoped.gate
-        root = gate.metric.split(".")[0]
-        return (
-            root in _SAMPLE_METRICS
-            and gate.metric != "lookup.attempts"
-            and gate.aggregation not in _NUMBER_AGGREGATIONS
-        )
+        return self.timed
 
     def format(self, value: float | None) -> str:
         """``value`` for people: milliseconds, percent or a plain number."""
@@ -100,49 +105,62 @@ class Objective:
         return -value if self.maximize else value
 
 
-def _known_metrics() -> list[str]:
-    from resilience.scenario.metrics import METRIC_NAMES
+def target_of(scenario: Any) -> tuple[str, tuple[str, ...]]:
+    """``(kind, operations)`` of ``scenario``'s target, for :func:`parse_objective`."""
+    if scenario.target_kind == "reference":
+        return "reference", REFERENCE_OPERATIONS
+    return scenario.target_kind, tuple(r.name for r in scenario.workload.requests)
 
-    return sorted(n for n in METRIC_NAMES if n != "window_s")
 
-
-def _per_operation(metric: str, operations: Collection[str]) -> bool:
-    """``<op>``, ``<op>.count``, ``<op>.error_rate``, ``<op>.outcome.<x>``: every target has."""
-    op, _, rest = metric.partition(".")
-    if op not in operations:
-        return False
-    return rest in ("", "count", "error_rate") or (
-        rest.startswith("outcome.") and len(rest) > len("outcome.")
-    )
+def _timed(scoped: ScopedGate, kind: str, operations: Collection[str]) -> bool:
+    """Latency samples: an operation's (or ``http``'s, ``late``) with a sample aggregation."""
+    gate = scoped.gate
+    roots = {"late", *operations} | ({"http"} if kind != "reference" else set())
+    root, _, rest = gate.metric.partition(".")
+    counted = gate.metric == "lookup.attempts" or rest == "count" or rest.endswith("_rate")
+    return root in roots and not counted and gate.aggregation not in _NUMBER_AGGREGATIONS
 
 
 def parse_objective(
-    text: str, *, maximize: bool, operations: Collection[str] = ("lookup", "job")
+    text: str,
+    *,
+    maximize: bool,
+    kind: str = "reference",
+    operations: Collection[str] = REFERENCE_OPERATIONS,
 ) -> Objective:
     """Parse ``metric [aggregation] [@ phase]``; unknown metrics get a did-you-mean.
 
-    Known: the reference target's gate metrics and the per-operation ones of
-    ``operations``.
+    Known: what a gate of a ``kind`` target with ``operations`` may name
+    (:func:`target_of` gives both for a scenario).
     """
-    source = ALIASES.get(text.strip(), text.strip())
+    from resilience.scenario.metrics import known_metric, metric_names
+
+    source = ALIASES.get(text.strip(), text.strip()) if kind == "reference" else text.strip()
     head, at, phase = source.partition("@")
     if not head.strip():
-        raise ObjectiveError(f"objective {text!r}: name a metric, e.g. 'lookup p(95)'")
+        example = "lookup p(95)" if kind == "reference" else "http p(95)"
+        raise ObjectiveError(f"objective {text!r}: name a metric, e.g. {example!r}")
     try:
         scoped = parse_scoped_gate(f"{head.strip()} < 0", phase.strip() if at else None)
     except ValueError as exc:
         first = str(exc).splitlines()[0].replace(" < 0", "")
         raise ObjectiveError(f"objective {text!r}: {first}") from None
     metric = scoped.gate.metric
-    known = _known_metrics()
-    if metric not in known and not _per_operation(metric, operations):
-        hint = difflib.get_close_matches(metric, [*known, *ALIASES], n=1, cutoff=0.5)
+    if not known_metric(metric, kind, tuple(operations)):
+        known = sorted(n for n in metric_names(kind) | set(operations) if n != "window_s")
+        aliases = list(ALIASES) if kind == "reference" else []
+        hint = difflib.get_close_matches(metric, [*known, *aliases], n=1, cutoff=0.5)
         did = f"; did you mean {hint[0]!r}?" if hint else ""
         raise ObjectiveError(
             f"objective {text!r}: unknown metric {metric!r}{did} "
             f"(metrics: {', '.join(known)}; with an aggregation such as p(95), per_hour)"
         )
-    return Objective(text=source.strip(), maximize=maximize, scoped=scoped)
+    return Objective(
+        text=source.strip(),
+        maximize=maximize,
+        scoped=scoped,
+        timed=_timed(scoped, kind, operations),
+    )
 
 
 def measure(objectives: Sequence[Objective], history: Any) -> list[float | None]:
