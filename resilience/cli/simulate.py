@@ -80,15 +80,53 @@ def _print_rows(console: Console, title: str, result: Any, rows: list[Any], limi
         console.print(f"… {len(rows) - limit} more in the JSON/HTML report")
 
 
-def _objectives(minimize: list[str], maximize: list[str]) -> list[Any]:
-    """The objectives: every --minimize, then every --maximize (defaults when none)."""
-    from resilience.sim.objectives import DEFAULT_OBJECTIVES, ObjectiveError, parse_objective
+def _objectives(minimize: list[str], maximize: list[str], scenarios: list[Any]) -> list[Any]:
+    """The objectives: every --minimize, then every --maximize (defaults when none),
+    in the metrics of the scenarios' target."""
+    from resilience.sim.objectives import (
+        DEFAULT_HTTP_OBJECTIVES,
+        DEFAULT_OBJECTIVES,
+        ObjectiveError,
+        parse_objective,
+        target_of,
+    )
 
+    targets = [target_of(s) for s in scenarios]
+    kind = targets[0][0]
+    operations = tuple(dict.fromkeys(op for _, ops in targets for op in ops))
+    defaults = DEFAULT_OBJECTIVES if kind == "reference" else DEFAULT_HTTP_OBJECTIVES
     given = [(m, False) for m in minimize] + [(m, True) for m in maximize]
     try:
-        return [parse_objective(text, maximize=up) for text, up in (given or DEFAULT_OBJECTIVES)]
+        return [
+            parse_objective(text, maximize=up, kind=kind, operations=operations)
+            for text, up in (given or defaults)
+        ]
     except ObjectiveError as exc:
         raise _fail(str(exc)) from None
+
+
+def _real_trials(scenarios: list[Any]) -> bool:
+    """Whether the trials are real runs: scenarios of a team's own service, which the
+    simulator cannot run (exit 2 for a mix, or for what neither way can tune)."""
+    kinds = {s.target_kind for s in scenarios}
+    if len(kinds) > 1:
+        raise _fail(
+            "tune takes scenarios of one target at a time: the reference service "
+            "(simulated) or a service of your own (real runs); "
+            + ", ".join(f"{s.name} is {s.target_kind}" for s in scenarios)
+        )
+    if kinds == {"reference"}:
+        for scenario in scenarios:
+            _simulatable(scenario)
+        return False
+    running = [s.name for s in scenarios if s.target.command is None]
+    if running:
+        raise _fail(
+            f"{', '.join(running)}: the target is a service already running (no "
+            "target.command), so its settings cannot change between trials; tuning sets "
+            "env.NAME on a service the harness starts"
+        )
+    return True
 
 
 def tune(
@@ -155,15 +193,26 @@ def tune(
     """
     import warnings
 
+    from resilience.sim.real_run import check_env_param
     from resilience.sim.space import ParamError, combinations, parse_param
     from resilience.sim.tune import tune as run_tune
 
     warnings.filterwarnings("ignore", module="optuna")  # experimental-API notices
     console = _console()
-    scenarios = [_simulatable(_load(p)) for p in scenario_paths]
+    scenarios = [_load(p) for p in scenario_paths]
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
         raise _fail(f"a scenario is given twice: {', '.join(names)}")
+    real = _real_trials(scenarios)
+    if real:
+        refused = [
+            (confirm > 0, "--confirm: the trials are real runs already"),
+            (models is not None, "--models: the trials are real runs, not simulated"),
+            (cluster is not None, "--cluster: real trials run on this machine"),
+        ]
+        for given, why in refused:
+            if given:
+                raise _fail(f"{why} (a service of your own is tuned with real runs)")
     if search not in ("optuna", "random", "grid", "lhs"):
         raise _fail(f"--search {search!r}: use optuna, random, grid or lhs")
     if sampler not in ("tpe", "nsga2"):
@@ -172,10 +221,14 @@ def tune(
         raise _fail(
             "--trials and --repeats must be at least 1, --confirm and --confirm-jobs at least 0"
         )
-    objectives = _objectives(minimize or [], maximize or [])
-    fields = _config_fields()
+    objectives = _objectives(minimize or [], maximize or [], scenarios)
     try:
-        params = [parse_param(p, fields) for p in param]
+        if real:
+            params = [parse_param(p) for p in param]
+            for p in params:
+                check_env_param(p.name)
+        else:
+            params = [parse_param(p, _config_fields()) for p in param]
         if len({p.name for p in params}) != len(params):
             raise ParamError("a setting is given twice with --param")
         if search in ("grid", "lhs"):
@@ -186,7 +239,7 @@ def tune(
         raise _fail(str(exc)) from None
     from resilience.service.config import ServiceConfig
 
-    for scenario in scenarios:
+    for scenario in [] if real else scenarios:
         base = ServiceConfig().with_overrides(scenario.service)
         for combo in combos[:1] + combos[-1:]:
             try:
@@ -206,6 +259,12 @@ def tune(
         f"tuning [bold]{', '.join(names)}[/]: {count} trial(s) ({search}) of "
         f"{', '.join(p.name for p in params) or 'no parameter'}; objectives: "
         + ", ".join(f"{o.direction[:3]} {o.text}" for o in objectives)
+        + (
+            "; [bold]real runs[/] (the simulator runs the reference service only), "
+            f"{workers or 'one per core'} at once"
+            if real
+            else ""
+        )
     )
     last = [""]
 
@@ -235,14 +294,18 @@ def tune(
                 width=width,
                 models=model_settings,
                 progress=progress,
+                real=real,
             )
     except ClusterError as exc:
         raise _fail(str(exc)) from None
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    _print_rows(
-        console, "Pareto front (pessimistic over seeds and scenarios)", result, result.ranked(), top
-    )
+    misses = [] if result.front else result.nearest_misses()
+    if misses:
+        title, shown = "No configuration holds every gate; the nearest misses", misses
+    else:
+        title, shown = "Pareto front (pessimistic over seeds and scenarios)", result.ranked()
+    _print_rows(console, title, result, shown, top)
     pruned = len(result.pruned)
     console.print(
         f"{len(result.candidates)} trials in {result.wall_s:.1f} s on {result.workers} "
@@ -282,6 +345,17 @@ def tune(
     if not result.front:
         console.print("[red]no configuration holds every gate[/]")
         raise typer.Exit(1)
+    if real:
+        from resilience.sim.real_run import settings_block
+
+        (winner,) = result.best(1)
+        runs = len(winner.runs)
+        console.print(
+            f"\n[bold]recommendation[/]: configuration #{winner.number}, every gate held in "
+            f"{runs} real run{'s' if runs != 1 else ''}; paste into the scenario "
+            "(or set these in the service's own environment):\n"
+        )
+        console.print(settings_block(winner.params).rstrip(), markup=False)
 
 
 def _print_confirmations(console: Console, confirmations: list[Any]) -> None:

@@ -162,6 +162,7 @@ def tune_json(result: TuneResult, confirmations: Sequence[Any] = ()) -> dict[str
         "params": [p.name for p in result.params],
         "objectives": [{"metric": o.text, "direction": o.direction} for o in result.objectives],
         "search": result.search,
+        "trials_are": "real runs" if result.real else "simulations",
         "sampler": result.sampler,
         "seed": result.seed,
         "repeats": result.repeats,
@@ -284,7 +285,8 @@ def tune_html(result: TuneResult, confirmations: Sequence[Any] = ()) -> str:
         f"<h1>{html.escape(title)}</h1>",
         "<p>"
         + html.escape(
-            f"{len(result.candidates)} trials ({result.search}"
+            f"{len(result.candidates)} {'real runs' if result.real else 'simulated trials'} "
+            f"({result.search}"
             f"{', ' + result.sampler if result.search == 'optuna' else ''}, seed {result.seed}), "
             f"{len(result.pruned)} pruned early, {result.reused} proposed again (not re-run), "
             f"{len(result.feasible)} holding every gate; "

@@ -46,7 +46,9 @@ PREFIX_MAX_SHARE = 0.5
 
 @dataclass(frozen=True, slots=True)
 class TrialJob:
-    """Simulate ``scenario`` with ``params``; ``until_s`` set: only its first part."""
+    """Simulate ``scenario`` with ``params``; ``until_s`` set: only its first part;
+    ``real``: run it on the real stack instead (a team's own service, which the
+    simulator cannot run)."""
 
     scenario: Any
     params: Mapping[str, Any]
@@ -54,6 +56,7 @@ class TrialJob:
     seed: int | None = None
     until_s: float | None = None
     models: Any = None
+    real: bool = False
 
 
 @dataclass
@@ -200,7 +203,8 @@ def prefix_scenario(scenario: Any, plan: PrefixPlan) -> Any:
 
 def run_trial(job: TrialJob) -> TrialRun:
     """Simulate one job (in whatever process runs it) and summarise it."""
-    from resilience.sim.objectives import measure, parse_objective, violation
+    from resilience.sim.objectives import measure, parse_objective, target_of, violation
+    from resilience.sim.real_run import run_real, with_params
     from resilience.sim.run import run_simulated
 
     scenario = job.scenario
@@ -211,16 +215,23 @@ def run_trial(job: TrialJob) -> TrialRun:
         if plan is None or abs(plan.until_s - job.until_s) > 1e-9:
             raise ValueError(f"{scenario.name}: no prefix at {job.until_s} s")
         scenario = prefix_scenario(scenario, plan)
-    objectives = [parse_objective(text, maximize=up) for text, up in job.objectives]
+    kind, operations = target_of(scenario)
+    objectives = [
+        parse_objective(text, maximize=up, kind=kind, operations=operations)
+        for text, up in job.objectives
+    ]
     fd, name = tempfile.mkstemp(prefix="resilience-trial-", suffix=".jsonl")
     os.close(fd)
     path = Path(name)
     started = time.process_time()
     try:
         try:
-            result = run_simulated(
-                scenario, history_path=path, overrides=job.params, models=job.models, seed=seed
-            )
+            if job.real:
+                result = run_real(with_params(scenario, job.params, seed=seed), path)
+            else:
+                result = run_simulated(
+                    scenario, history_path=path, overrides=job.params, models=job.models, seed=seed
+                )
         except (ValueError, TypeError) as exc:  # a setting the configuration refuses
             run.status, run.error = "invalid", str(exc).splitlines()[0][:300]
             return run
@@ -252,6 +263,7 @@ def jobs_for(
     *,
     seed_offset: int = 0,
     models: Any = None,
+    real: bool = False,
 ) -> list[TrialJob]:
     """One full-length job per scenario (``seed_offset`` > 0: a noise re-run's other seed)."""
     return [
@@ -261,6 +273,7 @@ def jobs_for(
             objectives=objectives,
             seed=None if seed_offset == 0 else int(s.seed) + 7919 * seed_offset,
             models=models,
+            real=real,
         )
         for s in scenarios
     ]

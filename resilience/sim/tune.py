@@ -133,6 +133,8 @@ class TuneResult:
     """Scenario → seconds of its early-stopping prefix (absent: none)."""
     reused: int = 0
     """Proposals of a configuration already tried, answered from its earlier result."""
+    real: bool = False
+    """Whether the trials were real runs (a team's own service) rather than simulations."""
 
     @property
     def pruned(self) -> list[Candidate]:
@@ -150,6 +152,16 @@ class TuneResult:
             return tuple(o.signed(v) for o, v in zip(self.objectives, values, strict=False))
 
         return sorted(self.front, key=key)
+
+    def nearest_misses(self) -> list[Candidate]:
+        """Configurations that ran and missed a gate, nearest first (the largest sum of
+        their gates' misses over the runs, smallest first): what to look at when
+        nothing holds."""
+
+        def miss(c: Candidate) -> float:
+            return max((sum(v for *_, v in r.gates) for r in c.runs), default=math.inf)
+
+        return sorted((c for c in self.candidates if c.runs and not c.passed), key=miss)
 
     def best(self, k: int) -> list[Candidate]:
         """The ``k`` best feasible configurations: the front (:meth:`ranked`), then the
@@ -241,6 +253,7 @@ def tune(
     width: int = 1,
     models: Any = None,
     progress: Callable[[str], None] | None = None,
+    real: bool = False,
 ) -> TuneResult:
     """Search ``params`` for configurations that hold in every scenario; see the module doc.
 
@@ -248,6 +261,9 @@ def tune(
     in this process); ``width`` trials are in flight at once. ``trials`` bounds
     the study (a grid runs every combination). ``repeats`` ≥ 2 re-runs up to
     ``candidates_to_repeat`` feasible candidates (front first) with other seeds.
+    ``real``: every trial is a real run (a team's own service, which the
+    simulator cannot run); no prefix pruning then, as a real prefix would be a
+    second run rather than the first part of the same one.
     """
     import optuna
     from optuna.trial import TrialState
@@ -257,7 +273,7 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started, cpu = time.perf_counter(), 0.0
     specs = tuple((o.text, o.maximize) for o in objectives)
-    plans = {s.name: prefix_plan(s) for s in scenarios} if prune else {}
+    plans = {s.name: prefix_plan(s) for s in scenarios} if prune and not real else {}
     prefixes = {name: p.until_s for name, p in plans.items() if p is not None}
     study = optuna.create_study(
         directions=[o.direction for o in objectives],
@@ -333,7 +349,7 @@ def tune(
             study.tell(trial, state=state)
 
     def start_full(c: Candidate) -> None:
-        for job in jobs_for(scenarios, c.params, specs, models=models):
+        for job in jobs_for(scenarios, c.params, specs, models=models, real=real):
             waiting[submit(job)] = c.number
 
     def start(trial: Any) -> None:
@@ -417,7 +433,9 @@ def tune(
             extra: dict[Future[TrialRun], Candidate] = {}
             for c in chosen:
                 for k in range(1, repeats):
-                    for job in jobs_for(scenarios, c.params, specs, seed_offset=k, models=models):
+                    for job in jobs_for(
+                        scenarios, c.params, specs, seed_offset=k, models=models, real=real
+                    ):
                         extra[submit(job)] = c
             for future, c in extra.items():
                 try:
@@ -447,4 +465,5 @@ def tune(
         study=study,
         prefixes=prefixes,
         reused=reused,
+        real=real,
     )

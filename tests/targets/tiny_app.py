@@ -5,7 +5,8 @@ Redis (``REDIS_URL``) and answers 200 with ``{"key", "source"}``, or 200
 with ``X-Fallback: 1`` (source ``fallback``) when Redis fails; ``/missing``
 answers 404; ``/metrics`` Prometheus text (``BAD_METRICS=1``: not
 Prometheus). ``EXIT_AFTER_S`` makes it exit with code 3 after that long;
-``EXIT_AT_START=1`` exits at once with a message.
+``EXIT_AT_START=1`` exits at once with a message; ``DELAY_MS`` delays each
+``/items/`` answer by that long (a setting for ``resilience tune`` to find).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import redis
 
+DELAY_S = float(os.environ.get("DELAY_MS", "0")) / 1000
 COUNTS: dict[str, int] = {}
 LOCK = threading.Lock()
 CLIENT = redis.Redis.from_url(
@@ -48,6 +51,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, b"ok")
         elif self.path.startswith("/items/"):
             key = self.path.split("/", 2)[2]
+            time.sleep(DELAY_S)
             try:
                 CLIENT.incr(f"hits:{key}")
                 self._send(200, json.dumps({"key": key, "source": "redis"}).encode())
