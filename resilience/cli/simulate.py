@@ -185,11 +185,13 @@ def tune(
         typer.Option(help="Dependency models (models.json written by calibrate)."),
     ] = None,
 ) -> None:
-    """Search service settings in simulation; gates are constraints, objectives yours.
+    """Search service settings; gates are constraints, objectives yours.
 
-    Each trial simulates every scenario; the front is re-run with other seeds
-    and judged on the worst figure; --confirm K runs the K best for real and
-    ends with the service: block to paste.
+    For the reference service each trial simulates every scenario; the front
+    is re-run with other seeds and judged on the worst figure; --confirm K runs
+    the K best for real and ends with the service: block to paste. For a
+    service of your own (target:) every trial is a real run with --param
+    env.NAME=... in its environment, ending with the target: env: block.
     """
     import warnings
 
