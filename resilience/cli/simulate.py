@@ -230,7 +230,8 @@ def tune(
             for p in params:
                 check_env_param(p.name)
         else:
-            params = [parse_param(p, _config_fields()) for p in param]
+            fields = _config_fields()
+            params = [parse_param(p, fields) for p in param]
         if len({p.name for p in params}) != len(params):
             raise ParamError("a setting is given twice with --param")
         if search in ("grid", "lhs"):
