@@ -38,9 +38,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from resilience.backends.readiness import free_port  # noqa: E402
 from resilience.loadrun import (  # noqa: E402  (after the path fix)
     find_locustfile,
-    free_port,
     locust_command,
     running,
     serve_command,

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from resilience.backends.readiness import free_port
 from resilience.loadrun import (
     find_locustfile,
-    free_port,
     locust_command,
     running,
     serve_command,
