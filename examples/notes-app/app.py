@@ -4,7 +4,8 @@ Notes live in PostgreSQL (a psycopg connection pool); reads are cached in
 Redis for 60 s (redis-py); a database call that fails is retried three times
 with a fixed 100 ms pause (our own little retry, no breaker). Nothing here
 knows about the resilience harness: it reads ``DATABASE_URL`` and
-``REDIS_URL`` like any twelve-factor app.
+``REDIS_URL`` like any twelve-factor app, and its few settings the same way:
+``CACHE_TTL_S`` (60), ``DB_RETRY_ATTEMPTS`` (3), ``POOL_TIMEOUT_S`` (5).
 
 Run: ``uvicorn app:app --port 8000`` (with DATABASE_URL and REDIS_URL set).
 """
@@ -26,13 +27,17 @@ from pydantic import BaseModel
 
 T = TypeVar("T")
 
+CACHE_TTL_S = int(float(os.environ.get("CACHE_TTL_S", "60")))
+DB_RETRY_ATTEMPTS = int(os.environ.get("DB_RETRY_ATTEMPTS", "3"))
+POOL_TIMEOUT_S = float(os.environ.get("POOL_TIMEOUT_S", "5"))
+
 pool = ConnectionPool(
-    os.environ["DATABASE_URL"], min_size=2, max_size=10, open=False, timeout=5.0
+    os.environ["DATABASE_URL"], min_size=2, max_size=10, open=False, timeout=POOL_TIMEOUT_S
 )
 cache = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=1.0, socket_connect_timeout=1.0)
 
 
-def with_retry(fn: Callable[[], T], attempts: int = 3, pause_s: float = 0.1) -> T:
+def with_retry(fn: Callable[[], T], attempts: int = DB_RETRY_ATTEMPTS, pause_s: float = 0.1) -> T:
     """Try ``fn`` up to ``attempts`` times (what most teams write before they read about breakers)."""
     for attempt in range(attempts):
         try:
@@ -84,7 +89,7 @@ def get_note(slug: str) -> dict[str, Any]:
         raise HTTPException(404, "no such note")
     note = {"slug": row[0], "title": row[1], "body": row[2]}
     try:
-        cache.set(f"note:{slug}", json.dumps(note), ex=60)
+        cache.set(f"note:{slug}", json.dumps(note), ex=CACHE_TTL_S)
     except redis.RedisError:
         pass
     return {**note, "source": "db"}
