@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ManagedProcess",
     "RunAs",
+    "die_with_parent",
     "live_group_members",
     "log_tail",
     "process_start_time",
@@ -83,6 +84,20 @@ def signals_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def die_with_parent(death_signal: int, parent: int) -> None:
+    """Have the kernel send ``death_signal`` to this process when ``parent`` (the
+    thread that forked it) ends, and exit at once if it already has (Linux; a
+    no-op elsewhere). For forked workers such as a process pool's, which would
+    otherwise wait on their queue forever once the harness is gone."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None or not hasattr(os, "getppid"):
+        return
+    with contextlib.suppress(AttributeError, OSError):
+        ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the prctl
+        os._exit(1)
 
 
 def _child_preexec(death_signal: int) -> Callable[[], None]:

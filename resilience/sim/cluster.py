@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -43,10 +44,23 @@ class ClusterError(RuntimeError):
 
 @contextlib.contextmanager
 def local_pool(workers: int | None = None) -> Iterator[tuple[Executor, int]]:
-    """A process pool on this machine and its width (default: every core)."""
+    """A process pool on this machine and its width (default: every core).
+
+    A worker dies with the harness (SIGKILL when it goes, whatever ended it):
+    left alone it would wait on its queue forever. A real trial's environment
+    and service then go with their own reapers, as after a SIGKILL of
+    ``resilience run``.
+    """
+    from resilience.backends.process import die_with_parent
+
     width = max(1, workers or os.cpu_count() or 1)
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(width, mp_context=multiprocessing.get_context(method)) as pool:
+    with ProcessPoolExecutor(
+        width,
+        mp_context=multiprocessing.get_context(method),
+        initializer=die_with_parent,
+        initargs=(signal.SIGKILL, os.getpid()),
+    ) as pool:
         yield pool, width
 
 

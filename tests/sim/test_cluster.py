@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -109,3 +113,33 @@ def test_check_scheduler_takes_its_deadline_and_answers_for_a_real_scheduler(
         assert check_scheduler(cluster.scheduler_address)["type"] == "Scheduler"
     finally:
         cluster.close()
+
+
+def test_local_pool_workers_die_with_the_harness() -> None:
+    """A tune killed outright (SIGKILL, or SIGTERM without cleanup) leaves no worker
+    waiting on its queue forever."""
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys, time\n"
+            "from resilience.sim.cluster import local_pool\n"
+            "with local_pool(2) as (pool, width):\n"
+            "    print(*{pool.submit(os.getpid).result() for _ in range(20)}, flush=True)\n"
+            "    time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None
+        workers = [int(pid) for pid in owner.stdout.readline().split()]
+        assert workers
+        assert all(os.path.exists(f"/proc/{pid}") for pid in workers)
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in workers):
+        time.sleep(0.05)
+    assert not [p for p in workers if os.path.exists(f"/proc/{p}")]
