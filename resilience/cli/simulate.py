@@ -129,6 +129,32 @@ def _real_trials(scenarios: list[Any]) -> bool:
     return True
 
 
+def _real_plan(scenarios: list[Any], trials: int, repeats: int, workers: int) -> str:
+    """What real trials will cost, said before they start: runs, their length, the time."""
+    import math
+    import os
+
+    from resilience.sim.tune import CANDIDATES_TO_REPEAT
+
+    width = max(1, workers or os.cpu_count() or 1)
+    runs = trials * len(scenarios)
+    extra = min(CANDIDATES_TO_REPEAT, trials) * (repeats - 1) * len(scenarios)
+    # each run: its workload, plus about 5 s to start and stop an environment and the service
+    each_s = sum(float(s.workload.duration) + 5.0 for s in scenarios) / len(scenarios)
+    least = math.ceil(runs / width) * each_s
+    most = math.ceil((runs + extra) / width) * each_s
+    unit, scale = ("min", 60.0) if most >= 120 else ("s", 1.0)
+    span = f"{least / scale:.0f}"
+    again = ""
+    if extra:
+        again = f" + up to {extra} re-run(s) of the best with other seeds"
+        span += f"–{most / scale:.0f}"
+    return (
+        "[bold]real runs[/] (the simulator runs the reference service only): "
+        f"{runs} run(s) of about {each_s:.0f} s{again}, {width} at once: about {span} {unit}"
+    )
+
+
 def tune(
     scenario_paths: Annotated[
         list[Path],
@@ -262,13 +288,9 @@ def tune(
         f"tuning [bold]{', '.join(names)}[/]: {count} trial(s) ({search}) of "
         f"{', '.join(p.name for p in params) or 'no parameter'}; objectives: "
         + ", ".join(f"{o.direction[:3]} {o.text}" for o in objectives)
-        + (
-            "; [bold]real runs[/] (the simulator runs the reference service only), "
-            f"{workers or 'one per core'} at once"
-            if real
-            else ""
-        )
     )
+    if real:
+        console.print(_real_plan(scenarios, count, repeats, workers))
     last = [""]
 
     def progress(message: str) -> None:

@@ -54,6 +54,8 @@ Search = Literal["grid", "random", "lhs", "optuna"]
 
 STARTUP_TRIALS = 10
 """Random trials before TPE models the space (optuna's ``n_startup_trials``)."""
+CANDIDATES_TO_REPEAT = 8
+"""Feasible configurations (front first) re-run with other seeds by default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +249,7 @@ def tune(
     seed: int = 0,
     sampler: str = "tpe",
     repeats: int = 1,
-    candidates_to_repeat: int = 8,
+    candidates_to_repeat: int = CANDIDATES_TO_REPEAT,
     prune: bool = True,
     executor: Executor | None = None,
     width: int = 1,

@@ -61,6 +61,7 @@ def test_the_trials_are_real_runs_with_the_tuned_environment(tmp_path: Path) -> 
     )
     assert code == 0, output
     assert "real runs" in output
+    assert "2 run(s) of about 8 s, 1 at once: about 16 s" in output  # said before they start
     report = json.loads((out / "tune.json").read_text())
     held = {str(c["params"]["env.DELAY_MS"]): c["passed"] for c in report["candidates"]}
     # the scenario's own DELAY_MS (500) is replaced by each trial's
