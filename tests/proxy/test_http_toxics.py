@@ -4,6 +4,7 @@ what reaches the upstream, and bad input."""
 from __future__ import annotations
 
 import random
+import socket
 import time
 from collections.abc import Iterator
 
@@ -444,3 +445,59 @@ def test_a_live_connection_keeps_framing_across_a_pass_through_gap(
         assert http.get("/e").status_code == 418
         assert http.get("/f").text == "GET /f #3"
     assert http_upstream.seen == ["POST /b", "GET /chunked-d", "GET /f"]
+
+
+def _response(sock: socket.socket, conn: h11.Connection) -> tuple[int, bytes]:
+    """One response read with h11 from a raw socket (status, body)."""
+    status, body = 0, b""
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            conn.receive_data(sock.recv(1 << 16))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            conn.start_next_cycle()
+            return status, body
+
+
+@pytest.mark.parametrize("stream", ["downstream", "upstream"])
+def test_a_toxic_added_in_the_middle_of_an_exchange_frames_from_the_next_one(
+    api: ToxiproxyClient, web: ProxyInfo, http_upstream: HttpUpstream, stream: str
+) -> None:
+    """Added while a request is half sent on a live keep-alive connection (its head
+    forwarded, its body not yet): that exchange passes on unchanged, and the toxic
+    acts from the next request on, with no "not HTTP" error (it used to pass the whole
+    connection through, so a fault on a client's one keep-alive connection was lost)."""
+    sock = connect(web.listen_port)
+    conn = h11.Connection(h11.CLIENT)
+
+    def request(method: str, path: str, body: bytes = b"") -> bytes:
+        headers = [("Host", "x"), ("Content-Length", str(len(body)))]
+        return conn.send(h11.Request(method=method, target=path, headers=headers)) or b""
+
+    def rest(body: bytes = b"") -> bytes:
+        return (conn.send(h11.Data(data=body)) if body else b"") + (
+            conn.send(h11.EndOfMessage()) or b""
+        )
+
+    try:
+        sock.sendall(request("GET", "/a") + rest())
+        assert _response(sock, conn)[0] == 200
+        sock.sendall(request("POST", "/b", b"hello"))
+        time.sleep(0.2)  # the head has gone through the proxy; the body has not
+        attributes = {"status": 418, "paths": ["/c"]}
+        api.add_toxic("web", "http_error", name="e", stream=stream, attributes=attributes)
+        sock.sendall(rest(b"hello"))
+        status, body = _response(sock, conn)
+        assert (status, body.split(b" #")[0]) == (200, b"POST /b")
+        for path, expected in (("/c", 418), ("/d", 200)):
+            sock.sendall(request("GET", path) + rest())
+            assert _response(sock, conn)[0] == expected, path
+    finally:
+        sock.close()
+    (toxic,) = api.toxics("web")
+    assert toxic.error is None
+    assert http_upstream.seen[-1] == "GET /d"

@@ -21,7 +21,10 @@ The parsing state lives in a per-link state object, so updating the toxic
 (or adding one after it, which restarts it as in Toxiproxy) keeps framing a
 live keep-alive connection correctly. A toxic added to a live connection
 starts parsing at once: between two exchanges (an idle keep-alive
-connection) that works; in the middle of one the connection passes through.
+connection) that works; in the middle of one, what cannot be parsed passes
+on unchanged and the framing starts afresh at the next read, up to
+``RESYNC_READS`` times, until a first message is framed (only then is the
+stream judged not HTTP). A toxic on a fresh connection judges its first bytes.
 Limitation: a request-side toxic that answers requests itself
 (``http_error`` upstream) should be the last HTTP toxic of the upstream
 chain; one after it never sees the requests it answered.
@@ -57,6 +60,10 @@ __all__ = [
 ]
 
 _log = logging.getLogger("resilience.proxy.toxics")
+
+RESYNC_READS = 8
+"""Reads that may fail to parse after a toxic joined a live connection mid-exchange
+(each passes on unchanged, the framing starting afresh at the next one)."""
 
 FILTER_ATTRIBUTES = ("methods", "paths", "exclude", "rate")
 FILTER_KINDS: dict[str, AttrKind] = {
@@ -172,6 +179,7 @@ class HttpState:
         "passthrough",
         "pending_replies",
         "replay",
+        "resyncs_left",
         "stage",
     )
 
@@ -192,6 +200,8 @@ class HttpState:
         # request side: per forwarded request None, per answered one its reply
         self.pending_replies: deque[bytes | None] = deque()
         self.stage: HttpStage | None = None
+        # joined a live connection: reads that may still fail to parse (see RESYNC_READS)
+        self.resyncs_left = 0
 
 
 class HttpStage(Stage):
@@ -218,6 +228,7 @@ class HttpStage(Stage):
         if st.own is None:
             st.own = Framer(requests=ctx.is_upstream)
             st.other = Framer(requests=not ctx.is_upstream)
+            st.resyncs_left = RESYNC_READS if ctx.received else 0  # mid-exchange, maybe
         st.stage = self
         self.watcher = self._watch
         ctx.watch_opposite(self.watcher)
@@ -250,6 +261,7 @@ class HttpStage(Stage):
 
     def _start_message(self, head: Head, arrived_s: float) -> None:
         st: HttpState = self.state
+        st.resyncs_left = 0  # a message framed: in step with the stream from here
         st.head = head
         st.due_s = 0.0
         st.dropping = False
@@ -323,8 +335,17 @@ class HttpStage(Stage):
             self.send(Chunk(data, arrived), 0.0)
             return
         self._pieces(st.own.feed(data), arrived)
-        if st.own.failed is not None:
-            self._fail(st.own.failed, arrived)
+        failed = st.own.failed
+        if failed is not None:
+            if st.resyncs_left > 0:  # joined mid-exchange: pass it on, frame afresh
+                st.resyncs_left -= 1
+                rest = st.own.take_rest()
+                if rest:
+                    self.send(Chunk(rest, arrived), 0.0)
+                st.own = Framer(requests=self.ctx.is_upstream)
+                st.head, st.acting, st.dropping = None, False, False
+            else:
+                self._fail(failed, arrived)
 
     def _pieces(self, pieces: list[Piece], arrived_s: float) -> None:
         st: HttpState = self.state
@@ -361,7 +382,11 @@ class HttpStage(Stage):
             elif kind == "end" and self.ctx.is_upstream:
                 injections += [(max(offset, 0), reply) for reply in self._response_done()]
         if other.failed is not None and item is not None:
-            self._fail(other.failed, monotonic_s())
+            if st.resyncs_left > 0:  # joined mid-exchange: frame afresh from the next read
+                st.resyncs_left -= 1
+                st.other = Framer(requests=not self.ctx.is_upstream)
+            else:
+                self._fail(other.failed, monotonic_s())
         return injections
 
     def _fail(self, reason: str, arrived_s: float) -> None:
